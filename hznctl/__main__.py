@@ -1,0 +1,3 @@
+from hznctl.cli.main import main
+
+main()

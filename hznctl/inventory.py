@@ -1,0 +1,447 @@
+"""Loading an inventory folder into typed objects, with a diagnostic for every problem.
+
+Layout (see DESIGN.md)::
+
+    project.yaml                 Project settings (required)
+    applications/<slug>.yaml     Application
+    connections/<name>.yaml      RedisConnection
+    hosts/<name>.yaml            Host
+    notifications/<name>.yaml    NotificationChannel
+
+Each file is read strictly (``yamlio``), project defaults are merged in, and the result is
+validated against its model. Problems in one file never stop the others from being read:
+the caller gets every diagnostic at once, and the objects that were valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hznctl.diagnostics import Diagnostic, Severity, format_path
+from hznctl.models import Application, Host, NotificationChannel, Project, RedisConnection
+from hznctl.models.common import PATTERN_HELP, defined
+from hznctl.yamlio import YAML11_BOOL_WORDS, Document, YamlProblem, load_document
+
+MAX_FILES = 100_000
+SENSITIVE_WORDS = ("password", "secret", "token", "url", "credential", "passwd", "auth")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One kind of inventory object: where its files are and which model reads them."""
+
+    kind: str
+    model: type[BaseModel]
+    folder: str | None = None
+    filename: str | None = None
+    name_field: str = "name"
+    required: bool = False
+    defaults: Callable[[Project], dict[str, Any]] | None = None
+
+
+def _application_defaults(project: Project) -> dict[str, Any]:
+    return defined(project.defaults.application)
+
+
+def _connection_defaults(project: Project) -> dict[str, Any]:
+    return defined(project.defaults.connection)
+
+
+def _host_defaults(project: Project) -> dict[str, Any]:
+    return defined(project.defaults.host)
+
+
+PROJECT = KindSpec("project", Project, filename="project.yaml", required=True)
+KINDS: list[KindSpec] = [
+    KindSpec("application", Application, folder="applications", name_field="slug",
+             defaults=_application_defaults),
+    KindSpec("connection", RedisConnection, folder="connections",
+             defaults=_connection_defaults),
+    KindSpec("host", Host, folder="hosts", defaults=_host_defaults),
+    KindSpec("notification", NotificationChannel, folder="notifications"),
+]
+
+
+@dataclass
+class Inventory:
+    """The typed inventory: objects by name, with the documents they came from."""
+
+    root: Path
+    project: Project | None
+    applications: dict[str, Application] = field(default_factory=dict)
+    connections: dict[str, RedisConnection] = field(default_factory=dict)
+    hosts: dict[str, Host] = field(default_factory=dict)
+    notifications: dict[str, NotificationChannel] = field(default_factory=dict)
+    extra: dict[str, dict[str, BaseModel]] = field(default_factory=dict)
+    documents: dict[tuple[str, str], Document] = field(default_factory=dict)
+    broken: set[tuple[str, str]] = field(default_factory=set)
+
+    def objects(self, kind: str) -> dict[str, Any]:
+        attr: dict[str, dict[str, Any]] = {
+            "application": self.applications, "connection": self.connections,
+            "host": self.hosts, "notification": self.notifications,
+        }
+        if kind in attr:
+            objects: dict[str, Any] = attr[kind]
+            return objects
+        return self.extra.setdefault(kind, {})
+
+    def document(self, kind: str, name: str) -> Document | None:
+        return self.documents.get((kind, name))
+
+    def diagnostic(
+        self,
+        kind: str,
+        name: str,
+        parts: Sequence[str | int],
+        message: str,
+        *,
+        severity: Severity = Severity.ERROR,
+        code: str = "",
+        hint: str = "",
+        key: bool = False,
+    ) -> Diagnostic:
+        """A diagnostic pointing at field ``parts`` of object ``name`` of ``kind``."""
+        doc = self.documents.get((kind, name))
+        if doc is None:
+            return Diagnostic(str(self.root), 1, 1, format_path(parts), message, severity,
+                              code, hint)
+        line, col = doc.locate(parts, key=key)
+        return Diagnostic(doc.display, line, col, format_path(parts), message, severity, code,
+                          hint)
+
+
+@dataclass
+class LoadResult:
+    inventory: Inventory
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def display_path(path: Path) -> str:
+    """Paths as the user wrote them: relative to the working directory when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+def deep_merge(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Document values win; nested mappings are merged key by key."""
+    merged = dict(defaults)
+    for key, value in data.items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(base, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) -> Iterator[Path]:
+    assert spec.folder is not None
+    folder = root / spec.folder
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.suffix not in (".yaml", ".yml"):
+            if entry.is_dir() or entry.suffix:
+                diagnostics.append(Diagnostic(
+                    display_path(entry), 1, 1, "",
+                    f"not read: {spec.folder}/ holds only <name>.yaml files",
+                    Severity.WARNING, "stray-file",
+                ))
+            continue
+        yield entry
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:
+    """Read every inventory file under ``root``; never raises for a user's mistake."""
+    diagnostics: list[Diagnostic] = []
+    inventory = Inventory(root=root, project=None)
+    if not root.is_dir():
+        diagnostics.append(Diagnostic(display_path(root), 1, 1, "",
+                                      "inventory folder does not exist", code="no-inventory"))
+        return LoadResult(inventory, diagnostics)
+
+    project_path = root / "project.yaml"
+    if project_path.exists():
+        project = _load_one(root, project_path, PROJECT, None, inventory, diagnostics)
+        inventory.project = project if isinstance(project, Project) else None
+    else:
+        diagnostics.append(Diagnostic(display_path(project_path), 1, 1, "",
+                                      "project.yaml is missing", code="no-project",
+                                      hint="create it with `hznctl init`"))
+
+    for spec in kinds if kinds is not None else all_kinds():
+        if spec.filename is not None:
+            path = root / spec.filename
+            if path.exists():
+                _load_one(root, path, spec, inventory.project, inventory, diagnostics)
+            elif spec.required:
+                diagnostics.append(Diagnostic(display_path(path), 1, 1, "",
+                                              f"{spec.filename} is missing", code="missing-file"))
+            continue
+        for path in _iter_kind_files(root, spec, diagnostics):
+            _load_one(root, path, spec, inventory.project, inventory, diagnostics)
+    return LoadResult(inventory, diagnostics)
+
+
+_EXTRA_KINDS: list[KindSpec] = []
+
+
+def register_kind(spec: KindSpec) -> None:
+    """Let a feature add a kind of inventory file (e.g. the policy) without touching this."""
+    if all(existing.kind != spec.kind for existing in _EXTRA_KINDS):
+        _EXTRA_KINDS.append(spec)
+
+
+def all_kinds() -> list[KindSpec]:
+    return [*KINDS, *_EXTRA_KINDS]
+
+
+def _load_one(
+    root: Path,
+    path: Path,
+    spec: KindSpec,
+    project: Project | None,
+    inventory: Inventory,
+    diagnostics: list[Diagnostic],
+) -> BaseModel | None:
+    display = display_path(path)
+    name = path.stem if spec.folder else spec.kind
+    if not _inside(root, path):
+        diagnostics.append(Diagnostic(display, 1, 1, "",
+                                      "symbolic link points outside the inventory folder",
+                                      code="symlink-escape",
+                                      hint="copy the file into the inventory instead"))
+        inventory.broken.add((spec.kind, name))
+        return None
+    try:
+        doc = load_document(path, display)
+    except YamlProblem as problem:
+        diagnostics.append(Diagnostic(display, problem.line, problem.col, "", problem.message,
+                                      code="yaml", hint=problem.hint))
+        inventory.broken.add((spec.kind, name))
+        return None
+    inventory.documents[(spec.kind, name)] = doc
+    if not isinstance(doc.data, dict):
+        line, col = doc.locate(())
+        diagnostics.append(Diagnostic(display, line, col, "",
+                                      f"a {spec.kind} file holds one mapping of fields, "
+                                      f"not a {_type_word(doc.data)}", code="not-a-mapping"))
+        inventory.broken.add((spec.kind, name))
+        return None
+    data: dict[str, Any] = doc.data
+    if spec.defaults is not None and project is not None:
+        data = deep_merge(spec.defaults(project), data)
+        if spec.kind == "application" and isinstance(data.get("workers"), list):
+            worker_defaults = defined(project.defaults.worker)
+            if worker_defaults:
+                data["workers"] = [
+                    deep_merge(worker_defaults, w) if isinstance(w, dict) else w
+                    for w in data["workers"]
+                ]
+    errors = False
+    if spec.folder is not None:
+        declared = data.get(spec.name_field)
+        if isinstance(declared, str) and declared != name:
+            line, col = doc.locate((spec.name_field,))
+            diagnostics.append(Diagnostic(
+                display, line, col, spec.name_field,
+                f"{spec.name_field} {declared!r} does not match the file name {path.name!r}",
+                code="name-mismatch", hint=f"rename the file to {declared}.yaml or the "
+                f"{spec.name_field} to {name!r}"))
+            errors = True
+    try:
+        obj = spec.model.model_validate(data)
+    except ValidationError as exc:
+        diagnostics.extend(validation_diagnostics(doc, spec.model, exc))
+        inventory.broken.add((spec.kind, name))
+        return None
+    if errors:
+        inventory.broken.add((spec.kind, name))
+        return None
+    if spec.folder is not None:
+        inventory.objects(spec.kind)[name] = obj
+    else:
+        inventory.objects(spec.kind)[spec.kind] = obj
+    return obj
+
+
+def _type_word(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null value"
+    return "single value"
+
+
+def _data_path(data: Any, loc: Sequence[str | int], error_type: str) -> tuple[
+    list[str | int], bool
+]:
+    """Map a pydantic error location onto the document's data, dropping union branch tags."""
+    parts: list[str | int] = []
+    is_key = False
+    node = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if part == "[key]":
+            is_key = True
+            continue
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            parts.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            parts.append(part)
+            node = node[part]
+        elif last and error_type in ("missing", "extra_forbidden") and isinstance(node, dict):
+            parts.append(part)
+            node = None
+        # else: a union branch tag such as 'int' or 'list[int]': not part of the data
+    return parts, is_key
+
+
+def _model_at(model: type[BaseModel], parts: Sequence[str | int]) -> type[BaseModel] | None:
+    current: Any = model
+    for part in parts:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(part)
+        if info is None:
+            return None
+        current = _inner_model(info.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and origin is not annotation:
+        return _inner_model(origin) if isinstance(origin, type) else None
+    return None
+
+
+def is_sensitive(parts: Sequence[str | int]) -> bool:
+    return any(
+        isinstance(p, str) and any(word in p.lower() for word in SENSITIVE_WORDS) for p in parts
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _hint_for(error_type: str, value: Any) -> str:
+    if error_type.startswith("bool") and isinstance(value, str) and value in YAML11_BOOL_WORDS:
+        return f"YAML 1.1 reads {value!r} as a boolean, hznctl does not: write true or false"
+    if error_type.startswith("int") and isinstance(value, str):
+        stripped = value.lstrip("+-")
+        if stripped[:1] == "0" and stripped[1:2].isdigit():
+            return "a leading zero is ambiguous (octal in YAML 1.1); write the number without it"
+        if stripped[:2].lower() in ("0x", "0o", "0b") or "_" in value:
+            return "write a plain decimal number"
+    if error_type.startswith("int") and isinstance(value, float):
+        return "write a whole number (1e3 and 2.0 are floats)"
+    if (error_type == "string_type" and isinstance(value, bool | int | float)) or (
+        error_type == "string_type" and value is None
+    ):
+        return "quote the value to make it text"
+    if error_type == "list_type" and isinstance(value, str):
+        return f"write a list: [{value}]"
+    return ""
+
+
+def _message_for(error: Any, parts: Sequence[str | int], model: type[BaseModel]) -> tuple[
+    str, str
+]:
+    error_type: str = error["type"]
+    value = error.get("input")
+    if error_type == "missing":
+        return f"required field {parts[-1]!r} is missing" if parts else "required field is " \
+            "missing", ""
+    if error_type == "extra_forbidden":
+        field_name = str(parts[-1]) if parts else "?"
+        owner = _model_at(model, parts[:-1])
+        hint = ""
+        if owner is not None:
+            close = difflib.get_close_matches(field_name, list(owner.model_fields), n=1,
+                                              cutoff=0.6)
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+            else:
+                hint = "known fields: " + ", ".join(sorted(owner.model_fields))
+        return f"unknown field {field_name!r}", hint
+    if error_type == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        help_text = PATTERN_HELP.get(pattern)
+        shown = "" if is_sensitive(parts) else f"{_show(value)}: "
+        if help_text:
+            return f"{shown}must be {help_text}", ""
+        return f"{shown}does not have the expected form", ""
+    message: str = error["msg"]
+    if error_type == "value_error":
+        message = message.removeprefix("Value error, ")
+        return message, ""
+    if error_type == "assertion_error":
+        return message.removeprefix("Assertion failed, "), ""
+    if not is_sensitive(parts) and not isinstance(value, dict | list):
+        message = f"{message}, got {_show(value)}"
+    return message, _hint_for(error_type, value)
+
+
+def validation_diagnostics(
+    doc: Document, model: type[BaseModel], exc: ValidationError
+) -> list[Diagnostic]:
+    """Turn pydantic's errors into placed diagnostics, one per field."""
+    out: dict[str, Diagnostic] = {}
+    for error in exc.errors(include_url=False):
+        parts, is_key = _data_path(doc.data, error["loc"], error["type"])
+        key = is_key or error["type"] == "extra_forbidden"
+        locate_parts = parts[:-1] if error["type"] == "missing" else parts
+        line, col = doc.locate(locate_parts, key=key)
+        message, hint = _message_for(error, parts, model)
+        path = format_path(parts)
+        if path in out:  # a union reports each branch; the first says enough
+            continue
+        out[path] = Diagnostic(doc.display, line, col, path, message, Severity.ERROR,
+                               error["type"], hint)
+    return list(out.values())

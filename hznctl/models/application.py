@@ -1,0 +1,185 @@
+"""An application: its queue runtime, the Redis connections it binds and its worker groups."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, Strict, StringConstraints, field_validator
+
+from hznctl.models.common import (
+    AbsolutePath,
+    EnvVarName,
+    LabelKey,
+    Model,
+    QueueName,
+    Seconds,
+    ShortText,
+    SingleLine,
+    Slug,
+    UnixUser,
+    partial_model,
+)
+
+Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
+Icon = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+MetadataValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | bool
+EnvValue = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f\x85\u2028\u2029]{0,4096}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+ModulePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:]{0,255}$")]
+Processes = Annotated[int, Field(ge=0, le=1000)]
+
+
+class Runtime(StrEnum):
+    """How a worker group runs; each has a template in templates/ and a queue key scheme."""
+
+    LARAVEL_HORIZON = "laravel-horizon"
+    LARAVEL_QUEUE = "laravel-queue"
+    RQ = "rq"
+    CELERY = "celery"
+    COMMAND = "command"
+
+
+class Balance(StrEnum):
+    AUTO = "auto"
+    SIMPLE = "simple"
+    OFF = "off"
+
+
+# Seconds after which the queue backend hands a reserved job to another worker, by runtime:
+# Laravel's `retry_after` defaults to 90; Celery's Redis `visibility_timeout` to 3600.
+DEFAULT_RETRY_AFTER: dict[Runtime, int | None] = {
+    Runtime.LARAVEL_HORIZON: 90,
+    Runtime.LARAVEL_QUEUE: 90,
+    Runtime.CELERY: 3600,
+    Runtime.RQ: None,
+    Runtime.COMMAND: None,
+}
+# Runtimes that can scale processes between min and max by themselves.
+SCALING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.CELERY})
+
+
+class ConnectionBinding(Model):
+    """An application's use of a Redis connection (the old pivot table)."""
+
+    connection: Slug
+    primary: bool = False
+    priority: Annotated[int, Field(ge=0, le=255)] = 0
+    active: bool = True
+
+
+class WorkerGroup(Model):
+    """A named group of identical worker processes consuming an ordered list of queues."""
+
+    name: Slug = Field(description="Unique within the application; program is <app>-<name>.")
+    connection: Slug | None = Field(
+        default=None, description="Bound connection to consume from; default: the primary."
+    )
+    queues: list[QueueName] = Field(min_length=1, description="Ordered by priority.")
+    balance: Annotated[Balance, Strict(False)] = Balance.OFF
+    min_processes: Processes = 1
+    max_processes: Processes = 1
+    tries: Annotated[int, Field(ge=0, le=1000)] = 1
+    timeout: Annotated[int, Field(ge=0, le=86400)] = 60
+    memory: Annotated[int, Field(ge=16, le=65536)] = 128
+    sleep: Annotated[float, Field(ge=0, le=3600)] = 3
+    max_jobs: Annotated[int, Field(ge=0)] = 0
+    max_time: Seconds = 0
+    backoff: Seconds | list[Seconds] = 0
+    nice: Annotated[int, Field(ge=-20, le=19)] = 0
+    hosts: list[Slug] = Field(default_factory=list, description="Hosts to run on, by name.")
+    host_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Also run on every host carrying all these labels."
+    )
+    stopwaitsecs: Seconds | None = Field(
+        default=None, description="Grace period on stop; default: timeout plus a margin."
+    )
+    startsecs: Annotated[int, Field(ge=0, le=3600)] | None = None
+    command: SingleLine | None = Field(
+        default=None, description="For the command runtime: overrides the application's command."
+    )
+    env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
+    active: bool = True
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_queues(cls, queues: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for queue in queues:
+            if queue in seen:
+                raise ValueError(f"queue {queue!r} is listed twice")
+            seen.add(queue)
+        return queues
+
+
+class Application(Model):
+    """An application whose queue workers hznctl runs."""
+
+    name: ShortText
+    slug: Slug = Field(description="Identifier; the file is applications/<slug>.yaml.")
+    description: SingleLine | None = None
+    color: Color | None = None
+    icon: Icon | None = None
+    active: bool = True
+    metadata: dict[LabelKey, MetadataValue] = Field(default_factory=dict)
+    runtime: Annotated[Runtime, Strict(False)]
+    environment: Slug
+    allow_environments: list[Slug] = Field(
+        default_factory=list,
+        description="Other environments whose connections and hosts this application may use.",
+    )
+    directory: AbsolutePath = Field(description="Working directory of the workers.")
+    user: UnixUser = "www-data"
+    key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:{}-]{0,128}$")] = ""
+    executable: AbsolutePath | None = Field(
+        default=None, description="Interpreter or worker binary; default from the runtime."
+    )
+    app_module: ModulePath | None = Field(
+        default=None, description="Celery application (-A) or RQ worker class module."
+    )
+    command: SingleLine | None = Field(
+        default=None, description="Command template for the command runtime."
+    )
+    retry_after: Annotated[int, Field(ge=1, le=86400 * 7)] | None = Field(
+        default=None,
+        description="Seconds before a reserved job is retried (Laravel retry_after, Celery "
+        "visibility_timeout); default from the runtime.",
+    )
+    env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
+    connections: list[ConnectionBinding] = Field(min_length=1)
+    workers: list[WorkerGroup] = Field(default_factory=list)
+
+    @property
+    def effective_retry_after(self) -> int | None:
+        return self.retry_after if self.retry_after is not None else DEFAULT_RETRY_AFTER[
+            self.runtime
+        ]
+
+    def primary_binding(self) -> ConnectionBinding | None:
+        primaries = [b for b in self.connections if b.active and b.primary]
+        return primaries[0] if len(primaries) == 1 else None
+
+    def worker_connection(self, worker: WorkerGroup) -> str | None:
+        if worker.connection is not None:
+            return worker.connection
+        primary = self.primary_binding()
+        return primary.connection if primary else None
+
+
+
+WorkerDefaults = partial_model(
+    WorkerGroup,
+    "WorkerDefaults",
+    exclude={"name", "connection", "queues", "hosts", "command", "env", "active"},
+    doc="Defaults merged into every worker group that does not set the field itself.",
+)
+ApplicationDefaults = partial_model(
+    Application,
+    "ApplicationDefaults",
+    exclude={
+        "name", "slug", "description", "color", "icon", "active", "metadata", "environment",
+        "directory", "connections", "workers", "command", "app_module", "env",
+        "allow_environments",
+    },
+    doc="Defaults merged into every application that does not set the field itself.",
+)

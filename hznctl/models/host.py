@@ -1,0 +1,56 @@
+"""A worker host: a machine running supervisord, and the age key its workers decrypt with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from hznctl.models.common import (
+    AbsolutePath,
+    AgeRecipient,
+    LabelKey,
+    Model,
+    SingleLine,
+    Slug,
+    partial_model,
+)
+
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+SupervisorUrl = Annotated[
+    str, StringConstraints(pattern=r"^(?:unix://|https?://)[^\s\x00-\x1f\x7f]{1,1024}$")
+]
+
+
+class SupervisordSettings(Model):
+    """Where the host's supervisord is and where hznctl puts what it manages."""
+
+    url: SupervisorUrl = "unix:///var/run/supervisor.sock"
+    include_dir: AbsolutePath = "/etc/supervisor/conf.d/hznctl"
+    state_dir: AbsolutePath = "/var/lib/hznctl"
+    log_dir: AbsolutePath = "/var/log/hznctl"
+    age_key_file: AbsolutePath = "/etc/hznctl/age.key"
+    hznctl_bin: AbsolutePath = "/usr/local/bin/hznctl"
+
+
+class Host(Model):
+    """A machine that runs queue workers under supervisord."""
+
+    name: Slug = Field(description="Unique name; the file is hosts/<name>.yaml.")
+    environment: Slug
+    description: SingleLine | None = None
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    age_recipient: AgeRecipient | None = Field(
+        default=None,
+        description="The host's age public key; secrets its workers need are encrypted to it.",
+    )
+    supervisord: SupervisordSettings = SupervisordSettings()
+    active: bool = True
+
+
+HostDefaults = partial_model(
+    Host,
+    "HostDefaults",
+    exclude={"name", "environment", "description", "labels", "age_recipient", "active"},
+    doc="Defaults merged into every host that does not set the field itself.",
+)

@@ -1,0 +1,3 @@
+"""The inventory's own consistency rules (references, primaries, processes, environments)."""
+
+from __future__ import annotations

@@ -1,0 +1,303 @@
+"""Strict YAML reading: every value keeps its place, and YAML's surprises are refused.
+
+PyYAML's C parser composes the node graph (fast, marks on every node); we then build plain
+Python values ourselves with a deliberately small scalar grammar:
+
+* ``true``/``false`` are booleans; ``yes``/``no``/``on``/``off`` stay strings (YAML 1.1 would
+  make them booleans), so a boolean field given ``yes`` is an error with a hint, and a string
+  field given ``on`` gets the string it reads as.
+* Decimal integers without a leading zero are integers; ``0755``, ``0x1f``, ``1_000`` stay
+  strings, so an integer field reports them instead of guessing an octal.
+* ``1e3`` and ``1.5`` are floats (YAML 1.2), which an integer or string field refuses.
+* ``~``, ``null`` and the empty value are null.
+* Duplicate keys are errors (PyYAML keeps the last one silently), explicit tags are refused,
+  alias expansion is bounded (no billion laughs), files are size-limited UTF-8.
+
+The composed node tree is kept so that any field path can be located later (``locate``)
+without recording a mark for every value while loading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml._yaml import CParser
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+STR_TAG = "tag:yaml.org,2002:str"
+SEQ_TAG = "tag:yaml.org,2002:seq"
+MAP_TAG = "tag:yaml.org,2002:map"
+_STANDARD_TAGS = frozenset({STR_TAG, SEQ_TAG, MAP_TAG})
+
+_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_FLOAT_RE = re.compile(
+    r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z"
+)
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
+          "FALSE": False}
+YAML11_BOOL_WORDS = frozenset(
+    {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF",
+     "Y", "N"}
+)
+
+PathParts = tuple[str | int, ...]
+
+
+class YamlProblem(Exception):
+    """A file that cannot be read as a strict YAML document; carries its place."""
+
+    def __init__(self, message: str, line: int = 1, col: int = 1, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+        self.hint = hint
+
+
+class _Composer(CParser):
+    """The C parser with a resolver that tags every plain scalar as a string.
+
+    Scalar typing happens in ``_Builder`` with our own grammar; doing it here through
+    PyYAML's implicit resolvers would both be slower and bring back YAML 1.1 booleans.
+    """
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return STR_TAG
+        if kind is SequenceNode:
+            return SEQ_TAG
+        return MAP_TAG
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+
+def scalar_value(node: ScalarNode) -> Any:
+    """The Python value of a scalar node under hznctl's strict grammar."""
+    text: str = node.value
+    if node.style:  # quoted or block scalars are always strings
+        return text
+    if text in _NULLS:
+        return None
+    boolean = _BOOLS.get(text)
+    if boolean is not None:
+        return boolean
+    if _INT_RE.match(text):
+        return int(text)
+    if _FLOAT_RE.match(text) and any(c.isdigit() for c in text):
+        return float(text)
+    return text
+
+
+@dataclass
+class _Builder:
+    nodes_left: int = MAX_NODES
+
+    def build(self, node: Node, depth: int = 0) -> Any:
+        self.nodes_left -= 1
+        if self.nodes_left < 0:
+            raise YamlProblem(
+                f"the document expands to more than {MAX_NODES} values",
+                *_pos(node),
+                hint="anchors and aliases are limited; write the values out",
+            )
+        if depth > MAX_DEPTH:
+            raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node))
+        if node.tag not in _STANDARD_TAGS:
+            raise YamlProblem(
+                f"explicit tag {node.tag!r} is not allowed",
+                *_pos(node),
+                hint="remove the tag; quote the value if it must be a string",
+            )
+        if isinstance(node, ScalarNode):
+            return scalar_value(node)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, depth + 1) for item in node.value]
+        assert isinstance(node, MappingNode)
+        return self.build_mapping(node, depth)
+
+    def build_mapping(self, node: MappingNode, depth: int) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        seen: dict[Any, Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise YamlProblem("mapping keys must be plain strings", *_pos(key_node))
+            key = scalar_value(key_node)
+            if key == "<<" and not key_node.style:
+                merged.update(self._merge_source(value_node, depth))
+                continue
+            if isinstance(key, bool) or key is None:
+                raise YamlProblem(
+                    f"key {key_node.value!r} is not a string",
+                    *_pos(key_node),
+                    hint="quote the key",
+                )
+            if key in seen:
+                first = seen[key]
+                raise YamlProblem(
+                    f"duplicate key {key!r} (first defined at line {first.start_mark.line + 1})",
+                    *_pos(key_node),
+                    hint="YAML keeps only one of them; remove or rename one",
+                )
+            seen[key] = key_node
+            result[key] = self.build(value_node, depth + 1)
+        if merged:
+            return {**merged, **result}
+        return result
+
+    def _merge_source(self, node: Node, depth: int) -> dict[Any, Any]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        out: dict[Any, Any] = {}
+        for source in reversed(sources):
+            if not isinstance(source, MappingNode):
+                raise YamlProblem("a merge key (<<) takes a mapping or a list of mappings",
+                                  *_pos(source))
+            out.update(self.build_mapping(source, depth + 1))
+        return out
+
+
+def _pos(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _explain_parser_error(exc: yaml.MarkedYAMLError, text: str) -> YamlProblem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or str(exc)
+    hint = ""
+    if "'\\t'" in problem or "\t" in problem or _tab_near(text, line):
+        problem = "a tab character is used for indentation"
+        hint = "YAML indents with spaces only; replace the tab with spaces"
+    elif exc.context:
+        problem = f"{problem} ({exc.context})"
+    return YamlProblem(f"invalid YAML: {problem}", line, col, hint)
+
+
+def _tab_near(text: str, line: int) -> bool:
+    lines = text.splitlines()
+    for number in (line - 1, line):
+        if 0 < number <= len(lines) and lines[number - 1][:1] == "\t":
+            return True
+    return False
+
+
+@dataclass
+class Document:
+    """One YAML file's data together with its node tree, to locate any field later."""
+
+    path: Path
+    display: str
+    data: Any
+    root: Node | None = field(repr=False, default=None)
+
+    def locate(self, parts: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """Line and column of the value at ``parts`` (or of its key with ``key=True``).
+
+        A path that goes past what exists (a missing field) resolves to the deepest
+        existing node, which is where the user has to add it.
+        """
+        node = self.root
+        if node is None:
+            return 1, 1
+        at = _pos(node)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            child: Node | None = None
+            if isinstance(node, MappingNode):
+                for key_node, value_node in _mapping_items(node):
+                    if key_node.value == part:
+                        if last and key:
+                            return _pos(key_node)
+                        child = value_node
+                        break
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and (
+                0 <= part < len(node.value)
+            ):
+                child = node.value[part]
+            if child is None:
+                return at
+            node = child
+            at = _pos(node)
+        return at
+
+
+def _mapping_items(node: MappingNode) -> list[tuple[Node, Node]]:
+    items: list[tuple[Node, Node]] = []
+    merges: list[tuple[Node, Node]] = []
+    for key_node, value_node in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == "<<" and not key_node.style:
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if isinstance(source, MappingNode):
+                    merges.extend(_mapping_items(source))
+        else:
+            items.append((key_node, value_node))
+    return items + merges
+
+
+def load_document(path: Path, display: str | None = None) -> Document:
+    """Read one inventory file strictly. Raises YamlProblem with a place on any hazard."""
+    display = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlProblem(f"cannot read file: {exc.strerror or exc}") from None
+    return parse_document(raw, path, display)
+
+
+def parse_document(raw: bytes, path: Path, display: str) -> Document:
+    if len(raw) > MAX_FILE_BYTES:
+        raise YamlProblem(
+            f"file is {len(raw)} bytes, more than the limit of {MAX_FILE_BYTES}",
+            hint="split it or remove what it repeats",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlProblem(
+            f"file is not UTF-8 (invalid byte 0x{raw[exc.start]:02x})", line, col,
+            hint="save the file as UTF-8",
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise YamlProblem("file contains a NUL character", line, 1)
+    composer = _Composer(text)
+    try:
+        root = composer.get_single_node()
+    except yaml.composer.ComposerError as exc:
+        if "expected a single document" in str(exc):
+            mark = exc.problem_mark
+            raise YamlProblem(
+                "file holds more than one YAML document",
+                (mark.line + 1) if mark else 1, (mark.column + 1) if mark else 1,
+                hint="keep one object per file; remove the '---' separator",
+            ) from None
+        raise _explain_parser_error(exc, text) from None
+    except yaml.MarkedYAMLError as exc:
+        raise _explain_parser_error(exc, text) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - reader errors without marks
+        raise YamlProblem(f"invalid YAML: {exc}") from None
+    finally:
+        composer.dispose()
+    if root is None:
+        raise YamlProblem("file is empty", hint="an inventory file holds one mapping")
+    data = _Builder().build(root)
+    return Document(path=path, display=display, data=data, root=root)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.support import (
+    EXAMPLE_INVENTORY,
+    RedisServer,
+    Supervisord,
+    start_redis,
+    start_supervisord,
+)
+
+
+@pytest.fixture
+def example_inventory(tmp_path: Path) -> Path:
+    """A private copy of the example inventory, safe to edit."""
+    dest = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE_INVENTORY, dest)
+    return dest
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run hznctl in-process through the real entry point; returns click's Result."""
+    from hznctl.cli.main import main
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(_as_command(main), list(args), input=input, env=env,
+                             catch_exceptions=False)
+
+    return run
+
+
+def _as_command(main: Callable[..., Any]) -> Any:
+    import click
+
+    @click.command(context_settings={"ignore_unknown_options": True,
+                                     "allow_extra_args": True, "help_option_names": []})
+    @click.pass_context
+    def wrapper(ctx: click.Context) -> None:
+        main(list(ctx.args))
+
+    return wrapper
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    servers: list[RedisServer] = []
+
+    def start(**kwargs: Any) -> RedisServer:
+        server = start_redis(tmp_path, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def supervisord(tmp_path: Path) -> Iterator[Supervisord]:
+    sup = start_supervisord(tmp_path)
+    yield sup
+    sup.stop()
