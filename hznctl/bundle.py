@@ -1,0 +1,294 @@
+"""Host bundles: what `compile` writes for each host and what `plan` and `deploy` read.
+
+A bundle is the folder ``DIR/<host>/``::
+
+    manifest.json            what the host must run (this module's ``Manifest``)
+    programs/<group>.conf    one supervisord ``[program:<group>]`` section per file
+    exec/<group>.json        the group's ``ExecSpec`` (no secret in it)
+    secrets/<path>           the SOPS files its workers use, copied byte for byte
+    horizon/<app>.json       Laravel Horizon supervisors of a laravel-horizon application
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hznctl.atomic import fsync_dir
+from hznctl.errors import HznctlError
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SupervisordRef(_Strict):
+    """Where the host's supervisord and hznctl's folders are (from the host's settings)."""
+
+    url: str
+    include_dir: str
+    state_dir: str
+    log_dir: str
+
+
+class GroupEntry(_Strict):
+    """One supervisord program group of the bundle and what it must look like once loaded."""
+
+    application: str
+    worker: str | None
+    runtime: str
+    file: str
+    sha256: str
+    processes: int
+    process_names: list[str]
+    startsecs: int
+    stopwaitsecs: int
+    settings: dict[str, str]
+    files: list[str]
+    # The worker group's settings in the inventory's words (queues, tries …), so that a plan
+    # can say `queues default → default,mail` rather than only `command … → …`.
+    parameters: dict[str, str] = {}
+
+
+class Manifest(_Strict):
+    format: Literal[1] = 1
+    generator: str
+    host: str
+    environment: str
+    revision: str | None
+    supervisord: SupervisordRef
+    groups: dict[str, GroupEntry]
+    files: dict[str, str]
+
+    def group_files(self, group: str) -> dict[str, str]:
+        """Every bundle file a group depends on, with its hash (its program file included)."""
+        entry = self.groups[group]
+        paths = [entry.file, *entry.files]
+        return {p: self.files.get(p, "") for p in paths}
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def dump_json(data: Any) -> bytes:
+    """Pretty, sorted, newline-terminated JSON: the one spelling of every JSON file we write."""
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def manifest_bytes(manifest: Manifest) -> bytes:
+    return dump_json(manifest.model_dump(mode="json"))
+
+
+def parse_manifest(data: bytes, where: str) -> Manifest:
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HznctlError(f"{where}: not a valid manifest (corrupt JSON: {exc})") from None
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise HznctlError(
+            f"{where}: not a valid manifest ({loc}: {first['msg']}); recompile the bundle"
+        ) from None
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    """The manifest of the bundle in ``bundle_dir``; HznctlError when missing or corrupt."""
+    path = bundle_dir / MANIFEST
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise HznctlError(f"{path}: no manifest here; is {bundle_dir} a hznctl bundle?") from None
+    except OSError as exc:
+        raise HznctlError(f"{path}: cannot read the manifest: {exc.strerror}") from None
+    return parse_manifest(data, str(path))
+
+
+def read_bundles(path: Path) -> dict[str, Manifest]:
+    """Manifests by host: ``path`` is one host's bundle or a folder of host bundles."""
+    if (path / MANIFEST).exists():
+        manifest = read_manifest(path)
+        return {manifest.host: manifest}
+    if not path.is_dir():
+        raise HznctlError(f"{path}: no such bundle folder")
+    found: dict[str, Manifest] = {}
+    for entry in sorted(path.iterdir()):
+        if entry.is_dir() and (entry / MANIFEST).exists():
+            manifest = read_manifest(entry)
+            found[manifest.host] = manifest
+    return found
+
+
+@dataclass(frozen=True)
+class HostBundle:
+    """A compiled bundle in memory: its files (paths relative to the bundle) and manifest."""
+
+    host: str
+    manifest: Manifest
+    files: Mapping[str, bytes]
+
+    def all_files(self) -> dict[str, bytes]:
+        return {**self.files, MANIFEST: manifest_bytes(self.manifest)}
+
+
+@dataclass
+class WriteResult:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written or self.removed)
+
+
+def write_bundles(out: Path, bundles: Mapping[str, HostBundle], *, prune: bool = True
+                  ) -> WriteResult:
+    """Make ``out`` hold exactly ``bundles`` (and, unless ``prune``, other hosts it had).
+
+    The new tree is built in a temporary folder next to ``out`` and swapped in with one
+    rename, so a reader sees the old bundles or the new, never a mix. Files that did not
+    change are hard-linked into the new tree (same inode and mtime), and when nothing
+    changed at all nothing is touched.
+    """
+    out = out.absolute()
+    existing = _existing_hosts(out)
+    stale = sorted(set(existing) - set(bundles)) if prune else []
+    result = WriteResult(removed=stale)
+    wanted = {host: bundle.all_files() for host, bundle in bundles.items()}
+    for host in sorted(wanted):
+        same = host in existing and _tree_equals(out / host, wanted[host])
+        (result.unchanged if same else result.written).append(host)
+    if not result.changed:
+        return result
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        for host in existing:
+            if host not in wanted and host not in stale:
+                _link_tree(out / host, tmp / host)
+        for host, files in wanted.items():
+            _build_tree(tmp / host, files, out / host if host in existing else None)
+        _swap(out, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def _existing_hosts(out: Path) -> list[str]:
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise HznctlError(f"{out}: exists and is not a folder")
+    hosts, foreign = [], []
+    for entry in sorted(out.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and (entry / MANIFEST).is_file():
+            hosts.append(entry.name)
+        else:
+            foreign.append(entry.name)
+    if foreign:
+        # Replacing the folder would delete them: refuse rather than guess.
+        raise HznctlError(
+            f"{out}: holds files that are not hznctl bundles ({', '.join(foreign[:3])}); "
+            "choose an empty folder or one written by `hznctl compile`"
+        )
+    return hosts
+
+
+def _files_under(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*")
+            if p.is_file() or p.is_symlink()}
+
+
+def _tree_equals(root: Path, files: Mapping[str, bytes]) -> bool:
+    present = _files_under(root)
+    if set(present) != set(files):
+        return False
+    for rel, path in present.items():
+        if path.is_symlink():
+            return False
+        try:
+            if path.read_bytes() != files[rel]:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    for rel, path in _files_under(src).items():
+        _link_or_copy(path, dest / rel)
+
+
+def _build_tree(dest: Path, files: Mapping[str, bytes], old: Path | None) -> None:
+    for rel in sorted(files):
+        target = dest / rel
+        previous = old / rel if old is not None else None
+        if previous is not None and previous.is_file() and not previous.is_symlink():
+            with contextlib.suppress(OSError):
+                if previous.read_bytes() == files[rel]:
+                    _link_or_copy(previous, target)
+                    continue
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # No fsync per file: the tree becomes visible only through the final rename, and
+        # a build artifact lost to a power cut is recompiled, not trusted half-written.
+        with open(target, "wb") as handle:
+            handle.write(files[rel])
+        os.chmod(target, 0o644)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where that is not available."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd = -100
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(rc == 0)
+
+
+def _swap(out: Path, tmp: Path) -> None:
+    """Put the tree at ``tmp`` in place of ``out``; the old tree ends up at ``tmp``."""
+    if not out.exists():
+        os.rename(tmp, out)
+        tmp.mkdir()
+    elif not _exchange(out, tmp):
+        aside = tmp.with_name(tmp.name + ".old")
+        os.rename(out, aside)
+        os.rename(tmp, out)
+        os.rename(aside, tmp)
+    fsync_dir(out.parent)
