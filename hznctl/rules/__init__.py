@@ -37,3 +37,4 @@ def run_rules(inventory: Inventory) -> list[Diagnostic]:
 def _load_rule_modules() -> None:
     # Imported for their @rule registrations.
     from hznctl.rules import core  # noqa: F401
+    from hznctl.rules import secrets  # noqa: F401

@@ -63,7 +63,7 @@ _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 
 
-class _Unsupported(Exception):
+class NeedsSopsBinary(Exception):
     """This file needs the sops binary (not a failure: the caller falls back)."""
 
 
@@ -176,7 +176,7 @@ def _decrypted(path: Path, identities: Identities) -> _Decrypted:
         return hit
     try:
         result = _decrypt_in_process(path, identities)
-    except _Unsupported:
+    except NeedsSopsBinary:
         result = _decrypt_with_binary(path, identities)
     if len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.pop(next(iter(_CACHE)))
@@ -186,7 +186,7 @@ def _decrypted(path: Path, identities: Identities) -> _Decrypted:
 
 def _read_document(path: Path) -> dict[str, Any]:
     if path.suffix not in (".yaml", ".yml", ".json"):
-        raise _Unsupported
+        raise NeedsSopsBinary
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_SECRET_FILE_BYTES + 1)
@@ -200,7 +200,7 @@ def _read_document(path: Path) -> dict[str, Any]:
         else:
             document = yaml.load(data, Loader=yaml.CSafeLoader)
     except yaml.composer.ComposerError:
-        raise _Unsupported from None  # several YAML documents: sops' multi-branch files
+        raise NeedsSopsBinary from None  # several YAML documents: sops' multi-branch files
     except (yaml.YAMLError, ValueError):
         raise SecretError(f"{path} is not a readable SOPS file (invalid YAML/JSON)") from None
     if not isinstance(document, dict) or not isinstance(document.get("sops"), dict):
@@ -209,7 +209,7 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Rules:
+class EncryptionRules:
     """Which leaves sops encrypted (sops.Tree.shouldBeEncrypted, without comment rules)."""
 
     unencrypted_suffix: str = ""
@@ -219,14 +219,14 @@ class _Rules:
     mac_only_encrypted: bool = False
 
     @classmethod
-    def from_metadata(cls, path: Path, meta: dict[str, Any]) -> _Rules:
+    def from_metadata(cls, path: Path, meta: dict[str, Any]) -> EncryptionRules:
         if meta.get("unencrypted_comment_regex") or meta.get("encrypted_comment_regex"):
-            raise _Unsupported
+            raise NeedsSopsBinary
         names = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex",
                  "encrypted_regex")
         given: dict[str, str] = {name: meta[name] for name in names if meta.get(name)}
         if any(not isinstance(value, str) for value in given.values()):
-            raise _Unsupported
+            raise NeedsSopsBinary
         if len(given) > 1:
             raise SecretError(f"{path}: sops metadata sets more than one of {', '.join(names)}")
         try:
@@ -239,7 +239,7 @@ class _Rules:
                 mac_only_encrypted=meta.get("mac_only_encrypted") is True,
             )
         except re.error:
-            raise _Unsupported from None  # a Go regular expression Python reads otherwise
+            raise NeedsSopsBinary from None  # a Go regular expression Python reads otherwise
 
     def encrypts(self, path: list[str]) -> bool:
         encrypted = True
@@ -263,7 +263,7 @@ def _compile(pattern: str | None) -> re.Pattern[str] | None:
 class _TreeDecryptor:
     """Walks the data tree as sops does, decrypting leaves and hashing them for the MAC."""
 
-    def __init__(self, path: Path, key: bytes, rules: _Rules) -> None:
+    def __init__(self, path: Path, key: bytes, rules: EncryptionRules) -> None:
         self.path = path
         self.aead = AESGCM(key)
         self.rules = rules
@@ -276,7 +276,7 @@ class _TreeDecryptor:
             out: dict[str, Any] = {}
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise _Unsupported
+                    raise NeedsSopsBinary
                 out[key] = self.node(item, [*path, key])
             return out
         if isinstance(value, list):
@@ -290,7 +290,7 @@ class _TreeDecryptor:
         where = ".".join(path)
         if not encrypted:
             if not isinstance(value, str):
-                raise _Unsupported  # PyYAML and sops' YAML 1.2 may type it differently
+                raise NeedsSopsBinary  # PyYAML and sops' YAML 1.2 may type it differently
             plain: Any = value
             mac_bytes = value.encode("utf-8")
         elif not isinstance(value, str):
@@ -344,14 +344,14 @@ def _typed(path: Path, where: str, kind: str, raw: bytes) -> tuple[Any, bytes]:
     if kind == "bytes":
         return raw, raw
     if kind == "comment":
-        raise _Unsupported
+        raise NeedsSopsBinary
     raise SecretError(f"{path}: {where} has an unreadable {kind!r} value")
 
 
 def _go_float(value: float) -> str:
     """strconv.FormatFloat(value, 'f', -1, 64): shortest digits, never an exponent."""
     if value != value or value in (float("inf"), float("-inf")):
-        raise _Unsupported
+        raise NeedsSopsBinary
     text = format(Decimal(repr(value)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -382,7 +382,7 @@ def _data_key(path: Path, meta: dict[str, Any], identities: Identities) -> bytes
     import pyrage
 
     if meta.get("key_groups") or meta.get("shamir_threshold"):
-        raise _Unsupported
+        raise NeedsSopsBinary
     entries = meta.get("age") or []
     if not isinstance(entries, list):
         raise SecretError(f"{path}: sops metadata 'age' is not a list")
@@ -405,7 +405,7 @@ def _data_key(path: Path, meta: dict[str, Any], identities: Identities) -> bytes
         raise SecretError(f"cannot decrypt {path}: the data key stored for "
                           f"{', '.join(tried)} is damaged")
     if any(meta.get(name) for name in _OTHER_MASTER_KEYS):
-        raise _Unsupported  # PGP, KMS, …: the binary may hold the right credentials
+        raise NeedsSopsBinary  # PGP, KMS, …: the binary may hold the right credentials
     listed = sorted(str(e.get("recipient")) for e in entries if isinstance(e, dict))
     raise SecretError(
         f"cannot decrypt {path}: none of the age identities in "
@@ -418,7 +418,7 @@ def _data_key(path: Path, meta: dict[str, Any], identities: Identities) -> bytes
 def _decrypt_in_process(path: Path, identities: Identities) -> _Decrypted:
     document = _read_document(path)
     meta: dict[str, Any] = document["sops"]
-    rules = _Rules.from_metadata(path, meta)
+    rules = EncryptionRules.from_metadata(path, meta)
     key = _data_key(path, meta, identities)
     walker = _TreeDecryptor(path, key, rules)
     tree = walker.node({k: v for k, v in document.items() if k != "sops"}, [])

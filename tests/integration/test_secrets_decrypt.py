@@ -147,7 +147,7 @@ def test_typed_clear_values_fall_back_to_the_binary(tmp_path, keys):
     path = sops_encrypt_text("password: p4\nport_unencrypted: 6379\n", tmp_path / "f.yaml",
                              [keys[0].recipient])
     ids = load_identities([keys[0].path])
-    with pytest.raises(decrypt._Unsupported):
+    with pytest.raises(decrypt.NeedsSopsBinary):
         decrypt._decrypt_in_process(path, ids)
     assert decrypt_file(path, ids) == {"password": "p4", "port_unencrypted": "6379"}
 

@@ -1,0 +1,220 @@
+"""Secrets rules, all checked without any key: a pull request from a fork is fully checked.
+
+* no literal secret anywhere in the inventory (sensitive env values, URLs with a password,
+  age private keys);
+* every referenced SOPS file exists, is encrypted (every leaf ``ENC[…]``) and holds the key;
+* every host that runs a worker using a connection, and the health runner, is among the
+  recipients of the files it needs; a recipient nobody needs is reported as a warning.
+
+No message quotes a value: it could be the secret itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hznctl.diagnostics import Diagnostic, Severity
+from hznctl.inventory import Inventory, display_path
+from hznctl.rules import rule
+from hznctl.secrets.recipients import (
+    HEALTH_RUNNER,
+    SecretUse,
+    describe_recipient,
+    readers_by_file,
+    secret_uses,
+)
+from hznctl.secrets.structure import FileCache, SopsFile
+
+SECRETS_FOLDER = "secrets"
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]+@")
+_AGE_PRIVATE_KEY = "AGE-SECRET-KEY-1"
+_SENSITIVE_LAST = frozenset({"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN",
+                             "CREDENTIAL", "CREDENTIALS", "APIKEY"})
+_SENSITIVE_SUFFIX = ("API_KEY", "PRIVATE_KEY", "SECRET_KEY", "ACCESS_KEY", "AUTH_KEY")
+# Fields the models already refuse as literals (SecretRef): reported once, by the model.
+_SECRET_REF_FIELDS = {"connection": ("password",), "notification": ("url",)}
+_LITERAL_HINT = ("secrets live only in SOPS files: connection passwords reach workers as "
+                 "REDIS_PASSWORD/REDIS_URL at exec time (`hznctl secrets set CONNECTION`)")
+
+
+def sensitive_name(name: str) -> bool:
+    """Whether a field or variable name says it holds a secret (DB_PASSWORD, API_TOKEN …)."""
+    upper = name.upper().replace("-", "_")
+    parts = [p for p in upper.split("_") if p]
+    return bool(parts) and (
+        parts[-1] in _SENSITIVE_LAST or "PASSWORD" in upper or upper.endswith(_SENSITIVE_SUFFIX)
+    )
+
+
+def _walk(value: Any, parts: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...],
+                                                                      Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*parts, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*parts, index))
+    else:
+        yield parts, value
+
+
+def _literal_problem(parts: tuple[str | int, ...], value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    if _AGE_PRIVATE_KEY in value.upper():
+        return "an age private key is written here: remove it and replace the key (it leaked)"
+    if _URL_WITH_PASSWORD.search(value):
+        return "a URL with a password is written here: a literal secret is not allowed"
+    name = parts[-1] if parts else ""
+    if isinstance(name, str) and sensitive_name(name):
+        return f"{name} holds a literal secret: a literal secret is not allowed"
+    return None
+
+
+@rule("secret-literal")
+def literal_secrets(inventory: Inventory) -> Iterator[Diagnostic]:
+    for (kind, name), doc in sorted(inventory.documents.items()):
+        skip = _SECRET_REF_FIELDS.get(kind, ())
+        for parts, value in _walk(doc.data, ()):
+            if parts and parts[0] in skip:
+                continue
+            problem = _literal_problem(parts, value)
+            if problem is not None:
+                yield inventory.diagnostic(kind, name, parts, problem, code="secret-literal",
+                                           hint=_LITERAL_HINT)
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def _file_diagnostic(inventory: Inventory, use: SecretUse, found: SopsFile) -> Diagnostic | None:
+    if found.problem is not None:
+        hint = (f"create it with `hznctl secrets set {use.name}`"
+                if use.kind == "connection" else "encrypt it with sops")
+        return inventory.diagnostic(use.kind, use.name, (use.field, "sops"),
+                                    f"{use.file}: {found.problem}", code="secret-file",
+                                    hint=hint)
+    problem = found.key_problem(use.ref.key)
+    if problem is not None:
+        return inventory.diagnostic(use.kind, use.name, (use.field, "key"), problem,
+                                    code="secret-key")
+    return None
+
+
+@rule("secret-file")
+def secret_files(inventory: Inventory) -> Iterator[Diagnostic]:
+    files = _files(inventory)
+    for use in secret_uses(inventory):
+        path = inventory.root / use.file
+        if not _inside(inventory.root, path):
+            yield inventory.diagnostic(use.kind, use.name, (use.field, "sops"),
+                                       f"{use.file} points outside the inventory folder",
+                                       code="secret-file")
+            continue
+        found = _file_diagnostic(inventory, use, files.get(path))
+        if found is not None:
+            yield found
+    yield from _stray_files(inventory, files)
+
+
+def _stray_files(inventory: Inventory, files: FileCache) -> Iterator[Diagnostic]:
+    """Files under secrets/ that nothing references are still checked for plaintext."""
+    folder = inventory.root / SECRETS_FOLDER
+    if not folder.is_dir():
+        return
+    referenced = {inventory.root / use.file for use in secret_uses(inventory)}
+    for path in sorted(folder.rglob("*")):
+        if path in referenced or path.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        found = files.get(path)
+        if found.problem is not None:
+            yield Diagnostic(display_path(path), 1, 1, "", found.problem, Severity.ERROR,
+                             "secret-file", "encrypt it with sops, or delete it")
+
+
+def _files(inventory: Inventory) -> FileCache:
+    # One inspection of each file per inventory, shared by the rules of one validate run.
+    cache: FileCache | None = getattr(inventory, "_sops_files", None)
+    if cache is None:
+        cache = FileCache()
+        object.__setattr__(inventory, "_sops_files", cache)
+    return cache
+
+
+@rule("secret-recipients")
+def secret_recipients(inventory: Inventory) -> Iterator[Diagnostic]:
+    files = _files(inventory)
+    uses = secret_uses(inventory)
+    yield from _hosts_without_recipient(inventory, uses)
+    reported: set[tuple[str, str]] = set()
+    for use in uses:
+        found = files.get(inventory.root / use.file)
+        if not found.ok:
+            continue  # reported by secret-file
+        for reader in use.readers:
+            if reader.recipient in found.recipients or (use.file, reader.recipient) in reported:
+                continue
+            reported.add((use.file, reader.recipient))
+            yield inventory.diagnostic(
+                use.kind, use.name, (use.field, "sops"),
+                f"{reader.who} cannot decrypt {use.file}: its recipient is missing",
+                code="secret-recipient", hint="run `hznctl secrets sync`")
+    yield from _extra_recipients(inventory, uses, files)
+    yield from _runner_without_key(inventory, uses)
+
+
+def _hosts_without_recipient(inventory: Inventory, uses: list[SecretUse]
+                             ) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for use in uses:
+        for host in use.hosts_without_recipient:
+            if host in seen:
+                continue
+            seen.add(host)
+            yield inventory.diagnostic(
+                "host", host, ("name",),
+                f"host {host} runs workers using connection {use.name} (password in "
+                f"{use.file}) but has no age_recipient, so it cannot decrypt it",
+                code="secret-recipient",
+                hint=f"run `hznctl secrets keygen --host {host} --write`, then "
+                "`hznctl secrets sync`")
+
+
+def _extra_recipients(inventory: Inventory, uses: list[SecretUse], files: FileCache
+                      ) -> Iterator[Diagnostic]:
+    needed = readers_by_file(uses)
+    first_use: dict[str, SecretUse] = {}
+    for use in uses:
+        first_use.setdefault(use.file, use)
+    for file, readers in needed.items():
+        found = files.get(inventory.root / file)
+        if not found.ok:
+            continue
+        use = first_use[file]
+        for recipient in sorted(found.recipients - set(readers)):
+            yield inventory.diagnostic(
+                use.kind, use.name, (use.field, "sops"),
+                f"{file} can still be read by {describe_recipient(inventory, recipient)} "
+                f"({recipient}), which runs nothing that needs it",
+                severity=Severity.WARNING, code="secret-extra-recipient",
+                hint="run `hznctl secrets sync` to remove it, then rotate the secret "
+                "(`hznctl secrets rotate`) if that key should no longer know it")
+
+
+def _runner_without_key(inventory: Inventory, uses: list[SecretUse]) -> Iterator[Diagnostic]:
+    if not uses or inventory.project is None or inventory.project.health.recipients:
+        return
+    yield inventory.diagnostic(
+        "project", "project", ("health",),
+        f"{HEALTH_RUNNER} has no age recipient, so it cannot read any connection password",
+        severity=Severity.WARNING, code="secret-recipient",
+        hint="run `hznctl secrets keygen --runner --write`")
