@@ -1,0 +1,119 @@
+"""`hznctl deploy`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hznctl.cli.options import format_option
+from hznctl.deploy.record import DeployRecord, append
+from hznctl.deploy.supervisor import Address
+from hznctl.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DIR = click.Path(file_okay=False, path_type=Path)
+
+
+def supervisor_options(func: F) -> F:
+    """The supervisord address and the folders hznctl owns (defaults: the bundle's manifest)."""
+    options = [
+        click.option("--supervisor-url", metavar="URL",
+                     help="unix:///path/to.sock or http(s)://host:port (default: manifest)."),
+        click.option("--username", metavar="U", help="supervisord [unix|inet]_http_server user."),
+        click.option("--password-file", metavar="F",
+                     type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="File holding the supervisord password (never pass it on argv)."),
+        click.option("--state-dir", type=DIR, help="Where bundles and records live."),
+        click.option("--include-dir", type=DIR,
+                     help="Folder of supervisord's [include] glob holding hznctl's links."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_address(url: str, username: str | None, password_file: Path | None,
+                 timeout: float = 30.0) -> Address:
+    password = None
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    if (username is None) != (password is None):
+        raise UsageError("--username and --password-file go together")
+    return Address(url, username, password, timeout)
+
+
+def render_text(record: DeployRecord) -> str:
+    lines = [f"host {record.host}: bundle {record.bundle}"
+             + (f" (revision {record.revision})" if record.revision else "")]
+    if record.recovered:
+        lines.append(f"  recovered an interrupted deploy ({record.recovered.get('from')} → "
+                     f"{record.recovered.get('to')})")
+    for kind in ("added", "changed", "removed"):
+        names = record.plan.get(kind, [])
+        if names:
+            lines.append(f"  {kind}: {', '.join(names)}")
+    lines.append(f"  unchanged: {len(record.plan.get('unchanged', []))} group(s)")
+    restarted = record.actions.get("added", [])
+    if restarted:
+        lines.append(f"  started: {', '.join(restarted)}")
+    lines.append(f"result: {record.result} in {record.durations.get('total', 0):.2f}s")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@supervisor_options
+@click.option("--timeout", type=click.FloatRange(min=0), metavar="S",
+              help="Seconds to wait for new processes to be RUNNING (default 30 + startsecs).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              metavar="S", help="Seconds to wait for another deploy to finish.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@format_option("text", "json")
+@click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
+def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
+           password_file: Path | None, state_dir: Path | None, include_dir: Path | None,
+           timeout: float | None, lock_timeout: float, dry_run: bool, output_format: str,
+           record_file: Path | None) -> int:
+    """Converge this host's supervisord to BUNDLE (one host's folder from `hznctl compile`).
+
+    Takes the host's deploy lock, plans against the bundle installed now, stages the new
+    bundle under <state-dir>/bundles/, switches <state-dir>/current to it in one rename,
+    then stops and re-adds only the worker groups that changed (gracefully: stop signal,
+    stopwaitsecs) and waits until their processes are RUNNING. If they fail, the previous
+    bundle is restored and re-applied and the exit code is 1. Unchanged groups keep their
+    processes. Program files reach supervisord as links in the include folder, so its
+    supervisord.conf must include them, e.g. `[include] files = <include-dir>/*.conf`.
+    """
+    from hznctl.bundle import read_manifest
+    from hznctl.deploy.run import DeployRequest
+    from hznctl.deploy.run import deploy as run_deploy
+
+    manifest = read_manifest(bundle)
+    settings = manifest.supervisord
+    state = state_dir or Path(settings.state_dir)
+    request = DeployRequest(
+        bundle=bundle,
+        address=make_address(supervisor_url or settings.url, username, password_file),
+        state_dir=state, include_dir=include_dir or Path(settings.include_dir),
+        timeout=timeout, lock_timeout=lock_timeout, dry_run=dry_run)
+    record = run_deploy(request, manifest)
+    if not dry_run:
+        append(record_file or state / "deploys.jsonl", record)
+    if output_format == "json":
+        click.echo(json.dumps(record.as_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(render_text(record))
+    if not record.ok:
+        message = f"deploy failed: {record.error}"
+        if record.result == "rolled-back":
+            message += f"\nrolled back to the previous bundle ({record.previous_bundle})"
+        else:
+            message += f"\nrollback failed too: {record.rollback_error}"
+        click.echo(f"hznctl: error: {message}", err=True)
+        return 1
+    return 0

@@ -1,0 +1,60 @@
+"""`hznctl status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hznctl.cli.deploy import make_address, supervisor_options
+from hznctl.cli.options import format_option
+from hznctl.deploy.status import HostStatus
+
+
+def render_text(status: HostStatus) -> str:
+    head = (f"host {status.host}: bundle {status.bundle}"
+            + (f" (revision {status.revision})" if status.revision else "")
+            + f", {status.groups} group(s), {status.processes} process(es)")
+    lines = [head if status.bundle else "no bundle installed"]
+    lines += [f"  {finding}" for finding in status.findings]
+    lines.append("in sync" if status.in_sync else f"drift: {len(status.findings)} finding(s)")
+    return "\n".join(lines)
+
+
+@click.command()
+@supervisor_options
+@click.option("--no-reread", is_flag=True,
+              help="Do not ask supervisord to re-read its files (skips the pending-reload "
+                   "check).")
+@format_option("text", "json")
+def status(supervisor_url: str | None, username: str | None, password_file: Path | None,
+           state_dir: Path | None, include_dir: Path | None, no_reread: bool,
+           output_format: str) -> int:
+    """Compare the installed bundle with the live supervisord; exit 1 on drift.
+
+    Reports programs missing, extra (only names hznctl manages), not RUNNING, configured
+    differently from the bundle's manifest, and program files not yet applied. Defaults
+    for the address and folders come from the installed bundle's manifest.
+    """
+    from hznctl.bundle import SupervisordRef, read_manifest
+    from hznctl.deploy.install import Installation
+    from hznctl.deploy.status import host_status
+    from hznctl.deploy.supervisor import Supervisor
+    from hznctl.models.host import SupervisordSettings
+
+    defaults: SupervisordSettings | SupervisordRef = SupervisordSettings()
+    state = state_dir or Path(defaults.state_dir)
+    installed = Installation(state, include_dir or Path(defaults.include_dir))
+    ident = installed.current_id()
+    if ident is not None:
+        defaults = read_manifest(installed.bundle_dir(ident)).supervisord
+    supervisor = Supervisor(make_address(supervisor_url or defaults.url, username,
+                                         password_file))
+    result = host_status(supervisor, state, include_dir or Path(defaults.include_dir),
+                         reread=not no_reread)
+    if output_format == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(render_text(result))
+    return 0 if result.in_sync else 1

@@ -1,0 +1,167 @@
+"""Converge supervisord to the installed program files, group by group, gracefully.
+
+What to do comes from two sources that must agree: the plan (bundle against bundle, which
+sees changes supervisord cannot — an exec spec or a secret behind an unchanged program
+line) and supervisord's own `reloadConfig` diff (files against what runs, which sees what
+a killed deploy left half done). Only groups hznctl manages are touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hznctl.deploy import crashpoint
+from hznctl.deploy.supervisor import Supervisor
+from hznctl.errors import HznctlError
+
+STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})
+# supervisord sends SIGKILL after stopwaitsecs; this covers its tick and the reaping.
+STOP_MARGIN = 15.0
+POLL = 0.05
+
+
+class ApplyFailure(HznctlError):
+    """supervisord did not reach the bundle's state (a reload fault, a failed start, a timeout)."""
+
+
+@dataclass(frozen=True)
+class GroupTarget:
+    """A worker group as the installed bundle wants it."""
+
+    name: str
+    processes: tuple[str, ...]
+    startsecs: int
+    stopwaitsecs: int
+
+
+@dataclass
+class Actions:
+    """What was done to supervisord, by group name."""
+
+    stopped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    untouched: list[str] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stopped": self.stopped, "removed": self.removed, "added": self.added,
+                "untouched": self.untouched,
+                "durations": {k: round(v, 3) for k, v in self.durations.items()}}
+
+
+def _by_group(processes: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for info in processes:
+        groups.setdefault(str(info["group"]), []).append(info)
+    return groups
+
+
+def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], managed: set[str],
+             restart: set[str], *, timeout: float, wait: bool = True) -> Actions:
+    """Apply the installed files: stop+remove groups gone or changed, add new or changed ones,
+    then wait for their processes to be RUNNING. ``restart``: groups the plan says changed."""
+    actions = Actions()
+    started = time.monotonic()
+    _added, changed, removed = supervisor.reload_config()
+    crashpoint.reached("reloaded")
+    _check_included(supervisor, targets)
+    live = _by_group(supervisor.processes())
+    outdated = {g for g in changed if g in managed} | {g for g in restart if g in live}
+    gone = {g for g in removed if g in managed} | {g for g in live if g in managed
+                                                     and g not in targets}
+    to_stop = sorted((outdated & set(targets)) | gone)
+    to_add = sorted((outdated & set(targets)) | {g for g in targets if g not in live})
+    actions.durations["reload"] = time.monotonic() - started
+
+    began = time.monotonic()
+    _stop(supervisor, to_stop, live, targets)
+    for group in to_stop:
+        supervisor.remove_group(group)
+        actions.removed.append(group)
+        crashpoint.reached(f"removed:{group}")
+    actions.stopped = list(to_stop)
+    for group in to_add:
+        supervisor.add_group(group)
+        actions.added.append(group)
+        crashpoint.reached(f"added:{group}")
+    actions.untouched = sorted(set(targets) - set(to_add))
+    actions.durations["apply"] = time.monotonic() - began
+
+    if wait and to_add:
+        began = time.monotonic()
+        wait_running(supervisor, [targets[g] for g in to_add], timeout=timeout)
+        actions.durations["wait"] = time.monotonic() - began
+    return actions
+
+
+def _check_included(supervisor: Supervisor, targets: dict[str, GroupTarget]) -> None:
+    configured = {str(c["group"]) for c in supervisor.config_info()}
+    missing = sorted(set(targets) - configured)
+    if missing:
+        raise ApplyFailure(
+            f"supervisord does not read the program files of {', '.join(missing[:5])}"
+            f"{' …' if len(missing) > 5 else ''}: its [include] files glob must match the "
+            "include folder (see `hznctl deploy --help`)")
+
+
+def _stop(supervisor: Supervisor, groups: list[str], live: dict[str, list[dict[str, Any]]],
+          targets: dict[str, GroupTarget]) -> None:
+    """Stop the groups together (stop signal, then supervisord's stopwaitsecs grace) and
+    wait until none of their processes is left."""
+    if not groups:
+        return
+    for group in groups:
+        supervisor.stop_group(group)
+        crashpoint.reached(f"stopping:{group}")
+    grace = max((int(p.get("stopwaitsecs", 0) or 0) for g in groups for p in live.get(g, [])),
+                default=0)
+    grace = max([grace] + [targets[g].stopwaitsecs for g in groups if g in targets])
+    deadline = time.monotonic() + grace + STOP_MARGIN
+    pending = set(groups)
+    while pending:
+        current = _by_group(supervisor.processes())
+        pending = {g for g in pending
+                   if any(p["statename"] not in STOPPED_STATES for p in current.get(g, []))}
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise ApplyFailure(f"{', '.join(sorted(pending))} did not stop within "
+                               f"{grace + STOP_MARGIN:g}s")
+        time.sleep(POLL)
+
+
+def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *, timeout: float) -> None:
+    """Wait until every process of ``groups`` is RUNNING (supervisord moves a process from
+    STARTING to RUNNING once it has stayed up ``startsecs``); fail at once on a crash loop."""
+    expected = {name: g.name for g in groups for name in g.processes}
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {f"{p['group']}:{p['name']}": p for p in supervisor.processes()}
+        waiting = []
+        for name, group in sorted(expected.items()):
+            info = seen.get(f"{group}:{name}")
+            state = info["statename"] if info else "ABSENT"
+            if state in ("FATAL", "BACKOFF", "EXITED", "STOPPED"):
+                raise ApplyFailure(_failed_start(name, state, info))
+            if state != "RUNNING":
+                waiting.append(f"{name} ({state})")
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise ApplyFailure(f"not RUNNING after {timeout:g}s: {', '.join(waiting[:5])}"
+                               f"{' …' if len(waiting) > 5 else ''}")
+        time.sleep(POLL)
+
+
+def _failed_start(name: str, state: str, info: dict[str, Any] | None) -> str:
+    detail = ""
+    if info is not None:
+        detail = str(info.get("spawnerr") or info.get("description") or "")
+        log = info.get("stderr_logfile") or info.get("stdout_logfile")
+        if log:
+            detail += f"; see {log}"
+    return f"{name} failed to start: {state}" + (f" ({detail})" if detail else "")

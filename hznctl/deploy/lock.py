@@ -1,0 +1,59 @@
+"""The deploy lock: an flock on `<state_dir>/deploy.lock`, so two deploys never interleave.
+
+flock is released by the kernel when its holder dies, so a killed deploy never leaves a
+stale lock behind; the file's content (who holds it) is only for the error message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from hznctl.errors import HznctlError
+
+
+class LockTimeout(HznctlError):
+    """Another deploy held the lock past the deadline."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "another deploy"
+    if not isinstance(info, dict) or "pid" not in info:
+        return "another deploy"
+    return f"deploy pid {info['pid']} on {info.get('host', '?')} since {info.get('since', '?')}"
+
+
+@contextlib.contextmanager
+def deploy_lock(state_dir: Path, *, timeout: float, poll: float = 0.05) -> Iterator[Path]:
+    """Hold the host's deploy lock; wait at most ``timeout`` seconds for it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "deploy.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"{_holder(path)} holds {path}; gave up after {timeout:g}s "
+                        "(raise --lock-timeout to wait longer)") from None
+                time.sleep(poll)
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing drops the flock

@@ -1,0 +1,161 @@
+"""`hznctl status`: does the live supervisord run exactly the installed bundle?
+
+Findings: an expected process missing; an extra process under a name hznctl manages;
+a process not RUNNING; a live configuration value different from the manifest's
+`settings`; program files that differ from what runs (supervisord's own re-read diff:
+a deploy that did not finish, or a hand edit). Foreign programs are never reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pwd
+import signal
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hznctl.bundle import Manifest, read_manifest
+from hznctl.deploy.install import Installation
+from hznctl.deploy.supervisor import ConfigUnreadable, Supervisor
+
+MISSING = "missing"
+EXTRA = "extra"
+NOT_RUNNING = "not-running"
+CONFIG = "configured-differently"
+PENDING = "pending-reload"
+UNREADABLE = "config-unreadable"
+NOT_INSTALLED = "not-installed"
+UNFINISHED = "unfinished-deploy"
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    group: str
+    process: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.group}:{self.process}" if self.process else self.group
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class HostStatus:
+    host: str | None
+    bundle: str | None
+    revision: str | None
+    groups: int = 0
+    processes: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["in_sync"] = self.in_sync
+        return data
+
+
+def _managed(inst: Installation, manifest: Manifest) -> set[str]:
+    names = set(manifest.groups) | {Path(n).stem for n in inst.managed_links()}
+    for ident in (inst.previous_id(), *(inst.unfinished() or {}).values()):
+        if ident and (inst.bundle_dir(ident) / "manifest.json").is_file():
+            names |= set(read_manifest(inst.bundle_dir(ident)).groups)
+    return names
+
+
+# INI option (the manifest's `settings`) -> key of supervisord's getAllConfigInfo.
+_LIVE_KEY = {"priority": "process_prio", "user": "uid"}
+_SIGNALS = {name: int(getattr(signal, f"SIG{name}")) for name in
+            ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")}
+
+
+def _normal(key: str, value: str) -> object:
+    """A manifest setting (INI text) in the type supervisord reports it."""
+    lowered = value.strip().lower()
+    if key == "stopsignal":
+        return _SIGNALS.get(value.strip().upper().removeprefix("SIG"), value)
+    if key == "user":
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(value).pw_uid
+        return value
+    if key == "exitcodes":
+        return [int(c) for c in value.split(",") if c.strip().isdigit()]
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _differences(settings: dict[str, str], live: dict[str, Any]) -> list[str]:
+    diffs = []
+    for key in sorted(settings):
+        live_key = _LIVE_KEY.get(key, key)
+        # Per-process expansions (%(process_num)s) differ by design; the file hash covers them.
+        if live_key not in live or "%(" in settings[key]:
+            continue
+        wanted = _normal(key, settings[key])
+        if live[live_key] != wanted:
+            diffs.append(f"{key} is {live[live_key]!r}, the bundle says {wanted!r}")
+    return diffs
+
+
+def host_status(supervisor: Supervisor, state_dir: Path, include_dir: Path, *,
+                reread: bool = True) -> HostStatus:
+    inst = Installation(state_dir, include_dir)
+    ident = inst.current_id()
+    supervisor.ensure_running()
+    if ident is None:
+        status = HostStatus(None, None, None)
+        status.findings.append(Finding(NOT_INSTALLED, "-", None,
+                                       f"no bundle is installed in {inst.state_dir}"))
+        return status
+    manifest = read_manifest(inst.bundle_dir(ident))
+    status = HostStatus(manifest.host, ident, manifest.revision, groups=len(manifest.groups))
+    if inst.unfinished():
+        status.findings.append(Finding(UNFINISHED, "-", None, "a deploy was interrupted; "
+                                       "run `hznctl deploy` again to finish or undo it"))
+    managed = _managed(inst, manifest)
+    if reread:
+        _pending(supervisor, managed, status)
+    _compare(supervisor, manifest, managed, status)
+    return status
+
+
+def _pending(supervisor: Supervisor, managed: set[str], status: HostStatus) -> None:
+    try:
+        added, changed, removed = supervisor.reload_config()
+    except ConfigUnreadable as exc:
+        status.findings.append(Finding(UNREADABLE, "-", None, str(exc)))
+        return
+    for kind, groups in (("added", added), ("changed", changed), ("removed", removed)):
+        for group in sorted(set(groups) & managed):
+            status.findings.append(Finding(
+                PENDING, group, None, f"program file {kind} but not applied to what runs"))
+
+
+def _compare(supervisor: Supervisor, manifest: Manifest, managed: set[str],
+             status: HostStatus) -> None:
+    live = {(str(p["group"]), str(p["name"])): p for p in supervisor.processes()}
+    config = {(str(c["group"]), str(c["name"])): c for c in supervisor.config_info()}
+    expected = {(name, proc): group for name, group in manifest.groups.items()
+                for proc in group.process_names}
+    status.processes = len(expected)
+    for (name, proc), group in sorted(expected.items()):
+        info = live.get((name, proc))
+        if info is None:
+            status.findings.append(Finding(MISSING, name, proc, "not known to supervisord"))
+            continue
+        if info["statename"] != "RUNNING":
+            status.findings.append(Finding(NOT_RUNNING, name, proc, str(info["statename"])))
+        diffs = _differences(dict(group.settings), config.get((name, proc), {}))
+        if diffs:
+            status.findings.append(Finding(CONFIG, name, proc, "; ".join(diffs)))
+    for (name, proc) in sorted(live):
+        if name in managed and (name, proc) not in expected:
+            status.findings.append(Finding(EXTRA, name, proc, "runs but is not in the bundle"))

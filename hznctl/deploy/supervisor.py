@@ -1,0 +1,185 @@
+"""A small XML-RPC client for supervisord: unix socket, or HTTP(S) with credentials.
+
+Every call has a socket timeout (supervisor's own transport has none, so a stopped
+supervisord would hang a deploy forever), and every failure becomes a `SupervisorError`
+with a sentence that names the address — never the password.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import urllib.parse
+import xmlrpc.client
+from dataclasses import dataclass
+from typing import Any, cast
+
+from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
+
+from hznctl.errors import HznctlError
+
+# Fault codes of supervisor.xmlrpc.Faults used here.
+BAD_NAME = 10
+CANT_REREAD = 92
+NOT_RUNNING = 70
+ALREADY_ADDED = 90
+STILL_RUNNING = 91
+
+RUNNING_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
+FAILED_STATES = frozenset({"FATAL", "BACKOFF", "EXITED", "UNKNOWN"})
+
+
+class SupervisorError(HznctlError):
+    """supervisord could not be reached or refused a call."""
+
+
+class ConfigUnreadable(SupervisorError):
+    """supervisord cannot re-read its configuration (an unparsable file blocks every reload)."""
+
+
+@dataclass(frozen=True)
+class Address:
+    url: str
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+
+class _UnixConnection(UnixStreamHTTPConnection):  # type: ignore[misc]
+    socketfile: str
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socketfile)
+        self.sock = sock
+
+
+class _Transport(SupervisorTransport):  # type: ignore[misc]
+    """supervisor's persistent-connection transport, with a timeout on every socket."""
+
+    def __init__(self, address: Address) -> None:
+        super().__init__(address.username, address.password, address.url)
+        timeout = address.timeout
+        url = address.url
+        if url.startswith("unix://"):
+            def unix() -> http.client.HTTPConnection:
+                conn = _UnixConnection("localhost", timeout=timeout)
+                conn.socketfile = url[len("unix://"):]
+                return conn
+            self._get_connection = unix
+        else:
+            parsed = urllib.parse.urlsplit(url)
+            port = parsed.port or 80
+
+            def tcp() -> http.client.HTTPConnection:
+                return http.client.HTTPConnection(parsed.hostname or "localhost", port,
+                                                  timeout=timeout)
+            self._get_connection = tcp
+
+
+class _SafeTransport(xmlrpc.client.SafeTransport):
+    """HTTPS (supervisor's transport speaks only plain HTTP): basic auth in a header."""
+
+    def __init__(self, address: Address) -> None:
+        super().__init__()
+        self._timeout = address.timeout
+        self._auth: str | None = None
+        if address.username is not None and address.password is not None:
+            raw = f"{address.username}:{address.password}".encode()
+            self._auth = "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def make_connection(self, host: Any) -> http.client.HTTPSConnection:
+        conn = super().make_connection(host)
+        conn.timeout = self._timeout
+        return conn
+
+    def send_headers(self, connection: http.client.HTTPConnection,
+                     headers: list[tuple[str, str]]) -> None:
+        if self._auth is not None:
+            headers = [*headers, ("Authorization", self._auth)]
+        super().send_headers(connection, headers)
+
+
+class Supervisor:
+    """The calls hznctl makes, each returning plain Python values."""
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        if address.url.startswith("https://"):
+            self._proxy = xmlrpc.client.ServerProxy(address.url.rstrip("/") + "/RPC2",
+                                                    transport=_SafeTransport(address))
+        elif address.url.startswith(("unix://", "http://")):
+            self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1",
+                                                    transport=_Transport(address))
+        else:
+            raise SupervisorError(f"unsupported supervisord address {address.url!r}: "
+                                  "use unix:///path/to/socket or http(s)://host:port")
+
+    def _call(self, name: str, *args: Any) -> Any:
+        method = getattr(self._proxy.supervisor, name)
+        try:
+            return method(*args)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == CANT_REREAD:
+                raise ConfigUnreadable(_first_lines(fault.faultString)) from None
+            raise SupervisorError(f"supervisord refused {name}: {fault.faultString}") from None
+        except xmlrpc.client.ProtocolError as exc:
+            hint = " (check --username/--password-file)" if exc.errcode == 401 else ""
+            raise SupervisorError(f"supervisord at {self.address.url} answered HTTP "
+                                  f"{exc.errcode} {exc.errmsg}{hint}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise SupervisorError(
+                f"cannot reach supervisord at {self.address.url}: "
+                f"{exc.strerror or type(exc).__name__ if isinstance(exc, OSError) else exc}; "
+                "is it running, and is this the right address?") from None
+
+    def state(self) -> str:
+        return str(self._call("getState")["statename"])
+
+    def ensure_running(self) -> None:
+        state = self.state()
+        if state != "RUNNING":
+            raise SupervisorError(f"supervisord at {self.address.url} is {state}, not RUNNING")
+
+    def reload_config(self) -> tuple[list[str], list[str], list[str]]:
+        """Re-read the config files; returns (added, changed, removed) groups vs. what runs."""
+        result = self._call("reloadConfig")
+        added, changed, removed = result[0]
+        return list(added), list(changed), list(removed)
+
+    def processes(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._call("getAllProcessInfo"))
+
+    def config_info(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._call("getAllConfigInfo"))
+
+    def stop_group(self, group: str) -> None:
+        """Ask every process of ``group`` to stop and return at once (graceful: stopsignal,
+        then supervisord waits up to stopwaitsecs before SIGKILL)."""
+        try:
+            self._call("stopProcessGroup", group, False)
+        except SupervisorError as exc:
+            if "BAD_NAME" not in str(exc):
+                raise
+
+    def remove_group(self, group: str) -> None:
+        try:
+            self._call("removeProcessGroup", group)
+        except SupervisorError as exc:
+            if "BAD_NAME" not in str(exc):
+                raise
+
+    def add_group(self, group: str) -> None:
+        try:
+            self._call("addProcessGroup", group)
+        except SupervisorError as exc:
+            if "ALREADY_ADDED" not in str(exc):
+                raise
+
+
+def _first_lines(text: str, limit: int = 6) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    shown = "\n  ".join(lines[:limit])
+    return shown + ("\n  …" if len(lines) > limit else "")
