@@ -107,13 +107,18 @@ class Inventory:
         code: str = "",
         hint: str = "",
         key: bool = False,
+        at: Sequence[str | int] | None = None,
     ) -> Diagnostic:
-        """A diagnostic pointing at field ``parts`` of object ``name`` of ``kind``."""
+        """A diagnostic about field ``parts`` of object ``name`` of ``kind``.
+
+        It is placed at that field, or at field ``at`` when given (a missing field is best
+        shown next to the one that makes it necessary).
+        """
         doc = self.documents.get((kind, name))
         if doc is None:
             return Diagnostic(str(self.root), 1, 1, format_path(parts), message, severity,
                               code, hint)
-        line, col = doc.locate(parts, key=key)
+        line, col = doc.locate(parts if at is None else at, key=key)
         return Diagnostic(doc.display, line, col, format_path(parts), message, severity, code,
                           hint)
 
@@ -201,7 +206,15 @@ def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> Lo
                 diagnostics.append(Diagnostic(display_path(path), 1, 1, "",
                                               f"{spec.filename} is missing", code="missing-file"))
             continue
+        first_file: dict[str, Path] = {}
         for path in _iter_kind_files(root, spec, diagnostics):
+            first = first_file.setdefault(path.stem, path)
+            if first is not path:  # name.yaml and name.yml: two objects with one name
+                diagnostics.append(Diagnostic(
+                    display_path(path), 1, 1, "",
+                    f"{spec.kind} {path.stem!r} is already defined in {display_path(first)}",
+                    code="duplicate-name", hint="keep one of the two files"))
+                continue
             _load_one(root, path, spec, inventory.project, inventory, diagnostics)
     return LoadResult(inventory, diagnostics)
 

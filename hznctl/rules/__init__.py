@@ -6,6 +6,7 @@ points each finding at a field through ``Inventory.diagnostic``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 
 from hznctl.diagnostics import Diagnostic
@@ -34,7 +35,10 @@ def run_rules(inventory: Inventory) -> list[Diagnostic]:
     return found
 
 
+# Modules under hznctl.rules whose @rule registrations validate runs; add one name per module.
+RULE_MODULES = ("core", "applications", "placement", "secrets")
+
+
 def _load_rule_modules() -> None:
-    # Imported for their @rule registrations.
-    from hznctl.rules import core  # noqa: F401
-    from hznctl.rules import secrets  # noqa: F401
+    for module in RULE_MODULES:
+        importlib.import_module(f"hznctl.rules.{module}")

@@ -1,3 +1,158 @@
-"""The inventory's own consistency rules (references, primaries, processes, environments)."""
+"""The inventory's own consistency: unique names, references that resolve, environments.
+
+Rules about an application's bindings and worker groups are in ``rules.applications``,
+about where worker groups run in ``rules.placement``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hznctl.diagnostics import Diagnostic
+from hznctl.inventory import Inventory
+from hznctl.rules import rule
+from hznctl.rules.common import names, nearest, project_environments, unknown_hint
+
+
+@rule("unique-names")
+def unique_names(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Application display names are unique (slugs are, through their file names)."""
+    first: dict[str, str] = {}
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        key = app.name.casefold()
+        if key in first:
+            yield inventory.diagnostic(
+                "application", slug, ("name",),
+                f"application name {app.name!r} is also used by {first[key]!r}",
+                code="unique-names", hint="give each application its own name",
+            )
+        else:
+            first[key] = slug
+
+
+@rule("unique-programs")
+def unique_programs(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Program names <app>-<worker> are unique: supervisord knows groups only by name."""
+    first: dict[str, tuple[str, str]] = {}
+    for slug in sorted(inventory.applications):
+        for index, worker in enumerate(inventory.applications[slug].workers):
+            program = f"{slug}-{worker.name}"
+            owner = first.setdefault(program, (slug, worker.name))
+            if owner != (slug, worker.name) and owner[0] != slug:
+                yield inventory.diagnostic(
+                    "application", slug, ("workers", index, "name"),
+                    f"program name {program!r} is also the program of worker group "
+                    f"{owner[1]!r} of application {owner[0]!r}",
+                    code="unique-programs", hint="rename one of the worker groups",
+                )
+
+
+@rule("references")
+def references(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Every connection and host an application names exists."""
+    connections = names(inventory, "connection")
+    hosts = names(inventory, "host")
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        for index, binding in enumerate(app.connections):
+            if binding.connection not in connections:
+                yield inventory.diagnostic(
+                    "application", slug, ("connections", index, "connection"),
+                    f"unknown connection {binding.connection!r}", code="references",
+                    hint=unknown_hint(binding.connection, connections, "connections"),
+                )
+        for w_index, worker in enumerate(app.workers):
+            for h_index, host in enumerate(worker.hosts):
+                if host not in hosts:
+                    yield inventory.diagnostic(
+                        "application", slug, ("workers", w_index, "hosts", h_index),
+                        f"unknown host {host!r}", code="references",
+                        hint=unknown_hint(host, hosts, "hosts"),
+                    )
+
+
+@rule("notification-references")
+def notification_references(inventory: Inventory) -> Iterator[Diagnostic]:
+    connections = names(inventory, "connection")
+    environments = project_environments(inventory)
+    for name in sorted(inventory.notifications):
+        channel = inventory.notifications[name]
+        for index, connection in enumerate(channel.connections):
+            if connection not in connections:
+                yield inventory.diagnostic(
+                    "notification", name, ("connections", index),
+                    f"unknown connection {connection!r}", code="references",
+                    hint=unknown_hint(connection, connections, "connections"),
+                )
+        if environments is None:
+            continue
+        for index, environment in enumerate(channel.environments):
+            if environment not in environments:
+                yield _unknown_environment(inventory, "notification", name,
+                                           ("environments", index), environment, environments)
+
+
+def _unknown_environment(
+    inventory: Inventory,
+    kind: str,
+    name: str,
+    parts: tuple[str | int, ...],
+    environment: str,
+    environments: set[str],
+) -> Diagnostic:
+    return inventory.diagnostic(
+        kind, name, parts,
+        f"unknown environment {environment!r}; project.yaml declares "
+        + ", ".join(sorted(environments)),
+        code="environments",
+        hint=nearest(environment, environments) or "add it to environments in project.yaml",
+    )
+
+
+@rule("environments-declared")
+def environments_declared(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Every environment an object names is one that project.yaml declares."""
+    environments = project_environments(inventory)
+    if environments is None:
+        return
+    for kind in ("application", "connection", "host"):
+        objects = inventory.objects(kind)
+        for name in sorted(objects):
+            obj = objects[name]
+            if obj.environment not in environments:
+                yield _unknown_environment(inventory, kind, name, ("environment",),
+                                           obj.environment, environments)
+            for index, other in enumerate(getattr(obj, "allow_environments", ())):
+                if other not in environments:
+                    yield _unknown_environment(inventory, kind, name,
+                                               ("allow_environments", index), other,
+                                               environments)
+
+
+@rule("environments-agree")
+def environments_agree(inventory: Inventory) -> Iterator[Diagnostic]:
+    """An application uses connections and named hosts of its own environment only,
+    unless it lists theirs in ``allow_environments``."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        allowed = {app.environment, *app.allow_environments}
+        hint = (f"use one of the {app.environment} ones, or add it to the application's "
+                "allow_environments")
+        for index, binding in enumerate(app.connections):
+            connection = inventory.connections.get(binding.connection)
+            if connection is not None and connection.environment not in allowed:
+                yield inventory.diagnostic(
+                    "application", slug, ("connections", index, "connection"),
+                    f"connection {binding.connection!r} is in environment "
+                    f"{connection.environment!r}, the application in {app.environment!r}",
+                    code="environments-agree", hint=hint)
+        for w_index, worker in enumerate(app.workers):
+            for h_index, name in enumerate(worker.hosts):
+                host = inventory.hosts.get(name)
+                if host is not None and host.environment not in allowed:
+                    yield inventory.diagnostic(
+                        "application", slug, ("workers", w_index, "hosts", h_index),
+                        f"host {name!r} is in environment {host.environment!r}, the "
+                        f"application in {app.environment!r}",
+                        code="environments-agree", hint=hint)

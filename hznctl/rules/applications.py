@@ -1,0 +1,211 @@
+"""An application's bindings and worker groups: one primary, bound connections, sane limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hznctl.diagnostics import Diagnostic
+from hznctl.inventory import Inventory
+from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
+from hznctl.rules import rule
+from hznctl.rules.common import names
+
+# Runtimes whose backend hands a reserved job to another worker after retry-after seconds.
+RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, Runtime.CELERY})
+
+
+@rule("bindings")
+def bindings(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Each connection is bound once, and exactly one active binding is primary."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        seen: set[str] = set()
+        for index, binding in enumerate(app.connections):
+            if binding.connection in seen:
+                yield inventory.diagnostic(
+                    "application", slug, ("connections", index, "connection"),
+                    f"connection {binding.connection!r} is bound twice", code="bindings",
+                    hint="remove one of the two bindings")
+            seen.add(binding.connection)
+        yield from _one_primary(inventory, slug, app)
+
+
+def _one_primary(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
+    primaries = [i for i, b in enumerate(app.connections) if b.active and b.primary]
+    if not primaries:
+        active = [b.connection for b in app.connections if b.active]
+        hint = (f"mark one binding primary: true (e.g. {active[0]!r})" if active
+                else "activate a binding and mark it primary: true")
+        yield inventory.diagnostic(
+            "application", slug, ("connections",),
+            "no active connection binding is primary; exactly one must be",
+            code="bindings", hint=hint)
+        return
+    first = app.connections[primaries[0]].connection
+    for index in primaries[1:]:
+        yield inventory.diagnostic(
+            "application", slug, ("connections", index, "primary"),
+            f"{len(primaries)} active bindings are primary; exactly one may be (the first is "
+            f"{first!r})", code="bindings", hint="set primary: false on all but one")
+
+
+@rule("worker-connections")
+def worker_connections(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A worker group consumes from a connection its application binds, actively."""
+    existing = names(inventory, "connection")
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        bound = {b.connection: b for b in app.connections}
+        for index, worker in enumerate(app.workers):
+            if worker.connection is None:
+                continue  # the primary, whose absence the bindings rule reports
+            parts = ("workers", index, "connection")
+            binding = bound.get(worker.connection)
+            if binding is None:
+                known = worker.connection in existing
+                yield inventory.diagnostic(
+                    "application", slug, parts,
+                    f"connection {worker.connection!r} is not bound to the application"
+                    + ("" if known else " (and no such connection exists)"),
+                    code="worker-connections",
+                    hint=f"add {{connection: {worker.connection}}} under connections:, or "
+                    "use one of: " + ", ".join(sorted(bound)))
+            elif not binding.active and worker.active and app.active:
+                yield inventory.diagnostic(
+                    "application", slug, parts,
+                    f"the binding of connection {worker.connection!r} is inactive",
+                    code="worker-connections",
+                    hint="activate the binding or deactivate the worker group")
+
+
+@rule("inactive-connections")
+def inactive_connections(inventory: Inventory) -> Iterator[Diagnostic]:
+    """An active worker group does not consume from an inactive connection."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        if not app.active:
+            continue
+        for index, worker in enumerate(app.workers):
+            name = app.worker_connection(worker)
+            connection = inventory.connections.get(name) if name else None
+            if worker.active and connection is not None and not connection.active:
+                parts = ("workers", index, "connection") if worker.connection else (
+                    "workers", index)
+                yield inventory.diagnostic(
+                    "application", slug, parts,
+                    f"worker group {worker.name!r} uses connection {name!r}, which is "
+                    "inactive", code="inactive-connections",
+                    hint="activate the connection or deactivate the worker group")
+
+
+@rule("worker-names")
+def worker_names(inventory: Inventory) -> Iterator[Diagnostic]:
+    for slug in sorted(inventory.applications):
+        seen: set[str] = set()
+        for index, worker in enumerate(inventory.applications[slug].workers):
+            if worker.name in seen:
+                yield inventory.diagnostic(
+                    "application", slug, ("workers", index, "name"),
+                    f"worker group name {worker.name!r} is used twice in the application",
+                    code="worker-names", hint="give each worker group its own name")
+            seen.add(worker.name)
+
+
+@rule("worker-limits")
+def worker_limits(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Processes, balance, timeouts and stop grace that the runtime can honour."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        for index, worker in enumerate(app.workers):
+            yield from _processes(inventory, slug, app, index, worker)
+            yield from _timeouts(inventory, slug, app, index, worker)
+
+
+def _processes(
+    inventory: Inventory, slug: str, app: Application, index: int, worker: WorkerGroup
+) -> Iterator[Diagnostic]:
+    if worker.min_processes > worker.max_processes:
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "min_processes"),
+            f"min_processes ({worker.min_processes}) is above max_processes "
+            f"({worker.max_processes})", code="worker-limits",
+            hint=f"set min_processes to {worker.max_processes} or less")
+    if worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES:
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "balance"),
+            f"balance 'auto' needs a runtime that scales its processes (laravel-horizon, "
+            f"celery); {app.runtime.value} does not",
+            code="worker-limits",
+            hint="use balance: simple (a fixed max_processes), or switch the runtime")
+
+
+def _timeouts(
+    inventory: Inventory, slug: str, app: Application, index: int, worker: WorkerGroup
+) -> Iterator[Diagnostic]:
+    retry_after = app.effective_retry_after
+    if app.runtime in RETRYING_RUNTIMES and retry_after is not None and (
+        worker.timeout == 0 or worker.timeout >= retry_after
+    ):
+        shown = "0 (no limit)" if worker.timeout == 0 else str(worker.timeout)
+        suggestion = max(1, retry_after - 10)
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "timeout"),
+            f"timeout {shown} is not below the runtime's retry-after of {retry_after} "
+            "seconds: a job still running would be handed to a second worker",
+            code="worker-limits",
+            hint=f"set timeout to {suggestion} or less, or raise the application's retry_after")
+    if worker.stopwaitsecs is not None and worker.stopwaitsecs < worker.timeout:
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "stopwaitsecs"),
+            f"stopwaitsecs ({worker.stopwaitsecs}) is below timeout ({worker.timeout}): a stop "
+            "would kill a job that is still allowed to run", code="worker-limits",
+            hint=f"set stopwaitsecs to {worker.timeout} or more, or leave it out "
+            "(timeout plus the project's stop_margin)")
+
+
+@rule("runtime-settings")
+def runtime_settings(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Fields a runtime needs (command, app_module) are there; fields it ignores are not."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        if app.runtime is Runtime.CELERY and app.app_module is None:
+            yield inventory.diagnostic(
+                "application", slug, ("app_module",),
+                "the celery runtime needs app_module (the Celery application, celery -A)",
+                at=("runtime",), code="runtime-settings", hint="e.g. app_module: myapp.worker")
+        if app.runtime is Runtime.COMMAND:
+            yield from _command_runtime(inventory, slug, app)
+            continue
+        if app.command is not None:
+            yield _command_not_used(inventory, slug, app, ("command",))
+        for index, worker in enumerate(app.workers):
+            if worker.command is not None:
+                yield _command_not_used(inventory, slug, app, ("workers", index, "command"))
+
+
+def _command_runtime(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
+    if app.command is not None:
+        return
+    if not app.workers:
+        yield inventory.diagnostic(
+            "application", slug, ("command",),
+            "the command runtime needs a command", at=("runtime",), code="runtime-settings",
+            hint="set command on the application or on each worker group")
+    for index, worker in enumerate(app.workers):
+        if worker.command is None:
+            yield inventory.diagnostic(
+                "application", slug, ("workers", index, "command"),
+                "the command runtime needs a command: the application sets none and neither "
+                "does this worker group", at=("workers", index, "name"),
+                code="runtime-settings",
+                hint="set command on the application or on this worker group")
+
+
+def _command_not_used(
+    inventory: Inventory, slug: str, app: Application, parts: tuple[str | int, ...]
+) -> Diagnostic:
+    return inventory.diagnostic(
+        "application", slug, parts,
+        f"command is only for the command runtime; {app.runtime.value} builds its own",
+        key=True, code="runtime-settings",
+        hint="remove it, or set runtime: command")

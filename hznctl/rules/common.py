@@ -1,0 +1,43 @@
+"""Helpers shared by the rule modules: names that exist, and the nearest one to a typo."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from hznctl.inventory import Inventory
+
+
+def names(inventory: Inventory, kind: str) -> set[str]:
+    """Names of every object of ``kind`` that has a file, valid or not.
+
+    A reference to an object whose file is broken is not reported again: the broken file
+    already has its own diagnostic, and "unknown connection" would only add noise.
+    """
+    found = set(inventory.objects(kind))
+    found.update(name for k, name in inventory.broken if k == kind)
+    return found
+
+
+def nearest(name: str, candidates: Iterable[str]) -> str:
+    """A "did you mean" hint for an unknown ``name``, or an empty string."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_hint(name: str, candidates: Iterable[str], kind_plural: str) -> str:
+    pool = sorted(candidates)
+    hint = nearest(name, pool)
+    if hint:
+        return hint
+    if not pool:
+        return f"there are no {kind_plural} in the inventory"
+    shown = ", ".join(pool[:5]) + (", …" if len(pool) > 5 else "")
+    return f"known {kind_plural}: {shown}"
+
+
+def project_environments(inventory: Inventory) -> set[str] | None:
+    """The declared environments, or None when project.yaml could not be read."""
+    if inventory.project is None:
+        return None
+    return set(inventory.project.environments)
