@@ -1,0 +1,143 @@
+"""`compile`: validated inventory → one bundle per host (in memory; ``bundle`` writes them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
+from hznctl.compile.ini import UnsafeValue
+from hznctl.compile.programs import HostCompiler, Program
+from hznctl.compile.render import GENERATOR, environment_for, render_program
+from hznctl.compile.verify import VerifyError, verify_program
+from hznctl.diagnostics import Diagnostic
+from hznctl.errors import HznctlError, UsageError
+from hznctl.inventory import Inventory
+from hznctl.models import Host
+from hznctl.placement import groups_by_host
+from hznctl.runtimes import CommandProblem
+from hznctl.validate import validate_inventory
+
+
+class CompileError(HznctlError):
+    """A bundle could not be built; nothing is written."""
+
+
+@dataclass
+class CompileResult:
+    diagnostics: list[Diagnostic]
+    bundles: dict[str, HostBundle] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+class SecretFiles:
+    """The inventory's SOPS files, read once each (copied into bundles, never decrypted)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._data: dict[str, bytes] = {}
+
+    def read(self, rel: str) -> bytes:
+        if rel not in self._data:
+            path = self.root / rel
+            if not path.resolve().is_relative_to(self.root.resolve()):
+                raise CompileError(f"{rel}: secret file points outside the inventory folder")
+            try:
+                self._data[rel] = path.read_bytes()
+            except OSError as exc:
+                raise CompileError(f"{path}: cannot read secret file: "
+                                   f"{exc.strerror or exc}") from None
+        return self._data[rel]
+
+    def hash(self, rel: str) -> str:
+        return sha256_hex(self.read(rel))
+
+
+def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
+                      templates: jinja2.Environment | None = None) -> CompileResult:
+    """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty)."""
+    validation = validate_inventory(root)
+    result = CompileResult(validation.diagnostics)
+    if not validation.ok():
+        return result
+    result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
+                                   templates=templates)
+    return result
+
+
+def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
+                  revision: str | None = None,
+                  templates: jinja2.Environment | None = None) -> dict[str, HostBundle]:
+    placed = groups_by_host(inventory)
+    unknown = sorted(set(hosts) - set(placed))
+    if unknown:
+        raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
+                         f"(hosts: {', '.join(placed) or 'none'})")
+    env = templates or environment_for(inventory.root.resolve())
+    secrets = SecretFiles(inventory.root)
+    bundles = {}
+    for name in hosts or list(placed):
+        compiler = HostCompiler(inventory, inventory.hosts[name], secrets.hash)
+        try:
+            programs = compiler.programs(placed[name])
+        except (UnsafeValue, CommandProblem) as exc:
+            raise CompileError(f"host {name}: {exc}") from None
+        bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, revision)
+    return bundles
+
+
+def _render(program: Program, env: jinja2.Environment, host: str) -> bytes:
+    where = f"host {host}, program {program.group}"
+    try:
+        text = render_program(program, env)
+        verify_program(text, program)
+    except (UnsafeValue, VerifyError) as exc:
+        raise CompileError(f"{where}: {exc}") from None
+    except jinja2.TemplateError as exc:
+        raise CompileError(f"{where}: template {program.runtime.template}: {exc}") from None
+    return text.encode("ascii")
+
+
+def _host_bundle(host: Host, programs: list[Program], secrets: SecretFiles,
+                 env: jinja2.Environment, revision: str | None) -> HostBundle:
+    files: dict[str, bytes] = {}
+    groups: dict[str, GroupEntry] = {}
+    for program in programs:
+        data = _render(program, env, host.name)
+        files[program.file] = data
+        files[program.exec_path] = program.exec_json
+        files.update(program.extra_files)
+        for bundle_path, sops_path in program.secret_sources.items():
+            files[bundle_path] = secrets.read(sops_path)
+        groups[program.group] = _group_entry(program, data)
+    sv = host.supervisord
+    manifest = Manifest(
+        generator=GENERATOR, host=host.name, environment=host.environment, revision=revision,
+        supervisord=SupervisordRef(url=sv.url, include_dir=sv.include_dir,
+                                   state_dir=sv.state_dir, log_dir=sv.log_dir),
+        groups=groups, files={p: sha256_hex(d) for p, d in sorted(files.items())},
+    )
+    return HostBundle(host.name, manifest, dict(sorted(files.items())))
+
+
+def _group_entry(program: Program, data: bytes) -> GroupEntry:
+    return GroupEntry(
+        application=program.application.slug,
+        worker=program.worker.name if program.worker else None,
+        runtime=program.runtime.runtime.value,
+        file=program.file,
+        sha256=sha256_hex(data),
+        processes=program.numprocs,
+        process_names=program.process_names(),
+        startsecs=int(str(program.options["startsecs"])),
+        stopwaitsecs=int(str(program.options["stopwaitsecs"])),
+        settings=program.settings(),
+        files=program.files,
+        parameters=program.parameters,
+    )

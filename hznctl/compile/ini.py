@@ -1,0 +1,140 @@
+"""The one gate between a value and a supervisord INI line.
+
+What supervisor 4.3 does with a value (measured, see issue 3): a newline adds lines (and
+so sections and programs); ` ;` or ` #` starts a comment even inside quotes; `%` starts an
+expansion (`%%` is a literal `%`); leading and trailing spaces are stripped; it reads the
+file in the locale's encoding. Every value reaching a template passes ``ini_value``: what
+it cannot write so that supervisor reads back exactly the same value, it rejects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+MAX_VALUE = 32768  # well under Linux's 128 KiB limit for one argument of a command
+_SAFE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_COMMENT = re.compile(r"\s[;#]")
+_CHAR_NAMES = {
+    "\n": "a newline", "\r": "a carriage return", "\x00": "a NUL character",
+    "\t": "a tab", "\x85": "a next-line character (U+0085)",
+    "\u2028": "a line separator (U+2028)", "\u2029": "a paragraph separator (U+2029)",
+}
+
+
+class UnsafeValue(ValueError):
+    """A value supervisord would not read back as written; the message says why."""
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """A supervisor expansion we write on purpose (never one taken from the inventory)."""
+
+    text: str
+
+    def value(self, expansions: Mapping[str, object]) -> str:
+        return self.text % expansions
+
+
+PROCESS_NUM = Expansion("%(process_num)02d")
+PROGRAM_NAME = Expansion("%(program_name)s")
+Part = str | Expansion
+# A command-line argument: plain text, or text with expansions in it.
+Arg = str | tuple[Part, ...]
+
+
+class IniText(str):
+    """Text that already passed ``ini_value``: templates print it as it is."""
+
+
+def _describe(char: str) -> str:
+    return _CHAR_NAMES.get(char, f"the character U+{ord(char):04X}")
+
+
+def value_problem(text: str) -> str | None:
+    """Why ``text`` cannot be written as a supervisord value, or None when it can."""
+    for char in text:
+        if not " " <= char <= "~":
+            if ord(char) > 127 and char not in _CHAR_NAMES:
+                return (f"contains {_describe(char)}: supervisord reads its configuration in "
+                        "the locale's encoding, so only ASCII is written")
+            return f"contains {_describe(char)}, which supervisord's configuration cannot hold"
+    if text != text.strip(" "):
+        return "starts or ends with a space, which supervisord strips"
+    if _COMMENT.search(text):
+        return "contains ' ;' or ' #', which starts a comment in supervisord's configuration"
+    if text[:1] in (";", "#"):
+        return "starts with ';' or '#', which supervisord reads as a comment"
+    if len(text) > MAX_VALUE:
+        return f"is longer than {MAX_VALUE} characters"
+    return None
+
+
+def ini_value(value: str | Sequence[Part]) -> IniText:
+    """``value`` as written on an INI line (``%`` doubled), or UnsafeValue."""
+    parts: Sequence[Part] = [value] if isinstance(value, str) else value
+    # An expansion stands for digits: check the text supervisor will see around them.
+    seen = "".join(p if isinstance(p, str) else "0" for p in parts)
+    problem = value_problem(seen)
+    if problem is not None:
+        raise UnsafeValue(problem)
+    return IniText("".join(p.replace("%", "%%") if isinstance(p, str) else p.text
+                           for p in parts))
+
+
+def shell_quote(text: str) -> str:
+    """Quote for supervisor's ``shlex.split``; ``;`` and ``#`` never follow a space."""
+    if _SAFE_ARG.fullmatch(text):
+        return text
+    quoted = "'" + text.replace("'", "'\\''") + "'"
+    # Close the quote around them: `'a '\;'b'` is one argument `a ;b`, with no ` ;` in it.
+    return quoted.replace(";", "'\\;'").replace("#", "'\\#'")
+
+
+def _arg_parts(arg: Arg) -> list[Part]:
+    if isinstance(arg, str):
+        return [shell_quote(arg)]
+    return [shell_quote(p) if isinstance(p, str) else p for p in arg if p != ""]
+
+
+def command_value(argv: Sequence[Arg]) -> IniText:
+    """A command line that supervisor splits back into exactly ``argv``."""
+    parts: list[Part] = []
+    for index, arg in enumerate(argv):
+        if index:
+            parts.append(" ")
+        parts.extend(_arg_parts(arg))
+    return ini_value(parts)
+
+
+def argument_problem(text: str) -> str | None:
+    """Why ``text`` cannot be one argument of a program's command, or None."""
+    try:
+        ini_value(shell_quote(text))
+    except UnsafeValue as exc:
+        return str(exc)
+    return None
+
+
+def expand(value: Arg, expansions: Mapping[str, object]) -> str:
+    """What supervisor makes of ``value`` with these expansions (for verifying)."""
+    if isinstance(value, str):
+        return value
+    return "".join(p if isinstance(p, str) else p.value(expansions) for p in value)
+
+
+def display(value: Arg) -> str:
+    """A value as supervisor's syntax shows it (expansions as written), for manifests."""
+    if isinstance(value, str):
+        return value
+    return "".join(p if isinstance(p, str) else p.text for p in value)
+
+
+def display_command(argv: Sequence[Arg]) -> str:
+    """A command line for people (manifests, plans): quoted, expansions as written."""
+    return " ".join(
+        "".join(shell_quote(p) if isinstance(p, str) else p.text for p in
+                ((a,) if isinstance(a, str) else a))
+        for a in argv
+    )

@@ -1,0 +1,78 @@
+"""Rendering programs through the runtime templates; every printed value is INI-checked.
+
+Templates come from the inventory's own ``templates/`` folder when it has one for the
+runtime, else from the ones shipped with hznctl. The environment's ``finalize`` passes
+every ``{{ value }}`` through ``ini_value`` (values already checked are ``IniText``), so a
+template, even an inventory's own, cannot print an unchecked value.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from hznctl import __version__
+from hznctl.compile.ini import IniText, command_value, ini_value
+from hznctl.compile.programs import Program
+
+GENERATOR = f"hznctl {__version__}"
+
+
+def builtin_templates() -> Path:
+    return Path(str(resources.files("hznctl") / "templates"))
+
+
+def _finalize(value: Any) -> IniText:
+    if isinstance(value, IniText):
+        return value
+    if isinstance(value, bool):
+        return IniText("true" if value else "false")
+    if isinstance(value, int):
+        return IniText(str(value))
+    if isinstance(value, str):
+        return ini_value(value)
+    raise TypeError(f"a template printed a {type(value).__name__}, not text")
+
+
+def make_environment(inventory_root: Path | None) -> jinja2.Environment:
+    paths = [str(builtin_templates())]
+    if inventory_root is not None and (inventory_root / "templates").is_dir():
+        paths.insert(0, str(inventory_root / "templates"))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths),
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+@lru_cache(maxsize=8)
+def environment_for(inventory_root: Path | None) -> jinja2.Environment:
+    """One environment (and so one compiled template each) per inventory and process."""
+    return make_environment(inventory_root)
+
+
+def template_values(program: Program) -> dict[str, IniText]:
+    values = {k: ini_value(list(v) if isinstance(v, tuple) else v)
+              for k, v in program.options.items() if k != "command"}
+    values["command"] = command_value(program.argv)
+    return values
+
+
+def render_program(program: Program, env: jinja2.Environment) -> str:
+    # No hznctl version in program files: upgrading hznctl must not restart every worker.
+    template = env.get_template(program.runtime.template)
+    return template.render(
+        group=program.group,
+        application=program.application.slug,
+        worker=program.worker.name if program.worker else "",
+        workers=",".join(w.name for w in program.workers),
+        runtime=program.runtime.runtime.value,
+        program=template_values(program),
+    )

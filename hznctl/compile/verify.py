@@ -1,0 +1,109 @@
+"""Reading a rendered program back with supervisor's own configuration code.
+
+The file is parsed by ``supervisor.options.UnhosedConfigParser`` and its processes are
+built by ``ServerOptions.processes_from_section``, as supervisord does on `reread`. Any
+difference from what was intended (an extra section, a value read differently, another
+process list) is a compile error: such a file is never written.
+
+Two options depend on the machine that runs supervisord, not on the file: ``user`` (a
+passwd lookup) and the log files (their folder must exist). They are compared as the
+strings supervisor reads and then left out of the process build.
+"""
+
+from __future__ import annotations
+
+import configparser
+import shlex
+import signal
+from functools import lru_cache
+from typing import Any
+
+from supervisor.options import ServerOptions, UnhosedConfigParser
+
+from hznctl.compile.ini import expand
+from hznctl.compile.programs import Program
+
+_MACHINE_OPTIONS = ("user", "stdout_logfile", "stderr_logfile")
+_STRUCTURED = ("command", "process_name", "environment")
+
+
+class VerifyError(Exception):
+    """The rendered file does not read back as intended; the message says how."""
+
+
+@lru_cache(maxsize=1)
+def _server_options() -> Any:
+    return ServerOptions()
+
+
+def parse_program_text(text: str) -> Any:
+    parser = UnhosedConfigParser()
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        raise VerifyError(f"supervisor cannot parse it: {exc}") from None
+    return parser
+
+
+def verify_program(text: str, program: Program) -> None:
+    parser = parse_program_text(text)
+    section = f"program:{program.group}"
+    if parser.sections() != [section]:
+        raise VerifyError(f"supervisor reads sections {parser.sections()}, expected [{section}]")
+    missing = sorted(set(program.options) - set(parser.options(section)))
+    if missing:
+        raise VerifyError(f"options missing from the rendered file: {', '.join(missing)}")
+    _compare_strings(parser, section, program)
+    for option in _MACHINE_OPTIONS:
+        parser.remove_option(section, option)
+    options = _server_options()
+    options.parse_warnings = []
+    try:
+        configs = options.processes_from_section(parser, section, program.group)
+    except ValueError as exc:
+        raise VerifyError(f"supervisor rejects it: {exc}") from None
+    _compare_processes(configs, program)
+
+
+def _compare_strings(parser: Any, section: str, program: Program) -> None:
+    for option, intended in program.options.items():
+        if option in _STRUCTURED:
+            continue
+        for num in range(max(program.numprocs, 1)) if option in _MACHINE_OPTIONS else [0]:
+            expansions = program.expansions(num)
+            try:
+                read = parser.saneget(section, option, expansions=dict(expansions))
+            except ValueError as exc:
+                raise VerifyError(f"{option}: supervisor cannot expand it: {exc}") from None
+            if read != expand(intended, expansions):
+                raise VerifyError(f"{option}: supervisor reads another value than intended")
+
+
+def _expected_environment(program: Program) -> dict[str, str]:
+    name, _, value = str(program.options["environment"]).partition("=")
+    return {name: value}
+
+
+def _compare_processes(configs: list[Any], program: Program) -> None:
+    expected_names = program.process_names()
+    names = sorted(c.name for c in configs)
+    if names != sorted(expected_names):
+        raise VerifyError(f"supervisor makes processes {names}, expected {expected_names}")
+    for config in configs:
+        num = expected_names.index(config.name)
+        argv = [expand(a, program.expansions(num)) for a in program.argv]
+        try:
+            parsed = shlex.split(config.command)
+        except ValueError as exc:
+            raise VerifyError(f"command: supervisor cannot split it: {exc}") from None
+        if parsed != argv:
+            raise VerifyError("command: supervisor splits it into other arguments than intended")
+        if config.directory != program.options["directory"]:
+            raise VerifyError("directory: supervisor reads another value than intended")
+        if config.environment != _expected_environment(program):
+            raise VerifyError("environment: supervisor reads other variables than intended")
+        if config.stopsignal != signal.SIGTERM or not (config.stopasgroup and
+                                                       config.killasgroup):
+            raise VerifyError("stop settings: supervisor reads other values than intended")
+        if config.stopwaitsecs != int(str(program.options["stopwaitsecs"])):
+            raise VerifyError("stopwaitsecs: supervisor reads another value than intended")
