@@ -1,0 +1,51 @@
+"""`hznctl plan`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hznctl.cli.options import format_option
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--base", metavar="REV",
+              help="Compare the inventory at this git revision with the working tree; "
+              "takes one PATH (default: inventory/).")
+@click.option("--host", "hosts", multiple=True, metavar="NAME", help="Only these hosts.")
+@format_option("text", "json", "markdown")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when nothing changes, 2 when something does.")
+def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
+         output_format: str, detailed_exitcode: bool) -> int:
+    """Show which worker groups a change adds, changes (and why) or removes, per host.
+
+    `hznctl plan OLD NEW` compares two bundle folders (a host's bundle, or folders of
+    host bundles written by `hznctl compile`). `hznctl plan --base REV [PATH]` compiles
+    the inventory at a git revision and in the working tree and compares them.
+    """
+    from hznctl.compile.compare import plan_against_revision, plan_bundles
+    from hznctl.diagnostics import render_text
+    from hznctl.errors import UsageError
+    from hznctl.plan import RENDERERS
+
+    if base is not None:
+        if len(paths) > 1:
+            raise UsageError("with --base, give at most one inventory PATH")
+        result = plan_against_revision(paths[0] if paths else Path("inventory"), base, hosts)
+    elif len(paths) == 2:
+        result = plan_bundles(paths[0], paths[1], hosts)
+    else:
+        raise UsageError("give two bundle folders (OLD NEW) or --base REV [PATH]")
+    if not result.ok:
+        click.echo(render_text(result.diagnostics), nl=False, err=True)
+        click.echo("invalid inventory: no plan", err=True)
+        return 1
+    for note in result.notes:
+        click.echo(f"hznctl: note: {note}", err=True)
+    click.echo(RENDERERS[output_format](result.plans), nl=False)
+    if detailed_exitcode and result.has_changes:
+        return 2
+    return 0
