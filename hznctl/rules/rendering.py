@@ -1,0 +1,109 @@
+"""Values that reach a supervisord program file: each must read back exactly as written.
+
+These run the renderer's own gate (``hznctl.compile.ini``) on every inventory field that
+`compile` puts on an INI line, so `validate` rejects what `compile` could not write, at
+the field's file:line:col.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hznctl.compile.ini import argument_problem, value_problem
+from hznctl.compile.spec import is_reserved
+from hznctl.diagnostics import Diagnostic
+from hznctl.inventory import Inventory
+from hznctl.models import Application
+from hznctl.placement import placements
+from hznctl.rules import rule
+from hznctl.runtimes import PLACEHOLDERS, CommandProblem, fill_placeholders, split_command
+
+CODE = "ini-value"
+_SAMPLE = {name: "x" for name in PLACEHOLDERS}
+
+
+def _command_problem(template: str) -> str | None:
+    try:
+        words = split_command(template)
+        for word in words:
+            problem = argument_problem(fill_placeholders(word, _SAMPLE))
+            if problem is not None:
+                return f"an argument {problem}"
+    except CommandProblem as exc:
+        return str(exc)
+    return None
+
+
+def _application_values(app: Application) -> Iterator[tuple[tuple[str | int, ...],
+                                                             str | None]]:
+    yield ("directory",), value_problem(app.directory)
+    yield ("user",), value_problem(app.user)
+    if app.executable is not None:
+        yield ("executable",), argument_problem(app.executable)
+    if app.app_module is not None:
+        yield ("app_module",), argument_problem(app.app_module)
+    if app.command is not None:
+        yield ("command",), _command_problem(app.command)
+    for index, worker in enumerate(app.workers):
+        if worker.command is not None:
+            yield ("workers", index, "command"), _command_problem(worker.command)
+
+
+@rule("ini-values")
+def ini_values(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Every value that reaches a program file can be written there and read back."""
+    for slug in sorted(inventory.applications):
+        for parts, problem in _application_values(inventory.applications[slug]):
+            if problem is not None:
+                yield inventory.diagnostic("application", slug, parts, problem, code=CODE)
+    for name in sorted(inventory.hosts):
+        sv = inventory.hosts[name].supervisord
+        checks = {
+            "hznctl_bin": argument_problem(sv.hznctl_bin),
+            "state_dir": argument_problem(f"{sv.state_dir}/current/exec/x.json"),
+            "log_dir": value_problem(f"{sv.log_dir}/x_00.out.log"),
+        }
+        for field, problem in checks.items():
+            if problem is not None:
+                yield inventory.diagnostic("host", name, ("supervisord", field), problem,
+                                           code=CODE)
+
+
+@rule("reserved-env")
+def reserved_env(inventory: Inventory) -> Iterator[Diagnostic]:
+    """hznctl sets REDIS_*, HZNCTL_* and the runtimes' URL variables itself."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        sources: list[tuple[tuple[str | int, ...], dict[str, str]]] = [(("env",), app.env)]
+        sources += [(("workers", i, "env"), w.env) for i, w in enumerate(app.workers)]
+        for parts, env in sources:
+            for key in sorted(env):
+                if is_reserved(key):
+                    yield inventory.diagnostic(
+                        "application", slug, (*parts, key),
+                        f"{key} is set by hznctl from the worker group's connection",
+                        key=True, code="reserved-env",
+                        hint="remove it; hznctl exec sets REDIS_*, HZNCTL_*, RQ_REDIS_URL "
+                        "and CELERY_BROKER_URL")
+
+
+@rule("program-names")
+def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Two programs on one host never share a name (supervisord would merge them)."""
+    from hznctl.compile.programs import group_name
+    from hznctl.runtimes import runtime_spec
+
+    seen: dict[tuple[str, str], str] = {}
+    for placed in placements(inventory):
+        app = inventory.applications[placed.application]
+        index, worker = next((i, w) for i, w in enumerate(app.workers)
+                             if w.name == placed.worker)
+        per_app = runtime_spec(app.runtime).per_application
+        program = group_name(app, None if per_app else worker)
+        owner = seen.setdefault((placed.host, program), placed.application)
+        if owner != placed.application:
+            yield inventory.diagnostic(
+                "application", placed.application, ("workers", index, "name"),
+                f"program {program!r} on host {placed.host} is also a program of "
+                f"application {owner!r}", code="program-names",
+                hint="rename the worker group")
