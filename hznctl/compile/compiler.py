@@ -11,7 +11,7 @@ import jinja2
 from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
 from hznctl.compile.ini import UnsafeValue
 from hznctl.compile.programs import HostCompiler, Program
-from hznctl.compile.render import GENERATOR, environment_for, render_program
+from hznctl.compile.render import GENERATOR, make_environment, render_program
 from hznctl.compile.verify import VerifyError, verify_program
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import HznctlError, UsageError
@@ -79,7 +79,7 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
     if unknown:
         raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
                          f"(hosts: {', '.join(placed) or 'none'})")
-    env = templates or environment_for(inventory.root.resolve())
+    env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     bundles = {}
     for name in hosts or list(placed):

@@ -8,7 +8,6 @@ template, even an inventory's own, cannot print an unchecked value.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ def _finalize(value: Any) -> IniText:
 
 
 def make_environment(inventory_root: Path | None) -> jinja2.Environment:
+    """One per compile: each template is loaded and compiled once for all programs."""
     paths = [str(builtin_templates())]
     if inventory_root is not None and (inventory_root / "templates").is_dir():
         paths.insert(0, str(inventory_root / "templates"))
@@ -50,12 +50,6 @@ def make_environment(inventory_root: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-
-
-@lru_cache(maxsize=8)
-def environment_for(inventory_root: Path | None) -> jinja2.Environment:
-    """One environment (and so one compiled template each) per inventory and process."""
-    return make_environment(inventory_root)
 
 
 def template_values(program: Program) -> dict[str, IniText]:

@@ -1,0 +1,58 @@
+"""Helpers for the compile and plan tests: compile to a folder, read programs with supervisor."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def compile_to(inventory: Path, out: Path, *, hosts: tuple[str, ...] = ()) -> Any:
+    """Compile like the CLI does, without a git revision (stable golden manifests)."""
+    from hznctl.bundle import write_bundles
+    from hznctl.compile.compiler import compile_inventory
+
+    result = compile_inventory(inventory, hosts=hosts, revision=None)
+    assert result.ok, [d.text() for d in result.diagnostics]
+    write_bundles(out, result.bundles, prune=not hosts)
+    return result
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def stats(root: Path, *, files_only: bool = False) -> dict[str, tuple[int, int]]:
+    """Inode and mtime of everything under ``root`` (and of ``root`` itself)."""
+    paths = [root, *sorted(root.rglob("*"))]
+    return {p.relative_to(root).as_posix(): (os.stat(p).st_ino, os.stat(p).st_mtime_ns)
+            for p in paths if p.is_file() or not files_only}
+
+
+def read_program(path: Path) -> tuple[list[str], Any]:
+    """Sections of a program file as supervisor reads them, and the parser."""
+    from supervisor.options import UnhosedConfigParser
+
+    parser = UnhosedConfigParser()
+    parser.read(str(path))
+    return parser.sections(), parser
+
+
+def supervisor_processes(parser: Any, section: str) -> list[Any]:
+    """supervisor's own process configs for a section (user and log files are left out:
+    they need a passwd entry and an existing folder on this machine)."""
+    from supervisor.options import ServerOptions
+
+    for option in ("user", "stdout_logfile", "stderr_logfile"):
+        parser.remove_option(section, option)
+    group = section.split(":", 1)[1]
+    return list(ServerOptions().processes_from_section(parser, section, group))
+
+
+def worker_argv(config: Any) -> list[str]:
+    argv = shlex.split(config.command)
+    return argv[argv.index("--") + 1:]
