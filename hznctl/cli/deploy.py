@@ -111,7 +111,8 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
     if not record.ok:
         message = f"deploy failed: {record.error}"
         if record.result == "rolled-back":
-            message += f"\nrolled back to the previous bundle ({record.previous_bundle})"
+            message += ("\nrolled back to the previous bundle "
+                        f"({record.previous_bundle or 'none: the host had no bundle'})")
         else:
             message += f"\nrollback failed too: {record.rollback_error}"
         click.echo(f"hznctl: error: {message}", err=True)

@@ -79,6 +79,7 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], managed: s
 
     began = time.monotonic()
     _stop(supervisor, to_stop, live, targets)
+    actions.durations["stop"] = time.monotonic() - began
     for group in to_stop:
         supervisor.remove_group(group)
         actions.removed.append(group)

@@ -141,6 +141,12 @@ class _Deploy:
                 f"until this is fixed (a file hznctl does not manage?):\n  {exc}\n"
                 "Nothing was changed.") from None
         self.inst.check_links(program_files(self.new))
+        # supervisord refuses a program whose log folder is missing (CANT_REREAD).
+        try:
+            Path(self.new.supervisord.log_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HznctlError(f"cannot create the log folder {self.new.supervisord.log_dir}: "
+                              f"{exc.strerror}. Nothing was changed.") from None
 
     def _switch(self, to_id: str | None, manifest: Manifest | None) -> None:
         """Grow the program links, switch `current`, shrink the links (see install.py)."""

@@ -8,12 +8,14 @@ a deploy that did not finish, or a hand edit). Foreign programs are never report
 
 from __future__ import annotations
 
-import contextlib
-import pwd
-import signal
+import platform
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from supervisor import datatypes
 
 from hznctl.bundle import Manifest, read_manifest
 from hznctl.deploy.install import Installation
@@ -68,38 +70,50 @@ def _managed(inst: Installation, manifest: Manifest) -> set[str]:
     return names
 
 
-# INI option (the manifest's `settings`) -> key of supervisord's getAllConfigInfo.
-_LIVE_KEY = {"priority": "process_prio", "user": "uid"}
-_SIGNALS = {name: int(getattr(signal, f"SIG{name}")) for name in
-            ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")}
+# INI option of the manifest's `settings` -> (key in getAllConfigInfo, supervisor's own
+# conversion). Options supervisord does not report (environment, autorestart …) are covered
+# by the pending-reload check: their file would differ from what runs.
+_LIVE: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "command": ("command", str),
+    "directory": ("directory", str),
+    "user": ("uid", datatypes.name_to_uid),
+    "priority": ("process_prio", int),
+    "autostart": ("autostart", datatypes.boolean),
+    "killasgroup": ("killasgroup", datatypes.boolean),
+    "redirect_stderr": ("redirect_stderr", datatypes.boolean),
+    "startsecs": ("startsecs", int),
+    "startretries": ("startretries", int),
+    "stopwaitsecs": ("stopwaitsecs", int),
+    "stopsignal": ("stopsignal", lambda v: int(datatypes.signal_number(v))),
+    "exitcodes": ("exitcodes", datatypes.list_of_exitcodes),
+    "stdout_logfile": ("stdout_logfile", str),
+    "stderr_logfile": ("stderr_logfile", str),
+    "stdout_logfile_maxbytes": ("stdout_logfile_maxbytes", datatypes.byte_size),
+    "stderr_logfile_maxbytes": ("stderr_logfile_maxbytes", datatypes.byte_size),
+    "stdout_logfile_backups": ("stdout_logfile_backups", int),
+    "stderr_logfile_backups": ("stderr_logfile_backups", int),
+}
+_EXPANSION = re.compile(r"%\((\w+)\)([-#0 +]*\d*(?:\.\d+)?[sdixr])")
 
 
-def _normal(key: str, value: str) -> object:
-    """A manifest setting (INI text) in the type supervisord reports it."""
-    lowered = value.strip().lower()
-    if key == "stopsignal":
-        return _SIGNALS.get(value.strip().upper().removeprefix("SIG"), value)
-    if key == "user":
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(value).pw_uid
-        return value
-    if key == "exitcodes":
-        return [int(c) for c in value.split(",") if c.strip().isdigit()]
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if value.strip().lstrip("-").isdigit():
-        return int(value)
-    return value
+def _expand(value: str, names: dict[str, object]) -> str:
+    """Supervisor's %(name)s expansions of a manifest value (KeyError for unknown ones)."""
+    return _EXPANSION.sub(lambda m: ("%" + m.group(2)) % names[m.group(1)], value)
 
 
-def _differences(settings: dict[str, str], live: dict[str, Any]) -> list[str]:
+def _differences(settings: dict[str, str], live: dict[str, Any],
+                 names: dict[str, object]) -> list[str]:
     diffs = []
-    for key in sorted(settings):
-        live_key = _LIVE_KEY.get(key, key)
-        # Per-process expansions (%(process_num)s) differ by design; the file hash covers them.
-        if live_key not in live or "%(" in settings[key]:
+    for key in sorted(set(settings) & set(_LIVE)):
+        live_key, convert = _LIVE[key]
+        if live_key not in live:
             continue
-        wanted = _normal(key, settings[key])
+        try:
+            wanted = convert(_expand(settings[key], names))
+        except (KeyError, ValueError, TypeError):
+            continue  # an ENV_ expansion or a user unknown here: supervisord's diff covers it
+        if isinstance(wanted, str) and wanted.lower() in ("auto", "none"):
+            wanted = wanted.lower()
         if live[live_key] != wanted:
             diffs.append(f"{key} is {live[live_key]!r}, the bundle says {wanted!r}")
     return diffs
@@ -123,7 +137,7 @@ def host_status(supervisor: Supervisor, state_dir: Path, include_dir: Path, *,
     managed = _managed(inst, manifest)
     if reread:
         _pending(supervisor, managed, status)
-    _compare(supervisor, manifest, managed, status)
+    _compare(supervisor, manifest, managed, status, inst.include_dir)
     return status
 
 
@@ -140,20 +154,24 @@ def _pending(supervisor: Supervisor, managed: set[str], status: HostStatus) -> N
 
 
 def _compare(supervisor: Supervisor, manifest: Manifest, managed: set[str],
-             status: HostStatus) -> None:
+             status: HostStatus, include_dir: Path) -> None:
     live = {(str(p["group"]), str(p["name"])): p for p in supervisor.processes()}
     config = {(str(c["group"]), str(c["name"])): c for c in supervisor.config_info()}
-    expected = {(name, proc): group for name, group in manifest.groups.items()
-                for proc in group.process_names}
+    expected = {(name, proc): (group, num) for name, group in manifest.groups.items()
+                for num, proc in enumerate(group.process_names)}
     status.processes = len(expected)
-    for (name, proc), group in sorted(expected.items()):
+    for (name, proc), (group, num) in sorted(expected.items()):
         info = live.get((name, proc))
         if info is None:
             status.findings.append(Finding(MISSING, name, proc, "not known to supervisord"))
             continue
         if info["statename"] != "RUNNING":
             status.findings.append(Finding(NOT_RUNNING, name, proc, str(info["statename"])))
-        diffs = _differences(dict(group.settings), config.get((name, proc), {}))
+        names: dict[str, object] = {
+            "program_name": name, "group_name": name, "process_num": num,
+            "numprocs": group.processes, "host_node_name": platform.node(),
+            "here": str(include_dir)}
+        diffs = _differences(dict(group.settings), config.get((name, proc), {}), names)
         if diffs:
             status.findings.append(Finding(CONFIG, name, proc, "; ".join(diffs)))
     for (name, proc) in sorted(live):
