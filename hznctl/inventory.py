@@ -27,7 +27,13 @@ from pydantic import BaseModel, ValidationError
 from hznctl.diagnostics import Diagnostic, Severity, format_path
 from hznctl.models import Application, Host, NotificationChannel, Project, RedisConnection
 from hznctl.models.common import PATTERN_HELP, defined
-from hznctl.yamlio import YAML11_BOOL_WORDS, Document, YamlProblem, load_document
+from hznctl.yamlio import (
+    YAML11_BOOL_WORDS,
+    Document,
+    YamlProblem,
+    load_document,
+    plain_value,
+)
 
 MAX_FILES = 100_000
 SENSITIVE_WORDS = ("password", "secret", "token", "url", "credential", "passwd", "auth")
@@ -394,6 +400,13 @@ def _hint_for(error_type: str, value: Any) -> str:
             return "write a plain decimal number"
     if error_type.startswith("int") and isinstance(value, float):
         return "write a whole number (1e3 and 2.0 are floats)"
+    if error_type.split("_")[0] in ("int", "float", "bool") and isinstance(value, str) and (
+        isinstance(plain_value(value), int | float | bool)
+    ):
+        return "remove the quotes: a quoted value is text"
+    if value is None and error_type != "string_type":
+        return "the value is empty (~, null or nothing after the colon): write one or " \
+            "remove the field"
     if (error_type == "string_type" and isinstance(value, bool | int | float)) or (
         error_type == "string_type" and value is None
     ):

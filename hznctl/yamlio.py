@@ -90,6 +90,11 @@ def scalar_value(node: ScalarNode) -> Any:
     text: str = node.value
     if node.style:  # quoted or block scalars are always strings
         return text
+    return plain_value(text)
+
+
+def plain_value(text: str) -> Any:
+    """What an unquoted scalar ``text`` means under hznctl's strict grammar."""
     if text in _NULLS:
         return None
     boolean = _BOOLS.get(text)
@@ -140,7 +145,7 @@ class _Builder:
             if key == "<<" and not key_node.style:
                 merged.update(self._merge_source(value_node, depth))
                 continue
-            if isinstance(key, bool) or key is None:
+            if not isinstance(key, str):
                 raise YamlProblem(
                     f"key {key_node.value!r} is not a string",
                     *_pos(key_node),

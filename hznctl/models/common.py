@@ -41,6 +41,22 @@ PATTERN_HELP = {
     AGE_RECIPIENT_PATTERN: "an age public key (age1…, 62 characters; see `hznctl secrets "
     "keygen`)",
     _SINGLE_LINE: "a single line of text without control characters",
+    # Patterns declared next to their models; keyed here by their text so every model's
+    # mismatch message explains the form instead of quoting a regular expression.
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$": "letters, digits and '_.-', starting with a letter "
+    "or digit, at most 63 characters",
+    r"^#[0-9A-Fa-f]{6}$": "a colour written #RRGGBB",
+    r"^[a-z0-9][a-z0-9-]{0,63}$": "an icon name: lowercase letters, digits and '-'",
+    r"^[^\x00-\x1f\x7f\x85\u2028\u2029]{0,4096}$": "a single line of text without control "
+    "characters",
+    r"^[A-Za-z_][A-Za-z0-9_.:]{0,255}$": "a Python module path such as myapp.worker or "
+    "myapp.worker:app",
+    r"^[A-Za-z0-9_.:{}-]{0,128}$": "letters, digits and '_.:{}-'",
+    r"^[A-Za-z0-9_.@-]{1,128}$": "a user name: letters, digits and '_.@-'",
+    r"^(?:unix://|https?://)[^\s\x00-\x1f\x7f]{1,1024}$": "a unix://, http:// or https:// "
+    "URL",
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$": "a host name or an IP address",
 }
 
 
@@ -66,7 +82,9 @@ def partial_model(model: type[M], name: str, *, exclude: set[str], doc: str) -> 
     for field_name, info in model.model_fields.items():
         if field_name in exclude:
             continue
-        annotation = info.annotation
+        annotation: Any = info.annotation
+        if info.metadata:  # constraints and Strict(False) live here, not in the annotation
+            annotation = Annotated[annotation, *info.metadata]
         fields[field_name] = (
             Optional[annotation],  # noqa: UP045 - annotation is a runtime value
             Field(default=None, description=info.description, json_schema_extra=None),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from hznctl.models.application import ApplicationDefaults, WorkerDefaults
 from hznctl.models.common import AgeRecipient, Model, ShortText, SingleLine, Slug
@@ -46,8 +46,12 @@ class Project(Model):
     health: HealthSettings = HealthSettings()
     defaults: Defaults = Defaults()
 
-    @model_validator(mode="after")
-    def _unique_environments(self) -> Project:
-        if len(set(self.environments)) != len(self.environments):
-            raise ValueError("environments are listed twice")
-        return self
+    @field_validator("environments")
+    @classmethod
+    def _unique_environments(cls, environments: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for environment in environments:
+            if environment in seen:
+                raise ValueError(f"environment {environment!r} is listed twice")
+            seen.add(environment)
+        return environments

@@ -6,10 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
-from hznctl.models.common import Model
+from hznctl.models.common import PATTERN_HELP, Model
 
 SECRET_FILE_PATTERN = r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_./-]{1,255}\.(?:ya?ml|json)$"
 SECRET_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+PATTERN_HELP[SECRET_FILE_PATTERN] = (
+    "a .yaml, .yml or .json file inside the inventory folder, e.g. secrets/<name>.yaml"
+)
+PATTERN_HELP[SECRET_KEY_PATTERN] = "a top-level key: letters, digits, '_' and '-'"
 
 LITERAL_SECRET_MESSAGE = (
     "a literal secret is not allowed here; reference a SOPS-encrypted file instead: "

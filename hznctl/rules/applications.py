@@ -8,7 +8,7 @@ from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
 from hznctl.rules import rule
-from hznctl.rules.common import names
+from hznctl.rules.common import names, origin
 
 # Runtimes whose backend hands a reserved job to another worker after retry-after seconds.
 RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, Runtime.CELERY})
@@ -133,8 +133,10 @@ def _processes(
     if worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES:
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "balance"),
-            f"balance 'auto' needs a runtime that scales its processes (laravel-horizon, "
-            f"celery); {app.runtime.value} does not",
+            "balance 'auto'"
+            + origin(inventory, "application", slug, ("workers", index, "balance"))
+            + " needs a runtime that scales its processes (laravel-horizon, celery); "
+            f"{app.runtime.value} does not",
             code="worker-limits",
             hint="use balance: simple (a fixed max_processes), or switch the runtime")
 
@@ -147,6 +149,7 @@ def _timeouts(
         worker.timeout == 0 or worker.timeout >= retry_after
     ):
         shown = "0 (no limit)" if worker.timeout == 0 else str(worker.timeout)
+        shown += origin(inventory, "application", slug, ("workers", index, "timeout"))
         suggestion = max(1, retry_after - 10)
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "timeout"),

@@ -41,3 +41,20 @@ def project_environments(inventory: Inventory) -> set[str] | None:
     if inventory.project is None:
         return None
     return set(inventory.project.environments)
+
+
+def origin(inventory: Inventory, kind: str, name: str, parts: tuple[str | int, ...]) -> str:
+    """" (from project.yaml's defaults)" when the field is not written in the object's file.
+
+    Said in the message so that the user knows to look in project.yaml for the value.
+    """
+    doc = inventory.document(kind, name)
+    node = doc.data if doc is not None else None
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return " (from project.yaml's defaults)" if doc is not None else ""
+    return ""

@@ -24,7 +24,8 @@ def unique_names(inventory: Inventory) -> Iterator[Diagnostic]:
         if key in first:
             yield inventory.diagnostic(
                 "application", slug, ("name",),
-                f"application name {app.name!r} is also used by {first[key]!r}",
+                f"application name {app.name!r} is already taken by application "
+                f"{first[key]!r}",
                 code="unique-names", hint="give each application its own name",
             )
         else:
@@ -134,8 +135,11 @@ def environments_declared(inventory: Inventory) -> Iterator[Diagnostic]:
 def environments_agree(inventory: Inventory) -> Iterator[Diagnostic]:
     """An application uses connections and named hosts of its own environment only,
     unless it lists theirs in ``allow_environments``."""
+    declared = project_environments(inventory)
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
+        if declared is not None and app.environment not in declared:
+            continue  # already an unknown environment; every comparison would be noise
         allowed = {app.environment, *app.allow_environments}
         hint = (f"use one of the {app.environment} ones, or add it to the application's "
                 "allow_environments")
