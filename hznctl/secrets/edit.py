@@ -51,7 +51,10 @@ def _line_end(text: str, index: int) -> int:
 def _commit(path: Path, before: Document, text: str, expect: Callable[[Any], Any],
             what: str) -> bool:
     """Write ``text`` if it parses to ``expect(old data)``; False when nothing changes."""
-    wanted = expect(copy.deepcopy(before.data))
+    try:
+        wanted = expect(copy.deepcopy(before.data))
+    except (AttributeError, TypeError):  # the file's shape is not what the edit expects
+        raise SecretError(f"could not edit {path} automatically: {what}") from None
     if wanted == before.data:
         return False
     try:
