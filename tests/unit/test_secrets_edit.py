@@ -61,6 +61,6 @@ def test_an_edit_that_cannot_be_verified_writes_nothing(tmp_path):
     path = tmp_path / "project.yaml"
     before = "name: p\nhealth: none\n"
     path.write_text(before)
-    with pytest.raises(SecretError, match="add .* under health.recipients yourself"):
+    with pytest.raises(SecretError, match=r"add .* under health.recipients yourself"):
         add_health_recipient(path, R2)
     assert path.read_text() == before

@@ -83,7 +83,8 @@ def test_missing_and_unencrypted_files(example_inventory):
 
 def test_plaintext_leaf_in_a_sops_file(example_inventory):
     path = example_inventory / "secrets" / "redis-main.yaml"
-    path.write_text(path.read_text().replace("password: ENC[", f"extra: {CANARY}\npassword: ENC[", 1))
+    text = path.read_text()
+    path.write_text(text.replace("password: ENC[", f"extra: {CANARY}\npassword: ENC[", 1))
     texts = "\n".join(d.text() for d in _messages(example_inventory))
     assert "extra is not encrypted" in texts and CANARY not in texts
 
