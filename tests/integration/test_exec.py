@@ -140,7 +140,7 @@ def run_exec(args, env=None):
 
 
 def test_exec_errors(tmp_path, setup):
-    server, host_key, other_key, secret = setup
+    server, host_key, _other_key, secret = setup
     spec = write_spec(tmp_path, key_file=host_key.path, secret=secret, port=server.port)
     missing_key = run_exec(["--spec", str(spec), "--", "true"],
                            {"HZNCTL_AGE_KEY_FILE": str(tmp_path / "absent.agekey")})
