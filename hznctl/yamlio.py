@@ -36,7 +36,10 @@ MAX_DEPTH = 64
 STR_TAG = "tag:yaml.org,2002:str"
 SEQ_TAG = "tag:yaml.org,2002:seq"
 MAP_TAG = "tag:yaml.org,2002:map"
-_STANDARD_TAGS = frozenset({STR_TAG, SEQ_TAG, MAP_TAG})
+# Scalars without an explicit tag; typed by ``scalar_value``. An explicit ``!!str`` keeps
+# STR_TAG, so ``!!str true`` is the text "true" as YAML says.
+UNTAGGED_SCALAR = "tag:hznctl,2026:untagged"
+_STANDARD_TAGS = frozenset({STR_TAG, SEQ_TAG, MAP_TAG, UNTAGGED_SCALAR})
 
 _INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
 _FLOAT_RE = re.compile(
@@ -73,7 +76,7 @@ class _Composer(CParser):
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         if kind is ScalarNode:
-            return STR_TAG
+            return UNTAGGED_SCALAR
         if kind is SequenceNode:
             return SEQ_TAG
         return MAP_TAG
@@ -128,7 +131,7 @@ class _Builder:
                 hint="remove the tag; quote the value if it must be a string",
             )
         if isinstance(node, ScalarNode):
-            return scalar_value(node)
+            return node.value if node.tag == STR_TAG else scalar_value(node)
         if isinstance(node, SequenceNode):
             return [self.build(item, depth + 1) for item in node.value]
         assert isinstance(node, MappingNode)
@@ -141,7 +144,7 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise YamlProblem("mapping keys must be plain strings", *_pos(key_node))
-            key = scalar_value(key_node)
+            key = key_node.value if key_node.tag == STR_TAG else scalar_value(key_node)
             if key == "<<" and not key_node.style:
                 merged.update(self._merge_source(value_node, depth))
                 continue
