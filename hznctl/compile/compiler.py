@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+from pydantic import ValidationError
 
 from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
 from hznctl.compile.ini import UnsafeValue
@@ -88,6 +89,9 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
             programs = compiler.programs(placed[name])
         except (UnsafeValue, CommandProblem) as exc:
             raise CompileError(f"host {name}: {exc}") from None
+        except ValidationError as exc:  # an exec spec the inventory's rules let through
+            raise CompileError(f"host {name}: cannot build an exec spec: "
+                               f"{exc.errors(include_url=False)[0]['msg']}") from None
         bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, revision)
     return bundles
 

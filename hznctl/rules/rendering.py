@@ -49,6 +49,18 @@ def _application_values(app: Application) -> Iterator[tuple[tuple[str | int, ...
             yield ("workers", index, "command"), _command_problem(worker.command)
 
 
+# Longest path hznctl puts under the state folder: current/secrets/<255-character path>.
+_STATE_SUFFIX = len("/current/secrets/") + 255
+MAX_PATH = 1023
+
+
+def _state_dir_problem(state_dir: str) -> str | None:
+    if len(state_dir) + _STATE_SUFFIX > MAX_PATH:
+        return (f"is too long: paths of installed bundles under it must fit in {MAX_PATH} "
+                f"characters (at most {MAX_PATH - _STATE_SUFFIX} for the folder)")
+    return argument_problem(f"{state_dir}/current/exec/x.json")
+
+
 @rule("ini-values")
 def ini_values(inventory: Inventory) -> Iterator[Diagnostic]:
     """Every value that reaches a program file can be written there and read back."""
@@ -60,7 +72,7 @@ def ini_values(inventory: Inventory) -> Iterator[Diagnostic]:
         sv = inventory.hosts[name].supervisord
         checks = {
             "hznctl_bin": argument_problem(sv.hznctl_bin),
-            "state_dir": argument_problem(f"{sv.state_dir}/current/exec/x.json"),
+            "state_dir": _state_dir_problem(sv.state_dir),
             "log_dir": value_problem(f"{sv.log_dir}/x_00.out.log"),
         }
         for field, problem in checks.items():

@@ -145,7 +145,7 @@ def test_hostile_value_is_rejected_in_place_or_read_back_exactly(name, tmp_path)
             for owner in owners:
                 accepted.pop(owner, None)
     if name in RENDERABLE_IN_ARGUMENTS:
-        assert {"executable", "command", "hznctl-bin", "state-dir"} <= set(accepted)
+        assert {"executable", "command", "hznctl-bin"} <= set(accepted)
     compiled = compile_inventory(inventory, revision=None)
     assert compiled.ok, [d.text() for d in compiled.diagnostics]
     for field_id in accepted:
