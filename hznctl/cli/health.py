@@ -1,0 +1,119 @@
+"""`hznctl health`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hznctl.cli.options import format_option, inventory_argument
+
+_COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "red",
+            "error": "red"}
+
+
+@click.command()
+@inventory_argument
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="reports",
+              show_default=True, help="Folder for report.json, junit.xml, summary.md, "
+              "metrics.prom and index.html.")
+@click.option("--environment", "environments", multiple=True, metavar="NAME",
+              help="Only connections of this environment (repeatable).")
+@click.option("--connection", "connections", multiple=True, metavar="NAME",
+              help="Only this connection (repeatable).")
+@click.option("--deadline", type=click.FloatRange(min=0.1, max=600), default=None,
+              metavar="SECONDS", help="Deadline of the whole run [default: project "
+              "health.deadline].")
+@click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="JSON-lines history: read for status changes and charts, "
+              "then appended.")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="age identity of the health runner [default: "
+              "$HZNCTL_AGE_KEY_FILE, $SOPS_AGE_KEY_FILE].")
+@click.option("--fail-on", type=click.Choice(["warning", "critical", "down", "never"]),
+              default="critical", show_default=True,
+              help="Exit 1 when a connection is at least this bad (error counts as down).")
+@click.option("--no-notify", is_flag=True, help="Do not send notifications.")
+@format_option("text", "json")
+def health(path: Path, out: Path, environments: tuple[str, ...], connections: tuple[str, ...],
+           deadline: float | None, history: Path | None, identity: Path | None, fail_on: str,
+           no_notify: bool, output_format: str) -> int:
+    """Probe every active Redis connection of the inventory at PATH and write reports.
+
+    Decrypts each connection's password with the runner's age identity, probes all
+    connections concurrently under a hard deadline (connect, AUTH, PING latency, INFO,
+    keys, queue depths), grades each ok/warning/critical/down/error, notifies on status
+    changes (with --history), and writes the reports into --out. Exit 0 when all is
+    well, 1 when a connection is at or above --fail-on (default: critical or down).
+    """
+    from hznctl.errors import InventoryError
+    from hznctl.health.run import HealthOptions, run_health
+
+    options = HealthOptions(path, out, environments, connections, deadline, history, identity,
+                            notify=not no_notify)
+    progress = _Progress(enabled=output_format == "text" and _interactive())
+    try:
+        run = run_health(options, on_result=progress.advance, on_start=progress.start)
+    except InventoryError as exc:
+        from hznctl.diagnostics import render_text
+
+        click.echo(render_text(exc.diagnostics), nl=False, err=True)  # type: ignore[arg-type]
+        raise
+    finally:
+        progress.finish()
+    if output_format == "json":
+        click.echo(run.report.to_json(), nl=False)
+    else:
+        _print_text(run, out)
+    return 1 if run.failed(fail_on) else 0
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class _Progress:
+    """A progress bar on a terminal; nothing at all in CI or when piped."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if self.enabled and total:
+            self.bar = click.progressbar(length=total, label="probing", file=sys.stderr,
+                                         show_pos=True)
+            self.bar.__enter__()
+
+    def advance(self, _result: object) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _print_text(run: Any, out: Path) -> None:
+    report = run.report
+    colour = sys.stdout.isatty()
+    for item in report.connections:
+        if item.status.value == "ok":
+            continue
+        status = item.status.value
+        shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if colour else f"{status:<8}"
+        click.echo(f"{shown} {item.connection} ({item.environment}, {item.endpoint}): "
+                   f"{item.message}")
+    for t in report.transitions:
+        before = t.previous.value if t.previous else "new"
+        click.echo(f"changed  {t.connection}: {before} → {t.current.value}")
+    for note in report.notifications:
+        state = "sent" if note.delivered else f"not sent ({note.error})"
+        click.echo(f"notified {note.channel}: {note.transitions} change(s), {state}")
+    counts = ", ".join(f"{n} {s.value}" for s, n in report.counts.items() if n)
+    click.echo(f"health: {report.status.value} — {len(report.connections)} connection(s): "
+               f"{counts} in {report.duration_seconds:.2f} s; reports in {out}/")

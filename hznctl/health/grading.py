@@ -1,0 +1,90 @@
+"""Turn a probe's measurements into a status, against the connection's thresholds.
+
+ok, warning and critical grade a server that answered; down means it did not (refused,
+unreachable, timed out); error means the runner could not judge it because of
+credentials (not decryptable, or refused by the server). They stay distinct all the way
+to the reports and notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hznctl.health.model import Finding, QueueDepth, ServerInfo, Status, Timings, worst
+from hznctl.health.probe import ProbeOutcome
+from hznctl.models import HealthThresholds
+
+
+def grade(outcome: ProbeOutcome, thresholds: HealthThresholds) -> tuple[Status, list[Finding]]:
+    if outcome.failure is not None:
+        return outcome.failure.status, [outcome.failure]
+    findings = [*_latency(outcome.timings, thresholds)]
+    if outcome.server is not None:
+        findings += _server(outcome.server, thresholds)
+    findings += _backlog(outcome.queues, thresholds)
+    return worst([f.status for f in findings]), findings
+
+
+def summary(status: Status, findings: list[Finding]) -> str:
+    """The one-line reason: the findings at the connection's status, or all is well."""
+    relevant = [f.message for f in findings if f.status is status]
+    return "; ".join(relevant) if relevant else "all checks passed"
+
+
+def _level(value: float, warning: float, critical: float | None) -> Status:
+    if critical is not None and value >= critical:
+        return Status.CRITICAL
+    return Status.WARNING if value >= warning else Status.OK
+
+
+def _latency(timings: Timings, t: HealthThresholds) -> Iterator[Finding]:
+    # The slowest single round trip: Redis runs one command at a time, so one slow reply
+    # means every client waited that long.
+    trips = [x for x in (timings.auth_ms, timings.latency_max_ms) if x is not None]
+    if not trips:
+        return
+    slowest = max(trips)
+    status = _level(slowest, t.latency_warning_ms, t.latency_critical_ms)
+    if status is not Status.OK:
+        limit = t.latency_critical_ms if status is Status.CRITICAL else t.latency_warning_ms
+        yield Finding(check="latency", status=status,
+                      message=f"slowest reply {slowest:.1f} ms ≥ {limit:g} ms "
+                              f"(PING p50 {timings.latency_p50_ms or 0:.2f} ms)")
+
+
+def _server(info: ServerInfo, t: HealthThresholds) -> Iterator[Finding]:
+    if info.memory_percent is not None:
+        status = _level(info.memory_percent, t.memory_warning_percent,
+                        t.memory_critical_percent)
+        if status is not Status.OK:
+            yield Finding(check="memory", status=status,
+                          message=f"memory {info.memory_percent:.1f}% of maxmemory "
+                                  f"({info.used_memory} of {info.maxmemory} bytes)")
+    if info.clients_percent is not None:
+        status = _level(info.clients_percent, t.clients_warning_percent,
+                        t.clients_critical_percent)
+        if status is not Status.OK:
+            yield Finding(check="clients", status=status,
+                          message=f"{info.connected_clients} clients, "
+                                  f"{info.clients_percent:.1f}% of maxclients {info.maxclients}")
+    if t.rejected_connections_warning and (info.rejected_connections or 0) >= \
+            t.rejected_connections_warning:
+        yield Finding(check="rejected_connections", status=Status.WARNING,
+                      message=f"{info.rejected_connections} connection(s) rejected since start")
+    if t.evicted_keys_warning and (info.evicted_keys or 0) >= t.evicted_keys_warning:
+        yield Finding(check="evicted_keys", status=Status.WARNING,
+                      message=f"{info.evicted_keys} key(s) evicted since start")
+
+
+def _backlog(queues: list[QueueDepth], t: HealthThresholds) -> Iterator[Finding]:
+    for queue in queues:
+        if queue.error is not None:
+            yield Finding(check="backlog", status=Status.WARNING,
+                          message=f"queue {queue.application}/{queue.queue}: {queue.error}")
+        if queue.pending is None:
+            continue
+        status = _level(queue.pending, t.backlog_warning, t.backlog_critical)
+        if status is not Status.OK:
+            yield Finding(check="backlog", status=status,
+                          message=f"queue {queue.application}/{queue.queue} has "
+                                  f"{queue.pending} waiting job(s) ({queue.key})")

@@ -1,0 +1,171 @@
+"""The health report: what was measured on every connection and how it was graded.
+
+``report.json`` is this model dumped as JSON; its JSON Schema is committed as
+``schemas/health-report.schema.json`` (``report_schema_text``).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_VERSION = 1
+
+
+class Status(StrEnum):
+    """ok < warning < critical < down; error: the runner could not judge (credentials)."""
+
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    DOWN = "down"
+    ERROR = "error"
+
+
+# Error ranks with down: a connection whose password does not work is as unusable to its
+# workers as one that is unreachable.
+RANK = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.DOWN: 3, Status.ERROR: 3}
+STATUS_ORDER = (Status.OK, Status.WARNING, Status.CRITICAL, Status.DOWN, Status.ERROR)
+
+
+def worst(statuses: list[Status]) -> Status:
+    result = Status.OK
+    for status in statuses:
+        if RANK[status] > RANK[result] or (RANK[status] == RANK[result]
+                                           and status is Status.DOWN):
+            result = status
+    return result
+
+
+class ReportModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Finding(ReportModel):
+    """One graded check: which threshold it crossed, or why the probe failed."""
+
+    check: str = Field(description="connect, auth, credentials, latency, memory, clients, "
+                                   "backlog, rejected_connections, evicted_keys, deadline")
+    status: Status
+    message: str
+
+
+class Timings(ReportModel):
+    connect_ms: float | None = Field(default=None, description="TCP (and TLS) connect.")
+    auth_ms: float | None = Field(default=None, description="AUTH and SELECT handshake.")
+    latency_samples_ms: list[float] = Field(default_factory=list, description="PING round trips.")
+    latency_p50_ms: float | None = None
+    latency_max_ms: float | None = None
+
+
+class ServerInfo(ReportModel):
+    version: str | None = None
+    role: str | None = None
+    uptime_seconds: int | None = None
+    used_memory: int | None = None
+    maxmemory: int | None = Field(default=None, description="0: no limit.")
+    memory_percent: float | None = None
+    fragmentation_ratio: float | None = None
+    connected_clients: int | None = None
+    blocked_clients: int | None = None
+    maxclients: int | None = Field(default=None, description="None when CONFIG GET is denied.")
+    clients_percent: float | None = None
+    rejected_connections: int | None = None
+    evicted_keys: int | None = None
+    keyspace_hits: int | None = None
+    keyspace_misses: int | None = None
+    keys_per_db: dict[str, int] = Field(default_factory=dict)
+
+
+class QueueDepth(ReportModel):
+    application: str
+    runtime: str
+    queue: str
+    worker_groups: list[str]
+    key: str = Field(description="The key of the waiting jobs.")
+    pending: int | None = None
+    delayed: int | None = Field(default=None, description="Laravel only.")
+    reserved: int | None = Field(default=None, description="Laravel only.")
+    error: str | None = None
+
+
+class ConnectionHealth(ReportModel):
+    connection: str
+    environment: str
+    endpoint: str = Field(description="host:port/database")
+    tls: bool = False
+    applications: list[str] = Field(default_factory=list)
+    status: Status
+    message: str = Field(description="The reason for the status, one line.")
+    findings: list[Finding] = Field(default_factory=list)
+    duration_ms: float = 0.0
+    timings: Timings = Timings()
+    server: ServerInfo | None = None
+    queues: list[QueueDepth] = Field(default_factory=list)
+    previous_status: Status | None = Field(
+        default=None, description="Status in the previous run of the history, if any.")
+
+    @property
+    def changed(self) -> bool:
+        return self.previous_status is not None and self.previous_status is not self.status
+
+    @property
+    def backlog(self) -> int | None:
+        pending = [q.pending for q in self.queues if q.pending is not None]
+        return max(pending) if pending else None
+
+
+class Transition(ReportModel):
+    connection: str
+    environment: str
+    previous: Status | None = Field(description="None: not in the previous run.")
+    current: Status
+    message: str
+
+
+class NotificationResult(ReportModel):
+    channel: str
+    transitions: int
+    delivered: bool
+    attempts: int
+    error: str | None = None
+
+
+class HealthReport(ReportModel):
+    """One run of `hznctl health`."""
+
+    version: int = REPORT_VERSION
+    inventory: str
+    started_at: str = Field(description="UTC, RFC 3339.")
+    duration_seconds: float
+    deadline_seconds: float
+    status: Status = Field(description="The worst status of all connections.")
+    counts: dict[Status, int]
+    connections: list[ConnectionHealth]
+    transitions: list[Transition] = Field(default_factory=list)
+    history: str | None = Field(default=None, description="The history file, if any.")
+    notifications: list[NotificationResult] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def count_statuses(connections: list[ConnectionHealth]) -> dict[Status, int]:
+    counts = dict.fromkeys(STATUS_ORDER, 0)
+    for item in connections:
+        counts[item.status] += 1
+    return counts
+
+
+def report_schema() -> dict[str, Any]:
+    schema = HealthReport.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://hznctl.dev/schemas/health-report.schema.json",
+            **schema, "title": "hznctl health report (report.json)"}
+
+
+def report_schema_text() -> str:
+    return json.dumps(report_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,149 @@
+"""Notifications: one message per channel and run, only when statuses changed.
+
+Channels come from ``inventory/notifications/*.yaml``; their URL is a secret reference
+decrypted with the runner's key. A Slack-compatible channel gets ``{"text": …}``; a
+generic webhook gets the transitions as JSON. Each POST has the channel's timeout and a
+bounded number of retries; whatever happens, the outcome is a result value, never an
+exception, and no outcome or message carries the URL or a password.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from hznctl.health.model import HealthReport, NotificationResult, Status, Transition
+from hznctl.models import ChannelType, NotificationChannel, NotificationEvent
+from hznctl.secrets.decrypt import Identities, decrypt_value
+from hznctl.secrets.errors import SecretError
+
+RETRY_PAUSE = 0.5  # seconds, times the attempt number
+USER_AGENT = "hznctl-health"
+
+
+def event_of(transition: Transition) -> NotificationEvent:
+    """recovered when a connection came back (ok, or from an outage to warning)."""
+    current, previous = transition.current, transition.previous
+    if current is Status.OK or (current is Status.WARNING and previous in (
+            Status.CRITICAL, Status.DOWN, Status.ERROR)):
+        return NotificationEvent.RECOVERED
+    return NotificationEvent(current.value)
+
+
+def channel_transitions(channel: NotificationChannel,
+                        transitions: list[Transition]) -> list[Transition]:
+    return [t for t in transitions
+            if event_of(t) in channel.events
+            and (not channel.environments or t.environment in channel.environments)
+            and (not channel.connections or t.connection in channel.connections)]
+
+
+def notify(channels: list[NotificationChannel], report: HealthReport, root: Path,
+           identities: Identities | None) -> list[NotificationResult]:
+    jobs = [(c, chosen) for c in channels if c.active
+            and (chosen := channel_transitions(c, report.transitions))]
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(jobs), 8)) as pool:
+        futures = [pool.submit(_deliver_safely, c, chosen, report, root, identities)
+                   for c, chosen in jobs]
+        return [f.result() for f in futures]
+
+
+def _deliver_safely(channel: NotificationChannel, transitions: list[Transition],
+                    report: HealthReport, root: Path,
+                    identities: Identities | None) -> NotificationResult:
+    try:
+        return _deliver(channel, transitions, report, root, identities)
+    except Exception as exc:  # a notification must never break the run or its reports
+        return NotificationResult(channel=channel.name, transitions=len(transitions),
+                                  delivered=False, attempts=0,
+                                  error=f"unexpected {type(exc).__name__}")
+
+
+def _deliver(channel: NotificationChannel, transitions: list[Transition],
+             report: HealthReport, root: Path,
+             identities: Identities | None) -> NotificationResult:
+    def failed(error: str, attempts: int = 0) -> NotificationResult:
+        return NotificationResult(channel=channel.name, transitions=len(transitions),
+                                  delivered=False, attempts=attempts, error=error)
+
+    if identities is None:
+        return failed("no age identity to decrypt the channel URL with")
+    try:
+        url = decrypt_value(root / channel.url.sops, channel.url.key, identities).strip()
+    except SecretError as exc:
+        return failed(f"URL not decryptable: {exc}")
+    if urlsplit(url).scheme not in ("http", "https"):
+        return failed("the channel URL is not an http(s) URL")
+    body = json.dumps(payload(channel, transitions, report), sort_keys=True).encode("utf-8")
+    attempts, error = 0, ""
+    for attempt in range(channel.retries + 1):
+        attempts = attempt + 1
+        error, retry = _post(url, body, channel.timeout)
+        if not error:
+            return NotificationResult(channel=channel.name, transitions=len(transitions),
+                                      delivered=True, attempts=attempts)
+        if not retry:
+            break
+        if attempt < channel.retries:
+            time.sleep(RETRY_PAUSE * attempts)
+    return failed(_hide(error, url), attempts)
+
+
+def _post(url: str, body: bytes, timeout: float) -> tuple[str, bool]:
+    """("", _) when delivered, else (reason, whether a retry may help)."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(65536)
+        return "", False
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}", exc.code == 429 or exc.code >= 500
+    except urllib.error.URLError as exc:
+        return f"not delivered: {exc.reason}", True
+    except (TimeoutError, OSError) as exc:
+        return f"not delivered: {type(exc).__name__}", True
+
+
+def _hide(text: str, url: str) -> str:
+    """Webhook URLs are secrets (the path is the credential): never shown."""
+    parts = urlsplit(url)
+    for secret in (url, parts.netloc + parts.path, parts.path, parts.query):
+        if secret and len(secret) > 1:
+            text = text.replace(secret, "<channel URL>")
+    return text
+
+
+def payload(channel: NotificationChannel, transitions: list[Transition],
+            report: HealthReport) -> dict[str, object]:
+    if channel.type is ChannelType.SLACK:
+        return {"text": slack_text(transitions, report)}
+    return {
+        "source": "hznctl health", "started_at": report.started_at,
+        "status": report.status.value, "inventory": report.inventory,
+        "transitions": [{**t.model_dump(mode="json"), "event": event_of(t).value}
+                        for t in transitions],
+    }
+
+
+_EMOJI = {NotificationEvent.RECOVERED: ":large_green_circle:",
+          NotificationEvent.WARNING: ":large_yellow_circle:",
+          NotificationEvent.CRITICAL: ":large_orange_circle:",
+          NotificationEvent.DOWN: ":red_circle:", NotificationEvent.ERROR: ":no_entry:"}
+
+
+def slack_text(transitions: list[Transition], report: HealthReport) -> str:
+    lines = [f"*Redis health* ({report.started_at}):"]
+    for t in transitions:
+        event = event_of(t)
+        before = t.previous.value if t.previous else "new"
+        lines.append(f"{_EMOJI[event]} *{t.connection}* ({t.environment}) {event.value}: "
+                     f"{before} → {t.current.value} — {t.message}")
+    return "\n".join(lines)

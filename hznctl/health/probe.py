@@ -1,0 +1,250 @@
+"""Probe one Redis connection: connect, AUTH, PING samples, INFO, keyspace, queue depths.
+
+The client is set up for a health probe, not for an application (redis-py 8 defaults cost
+seconds against a dead server):
+
+* no retries (``Retry(NoBackoff(), 0)``): a retry hides the failure we are looking for, and
+  with the default backoff a 1 s socket timeout became 15 s against a silent server;
+* no driver info (``driver_info=None``): no ``CLIENT SETINFO`` round trips on connect;
+* connect and read timeouts from the connection's options, never above the check's budget;
+* a hard ``asyncio.timeout`` around the whole check, so a server that accepts and then
+  says nothing (SIGSTOP, a black hole) costs at most the check timeout.
+
+One TCP connection per probe; AUTH and SELECT run in our own connect hook so that the
+connect and the handshake are timed apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    ConnectionError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from hznctl.health.keyschemes import length_command
+from hznctl.health.model import Finding, QueueDepth, ServerInfo, Status, Timings
+from hznctl.health.targets import ProbeTarget
+
+PING_SAMPLES = 3
+
+
+@dataclass
+class ProbeOutcome:
+    timings: Timings
+    server: ServerInfo | None = None
+    queues: list[QueueDepth] = field(default_factory=list)
+    failure: Finding | None = None  # down or error: the probe could not finish
+
+
+@dataclass
+class _Marks:
+    """Monotonic time stamps of the steps, filled in as the probe goes."""
+
+    start: float = field(default_factory=time.perf_counter)
+    connected: float | None = None
+    authenticated: float | None = None
+    step: str = "connect"
+    samples: list[float] = field(default_factory=list)
+
+    def timings(self) -> Timings:
+        connect = _ms(self.start, self.connected)
+        auth = _ms(self.connected, self.authenticated)
+        samples = [round(s, 3) for s in self.samples]
+        return Timings(
+            connect_ms=connect, auth_ms=auth, latency_samples_ms=samples,
+            latency_p50_ms=round(statistics.median(samples), 3) if samples else None,
+            latency_max_ms=max(samples) if samples else None)
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round((end - start) * 1000, 3)
+
+
+def make_client(target: ProbeTarget, budget: float, marks: _Marks) -> Redis:
+    """A redis-py asyncio client configured for probing (see the module docstring)."""
+    connection = target.connection
+    options = connection.options
+
+    async def handshake(conn: AbstractConnection) -> None:
+        marks.connected = time.perf_counter()
+        marks.step = "auth"
+        await conn.on_connect()  # AUTH (when there is a password) and SELECT
+        marks.authenticated = time.perf_counter()
+        marks.step = "ping"
+
+    tls: dict[str, Any] = {}
+    if connection.tls.enabled:
+        tls = {"ssl": True, "ssl_cert_reqs": "required" if connection.tls.verify else "none",
+               "ssl_check_hostname": connection.tls.verify,
+               "ssl_ca_certs": connection.tls.ca_file}
+    return Redis(
+        host=connection.host.strip("[]"), port=connection.port, db=connection.database,
+        username=connection.username, password=target.password,
+        socket_connect_timeout=min(options.connect_timeout, budget),
+        socket_timeout=min(options.read_timeout, budget),
+        retry=Retry(NoBackoff(), 0), retry_on_error=[], driver_info=None,
+        redis_connect_func=handshake, max_connections=1, **tls)
+
+
+async def probe(target: ProbeTarget, budget: float, *, samples: int = PING_SAMPLES) -> ProbeOutcome:
+    """Measure one connection within ``budget`` seconds; never raises for a sick server."""
+    marks = _Marks()
+    client = make_client(target, budget, marks)
+    try:
+        async with asyncio.timeout(budget):
+            await _ping(client, marks, samples)
+            marks.step = "info"
+            server, queues = await _inspect(client, target)
+        return ProbeOutcome(marks.timings(), server, queues)
+    except (TimeoutError, RedisTimeoutError):
+        return _failed(marks, Status.DOWN, "timeout",
+                       f"no answer within {_seconds(budget)} ({_doing(marks.step)})")
+    except AuthenticationError as exc:
+        return _failed(marks, Status.ERROR, "auth", _auth_message(target, exc))
+    except ConnectionError as exc:
+        return _failed(marks, Status.DOWN, "connect",
+                       f"unreachable while {_doing(marks.step)}: {_clean(exc)}")
+    except (RedisError, OSError) as exc:
+        return _failed(marks, Status.DOWN, marks.step,
+                       f"failed while {_doing(marks.step)}: {_clean(exc)}")
+    finally:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            async with asyncio.timeout(1.0):
+                await client.aclose()
+
+
+async def _ping(client: Redis, marks: _Marks, samples: int) -> None:
+    for _ in range(samples):
+        started = time.perf_counter()
+        await client.ping()
+        # The first PING also connected: its round trip starts after the handshake.
+        if marks.authenticated is not None and marks.authenticated > started:
+            started = marks.authenticated
+        marks.samples.append((time.perf_counter() - started) * 1000)
+
+
+async def _inspect(client: Redis, target: ProbeTarget) -> tuple[ServerInfo, list[QueueDepth]]:
+    """INFO, CONFIG GET maxclients and every queue key's length in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.info()
+    pipe.config_get("maxclients")
+    for spec in target.queues:
+        for key in spec.keys:
+            pipe.execute_command(*length_command(key))
+    results = await pipe.execute(raise_on_error=False)
+    info, maxclients = results[0], results[1]
+    if isinstance(info, Exception):
+        raise info
+    server = server_info(info, None if isinstance(maxclients, Exception) else maxclients)
+    return server, _queue_depths(target, results[2:])
+
+
+def server_info(info: dict[str, Any], config: dict[str, Any] | None) -> ServerInfo:
+    used, limit = _int(info.get("used_memory")), _int(info.get("maxmemory"))
+    clients = _int(info.get("connected_clients"))
+    maxclients = _int((config or {}).get("maxclients"))
+    keys = {name: int(value["keys"]) for name, value in sorted(info.items())
+            if name.startswith("db") and name[2:].isdigit() and isinstance(value, dict)
+            and "keys" in value}
+    return ServerInfo(
+        version=_str(info.get("redis_version")), role=_str(info.get("role")),
+        uptime_seconds=_int(info.get("uptime_in_seconds")),
+        used_memory=used, maxmemory=limit,
+        memory_percent=_percent(used, limit),
+        fragmentation_ratio=_float(info.get("mem_fragmentation_ratio")),
+        connected_clients=clients, blocked_clients=_int(info.get("blocked_clients")),
+        maxclients=maxclients, clients_percent=_percent(clients, maxclients),
+        rejected_connections=_int(info.get("rejected_connections")),
+        evicted_keys=_int(info.get("evicted_keys")),
+        keyspace_hits=_int(info.get("keyspace_hits")),
+        keyspace_misses=_int(info.get("keyspace_misses")),
+        keys_per_db=keys)
+
+
+def _queue_depths(target: ProbeTarget, lengths: list[Any]) -> list[QueueDepth]:
+    depths = []
+    position = 0
+    for spec in target.queues:
+        values: dict[str, int | None] = {}
+        errors = []
+        for key in spec.keys:
+            value = lengths[position]
+            position += 1
+            if isinstance(value, ResponseError):
+                errors.append(f"{key.key}: {_clean(value)}")
+                values[key.state] = None
+            else:
+                values[key.state] = int(value)
+        depths.append(QueueDepth(
+            application=spec.application, runtime=spec.runtime, queue=spec.queue,
+            worker_groups=list(spec.worker_groups), key=spec.keys[0].key,
+            pending=values.get("pending"), delayed=values.get("delayed"),
+            reserved=values.get("reserved"), error="; ".join(errors) or None))
+    return depths
+
+
+def _failed(marks: _Marks, status: Status, check: str, message: str) -> ProbeOutcome:
+    return ProbeOutcome(marks.timings(), failure=Finding(check=check, status=status,
+                                                         message=message))
+
+
+def _auth_message(target: ProbeTarget, exc: AuthenticationError) -> str:
+    if target.password is None:
+        return "the server requires authentication but the connection has no password"
+    return f"authentication refused: {_clean(exc)}"
+
+
+_DOING = {"connect": "connecting", "auth": "authenticating", "ping": "waiting for PING",
+          "info": "reading INFO and queue lengths"}
+
+
+def _doing(step: str) -> str:
+    return _DOING.get(step, step)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _clean(exc: BaseException) -> str:
+    """A one-line reason; redis-py messages name host and port, never the password."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _percent(value: int | None, limit: int | None) -> float | None:
+    if value is None or not limit:
+        return None
+    return round(value * 100 / limit, 2)
