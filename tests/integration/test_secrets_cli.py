@@ -68,7 +68,7 @@ def test_keygen_for_the_runner_adds_a_recipient(cli, example_inventory, tmp_path
     synced = cli("secrets", "sync", str(example_inventory), "--identity", str(RUNNER))
     assert synced.exit_code == 0, synced.output
     assert cli("validate", str(example_inventory)).exit_code == 0
-    for path in (example_inventory / "secrets").glob("*.yaml"):
+    for path in (example_inventory / "secrets").glob("redis-*.yaml"):
         assert _plain(path, tmp_path / "runner.agekey")["password"] == f"demo-{path.stem}-password"
 
 
