@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 
+import hznctl.policy.kind  # noqa: F401 - registers policy.yaml before validate loads
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 
@@ -36,7 +37,7 @@ def run_rules(inventory: Inventory) -> list[Diagnostic]:
 
 
 # Modules under hznctl.rules whose @rule registrations validate runs; add one name per module.
-RULE_MODULES = ("core", "applications", "placement", "secrets", "rendering")
+RULE_MODULES = ("core", "applications", "placement", "secrets", "rendering", "policy")
 
 
 def _load_rule_modules() -> None:

@@ -1,0 +1,516 @@
+"""The semantic change set between two inventories: objects and fields, not lines.
+
+An object is added, changed (with the fields that changed), removed, or renamed (a removed
+and an added object of one kind whose content is the same but for the name). Fields are
+dotted paths in which list items that have a name are named, not numbered:
+``workers[payments].max_processes``, ``connections[redis-main].priority``. A SOPS file is
+a ``secrets`` change that belongs to the objects that reference it: a rotated password is
+a change of ``password`` in that connection's secret file.
+
+Files that cannot be read as objects (broken YAML, stray files) are compared as bytes, so
+that no change escapes the check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import hznctl.policy.kind  # noqa: F401 - policy.yaml is read as an inventory kind
+from hznctl.errors import UsageError
+from hznctl.gitrev import _git, materialize, repo_root
+from hznctl.inventory import PROJECT, Inventory, KindSpec, all_kinds, is_sensitive, load_inventory
+from hznctl.yamlio import Document, YamlProblem, load_document
+
+
+class _Missing:
+    """A field that is not there (added or removed)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+ENCRYPTED = "(encrypted)"
+HIDDEN = "(hidden)"
+
+# Inventory kinds in the policy's words; kinds this module does not know count as project.
+POLICY_KIND = {
+    "project": "project", "policy": "policy", "application": "applications",
+    "connection": "connections", "host": "hosts", "notification": "notifications",
+    "secret": "secrets", "file": "project",
+}
+KIND_ORDER = ("project", "policy", "application", "connection", "host", "notification",
+              "secret", "file")
+KIND_WORD = {"application": "application", "connection": "connection", "host": "host",
+             "notification": "notification channel", "secret": "secret file",
+             "project": "project", "policy": "policy", "file": "file"}
+# Keys that name the items of a list of mappings (worker groups, connection bindings).
+_ITEM_KEYS = ("name", "connection", "slug", "key", "recipient")
+SECRET_FOLDER = "secrets"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of an object: its old and new value (MISSING when absent) and its place."""
+
+    path: str
+    old: Any = MISSING
+    new: Any = MISSING
+    line: int = 1
+    col: int = 1
+
+    @property
+    def action(self) -> str:
+        if self.old is MISSING:
+            return "add"
+        return "remove" if self.new is MISSING else "change"
+
+    def text(self) -> str:
+        if self.old is MISSING:
+            return f"{self.path} = {show(self.new)} (added)"
+        if self.new is MISSING:
+            return f"{self.path} (removed, was {show(self.old)})"
+        return f"{self.path}: {show(self.old)} → {show(self.new)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.path, "action": self.action,
+                "old": None if self.old is MISSING else self.old,
+                "new": None if self.new is MISSING else self.new}
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One object added, changed, removed or renamed, with where it is and what it touches."""
+
+    kind: str  # inventory kind: application, connection, …, secret, file
+    name: str  # object name; for a secret file or another file, its path in the inventory
+    action: str  # add | change | remove | rename
+    file: str
+    line: int = 1
+    col: int = 1
+    fields: tuple[FieldChange, ...] = ()
+    old_name: str | None = None
+    environments: tuple[str, ...] = ()  # empty: the object belongs to no one environment
+    applications: tuple[str, ...] = ()
+    used_by: tuple[str, ...] = ()  # a secret file's objects, e.g. "connection redis-main"
+
+    @property
+    def policy_kind(self) -> str:
+        return POLICY_KIND.get(self.kind, "project")
+
+    @property
+    def subject(self) -> str:
+        word = KIND_WORD.get(self.kind, self.kind)
+        if self.kind in ("project", "policy"):
+            return word
+        used = f" (of {', '.join(self.used_by)})" if self.used_by else ""
+        return f"{word} {self.name}{used}"
+
+    def text(self) -> str:
+        if self.action == "rename":
+            return f"renamed {KIND_WORD.get(self.kind, self.kind)} {self.old_name} → {self.name}"
+        verb = {"add": "added", "change": "changed", "remove": "removed"}[self.action]
+        return f"{verb} {self.subject}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "policy_kind": self.policy_kind, "name": self.name,
+            "old_name": self.old_name, "action": self.action, "file": self.file,
+            "line": self.line, "col": self.col, "environments": list(self.environments),
+            "applications": list(self.applications), "used_by": list(self.used_by),
+            "fields": [f.as_dict() for f in self.fields],
+        }
+
+
+@dataclass
+class Snapshot:
+    """An inventory as read from a folder, and how its paths are shown."""
+
+    root: Path
+    inventory: Inventory
+    label: str  # the inventory folder as the user knows it, e.g. "inventory"
+    files: dict[str, Path] = field(default_factory=dict)  # relative posix path -> file
+
+    def shown(self, relative: str) -> str:
+        return str(PurePosixPath(self.label) / relative) if self.label else relative
+
+
+def read_snapshot(root: Path, label: str) -> Snapshot:
+    """Load the inventory at ``root`` (problems are validate's business, not ours)."""
+    snapshot = Snapshot(root, load_inventory(root).inventory, label)
+    if root.is_dir():
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            for name in sorted(names):
+                path = Path(folder) / name
+                if path.is_file() and not path.is_symlink():
+                    snapshot.files[path.relative_to(root).as_posix()] = path
+    return snapshot
+
+
+def show(value: Any) -> str:
+    """A value on one line, as a changelog shows it."""
+    if value is MISSING:
+        return "(unset)"
+    if isinstance(value, str) and value and value.strip() == value and "\n" not in value \
+            and len(value) <= 80:
+        return value
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same type all the way down (1, 1.0 and true differ in YAML)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _masked(parts: Sequence[str | int], value: Any) -> Any:
+    # The inventory never holds a secret once valid; a pull request may still try to add
+    # one, and then neither the check nor the log may repeat it.
+    if isinstance(value, str) and is_sensitive(parts) and parts and parts[-1] not in (
+        "sops", "key"
+    ):
+        return HIDDEN
+    return value
+
+
+def _item_key(old: list[Any], new: list[Any]) -> str | None:
+    """The key that names every item of both lists, if there is one."""
+    items = [*old, *new]
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in _ITEM_KEYS:
+        for side in (old, new):
+            names = [i.get(key) for i in side]
+            if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+                break
+        else:
+            return key
+    return None
+
+
+@dataclass
+class _FieldDiff:
+    new_doc: Document | None
+    out: list[FieldChange] = field(default_factory=list)
+
+    def emit(self, shown: str, doc_parts: Sequence[str | int], old: Any, new: Any,
+             mask_parts: Sequence[str | int]) -> None:
+        line, col = self.new_doc.locate(doc_parts) if self.new_doc else (1, 1)
+        self.out.append(FieldChange(shown, _masked(mask_parts, old), _masked(mask_parts, new),
+                                    line, col))
+
+    def walk(self, old: Any, new: Any, shown: str, parts: tuple[str | int, ...],
+             names: tuple[str | int, ...]) -> None:
+        if _same(old, new):
+            return
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in [*new, *(k for k in old if k not in new)]:
+                child = f"{shown}.{key}" if shown else str(key)
+                self.walk(old.get(key, MISSING), new.get(key, MISSING), child,
+                          (*parts, key), (*names, key))
+            return
+        if isinstance(old, list) and isinstance(new, list):
+            key = _item_key(old, new)
+            if key is not None:
+                self._walk_named(old, new, key, shown, parts, names)
+                return
+        self.emit(shown, parts, old, new, names)
+
+    def _walk_named(self, old: list[Any], new: list[Any], key: str, shown: str,
+                    parts: tuple[str | int, ...], names: tuple[str | int, ...]) -> None:
+        old_by = {item[key]: item for item in old}
+        new_at = {item[key]: index for index, item in enumerate(new)}
+        for name in [*new_at, *(n for n in old_by if n not in new_at)]:
+            at: tuple[str | int, ...] = (*parts, new_at[name]) if name in new_at else parts
+            before = old_by.get(name, MISSING)
+            after = new[new_at[name]] if name in new_at else MISSING
+            self.walk(before, after, f"{shown}[{name}]", at, (*names, name))
+
+
+def diff_fields(old: Any, new: Any, new_doc: Document | None) -> tuple[FieldChange, ...]:
+    """Every field that differs between two documents' data, located in the new one."""
+    differ = _FieldDiff(new_doc)
+    differ.walk(old, new, "", (), ())
+    return tuple(differ.out)
+
+
+def _kind_specs() -> list[KindSpec]:
+    return [PROJECT, *all_kinds()]
+
+
+def classify(relative: str, secret_files: set[str]) -> tuple[str, str]:
+    """(inventory kind, object name) of a file in the inventory."""
+    path = PurePosixPath(relative)
+    for spec in _kind_specs():
+        if spec.filename == relative:
+            return spec.kind, spec.kind
+        if spec.folder and path.parent.as_posix() == spec.folder and path.suffix in (
+            ".yaml", ".yml"
+        ) and not path.name.startswith("."):
+            return spec.kind, path.stem
+    if relative in secret_files or path.parts[0] == SECRET_FOLDER:
+        return "secret", relative
+    return "file", relative
+
+
+def _name_field(kind: str) -> str:
+    for spec in _kind_specs():
+        if spec.kind == kind:
+            return spec.name_field
+    return "name"
+
+
+def _environments(kind: str, data: Any) -> tuple[str, ...] | None:
+    """The environments an object belongs to; None when it belongs to every one or none."""
+    if not isinstance(data, dict):
+        return None
+    if kind == "notification":
+        envs = data.get("environments")
+        if isinstance(envs, list) and envs and all(isinstance(e, str) for e in envs):
+            return tuple(sorted(set(envs)))
+        return None
+    env = data.get("environment")
+    return (env,) if isinstance(env, str) else None
+
+
+def _union(*scopes: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Environments of a change; () when one side belongs to no single environment."""
+    found: set[str] = set()
+    for scope in scopes:
+        if scope is None:
+            return ()
+        found.update(scope)
+    return tuple(sorted(found))
+
+
+def _secret_refs(data: Any) -> Iterator[str]:
+    if isinstance(data, dict):
+        if set(data) == {"sops", "key"} and isinstance(data["sops"], str):
+            yield PurePosixPath(data["sops"]).as_posix()
+            return
+        for value in data.values():
+            yield from _secret_refs(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _secret_refs(value)
+
+
+@dataclass
+class _Users:
+    """Which objects reference each secret file, and their environments."""
+
+    objects: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    scopes: dict[str, list[tuple[str, ...] | None]] = field(default_factory=dict)
+
+    def add(self, snapshot: Snapshot) -> None:
+        for (kind, name), doc in snapshot.inventory.documents.items():
+            for ref in _secret_refs(doc.data):
+                self.objects.setdefault(ref, set()).add((kind, name))
+                self.scopes.setdefault(ref, []).append(_environments(kind, doc.data))
+
+
+def _data(snapshot: Snapshot, kind: str, name: str) -> Any:
+    doc = snapshot.inventory.documents.get((kind, name))
+    return doc.data if doc is not None else MISSING
+
+
+def _document(snapshot: Snapshot, relative: str) -> Document | None:
+    path = snapshot.files.get(relative)
+    if path is None:
+        return None
+    try:
+        return load_document(path, snapshot.shown(relative))
+    except YamlProblem:
+        return None
+
+
+def _locate(snapshot: Snapshot, kind: str, name: str) -> tuple[int, int]:
+    doc = snapshot.inventory.documents.get((kind, name))
+    if doc is None:
+        return 1, 1
+    return doc.locate((_name_field(kind),)) if isinstance(doc.data, dict) else (1, 1)
+
+
+def _object_change(old: Snapshot, new: Snapshot, kind: str, name: str,
+                   old_file: str | None, new_file: str | None) -> ObjectChange | None:
+    before, after = _data(old, kind, name), _data(new, kind, name)
+    applications = (name,) if kind == "application" else ()
+    if new_file is None:
+        assert old_file is not None
+        line, col = _locate(old, kind, name)
+        return ObjectChange(kind, name, "remove", old.shown(old_file), line, col,
+                            environments=_union(_environments(kind, before)),
+                            applications=applications)
+    line, col = _locate(new, kind, name)
+    if old_file is None:
+        return ObjectChange(kind, name, "add", new.shown(new_file), line, col,
+                            environments=_union(_environments(kind, after)),
+                            applications=applications)
+    if before is not MISSING and after is not MISSING:
+        fields = diff_fields(before, after, new.inventory.documents.get((kind, name)))
+    elif old.files[old_file].read_bytes() == new.files[new_file].read_bytes():
+        fields = ()
+    else:  # a file that is not (or no longer) an object: the whole file changed
+        fields = (FieldChange("(file)", "(unreadable)" if before is MISSING else "(object)",
+                              "(unreadable)" if after is MISSING else "(object)"),)
+    if not fields:
+        return None
+    return ObjectChange(kind, name, "change", new.shown(new_file), fields[0].line,
+                        fields[0].col, fields=fields,
+                        environments=_union(_environments(kind, before),
+                                            _environments(kind, after)),
+                        applications=applications)
+
+
+def _secret_fields(old: Snapshot, new: Snapshot, relative: str) -> tuple[FieldChange, ...]:
+    before, after = _document(old, relative), _document(new, relative)
+    if before is None or after is None or not isinstance(before.data, dict) or not isinstance(
+        after.data, dict
+    ):
+        return (FieldChange("(file)", ENCRYPTED, ENCRYPTED),)
+    fields: list[FieldChange] = []
+    for key in [*after.data, *(k for k in before.data if k not in after.data)]:
+        if key == "sops":
+            continue
+        old_value, new_value = before.data.get(key, MISSING), after.data.get(key, MISSING)
+        if not _same(old_value, new_value):
+            line, col = after.locate((key,))
+            fields.append(FieldChange(
+                str(key), MISSING if old_value is MISSING else ENCRYPTED,
+                MISSING if new_value is MISSING else ENCRYPTED, line, col))
+    old_keys, new_keys = _recipients(before.data), _recipients(after.data)
+    if old_keys != new_keys:
+        line, col = after.locate(("sops",))
+        fields.append(FieldChange("recipients", old_keys, new_keys, line, col))
+    return tuple(fields) or (FieldChange("sops", ENCRYPTED, ENCRYPTED,
+                                         *after.locate(("sops",))),)
+
+
+def _recipients(data: dict[str, Any]) -> list[str]:
+    sops = data.get("sops")
+    entries = sops.get("age") if isinstance(sops, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return sorted(str(e.get("recipient")) for e in entries if isinstance(e, dict))
+
+
+def _secret_change(old: Snapshot, new: Snapshot, relative: str, users: _Users) -> (
+    ObjectChange | None
+):
+    in_old, in_new = relative in old.files, relative in new.files
+    if in_old and in_new and old.files[relative].read_bytes() == new.files[relative].read_bytes():
+        return None
+    used_by = tuple(f"{KIND_WORD.get(k, k)} {n}" for k, n in
+                    sorted(users.objects.get(relative, set())))
+    scopes = users.scopes.get(relative) or [None]
+    environments = _union(*scopes)
+    if not in_new:
+        return ObjectChange("secret", relative, "remove", old.shown(relative),
+                            environments=environments, used_by=used_by)
+    if not in_old:
+        return ObjectChange("secret", relative, "add", new.shown(relative),
+                            environments=environments, used_by=used_by)
+    fields = _secret_fields(old, new, relative)
+    return ObjectChange("secret", relative, "change", new.shown(relative), fields[0].line,
+                        fields[0].col, fields=fields, environments=environments,
+                        used_by=used_by)
+
+
+def _renames(changes: list[ObjectChange], old: Snapshot, new: Snapshot) -> list[ObjectChange]:
+    """Pair each removed object with an added one of the same kind and content."""
+    removed = [c for c in changes if c.action == "remove" and c.kind not in ("secret", "file")]
+    added = [c for c in changes if c.action == "add" and c.kind not in ("secret", "file")]
+    out = list(changes)
+    for gone in removed:
+        content = _without_name(gone.kind, _data(old, gone.kind, gone.name))
+        for fresh in added:
+            if fresh.kind != gone.kind or fresh not in out or content is None:
+                continue
+            if _same(content, _without_name(fresh.kind, _data(new, fresh.kind, fresh.name))):
+                out.remove(gone)
+                out[out.index(fresh)] = ObjectChange(
+                    fresh.kind, fresh.name, "rename", fresh.file, fresh.line, fresh.col,
+                    old_name=gone.name,
+                    environments=_union(gone.environments or None, fresh.environments or None),
+                    applications=tuple(sorted({*gone.applications, *fresh.applications})),
+                )
+                break
+    return out
+
+
+def _without_name(kind: str, data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, dict):
+        return None
+    return {k: v for k, v in data.items() if k != _name_field(kind)}
+
+
+def _objects(snapshot: Snapshot, secret_files: set[str]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for relative in snapshot.files:
+        found.setdefault(classify(relative, secret_files), relative)
+    return found
+
+
+def compare(old: Snapshot, new: Snapshot) -> list[ObjectChange]:
+    """Every change from ``old`` to ``new``, in a stable order (kind, then name)."""
+    users = _Users()
+    users.add(old)
+    users.add(new)
+    secret_files = set(users.objects)
+    old_objects, new_objects = _objects(old, secret_files), _objects(new, secret_files)
+    changes: list[ObjectChange] = []
+    for kind, name in sorted({*old_objects, *new_objects}, key=_order):
+        if kind == "secret":
+            change = _secret_change(old, new, name, users)
+        else:
+            change = _object_change(old, new, kind, name, old_objects.get((kind, name)),
+                                    new_objects.get((kind, name)))
+        if change is not None:
+            changes.append(change)
+    return _renames(changes, old, new)
+
+
+def _order(key: tuple[str, str]) -> tuple[int, str]:
+    kind, name = key
+    return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), name)
+
+
+def resolve_revision(root: Path, rev: str) -> str:
+    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
+    try:
+        out = _git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except UsageError:
+        raise UsageError(f"unknown git revision {rev!r}") from None
+    return out.decode().strip()
+
+
+def snapshot_at(root: Path, commit: str, scratch: Path, label: str) -> Snapshot:
+    """The inventory folder ``root`` as it was at ``commit`` (extracted under ``scratch``)."""
+    return read_snapshot(materialize(root, commit, scratch), label)
+
+
+def changes_since(root: Path, base: str, label: str) -> tuple[str, Snapshot, Snapshot,
+                                                             list[ObjectChange]]:
+    """(base commit, base snapshot, working tree snapshot, changes) for ``root``."""
+    if not root.is_dir():
+        raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
+    commit = resolve_revision(root, base)
+    new = read_snapshot(root, label)
+    with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
+        old = snapshot_at(root, commit, Path(scratch), label)
+        # Secret files are compared by content, so read them before the folder goes away.
+        changes = compare(old, new)
+    return commit, old, new, changes
