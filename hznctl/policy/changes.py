@@ -37,6 +37,7 @@ class _Missing:
 
 MISSING: Any = _Missing()
 ENCRYPTED = "(encrypted)"
+WHOLE_FILE = "(file)"  # the path of a change to a file that is not read field by field
 HIDDEN = "(hidden)"
 
 # Inventory kinds in the policy's words; kinds this module does not know count as project.
@@ -72,6 +73,8 @@ class FieldChange:
         return "remove" if self.new is MISSING else "change"
 
     def text(self) -> str:
+        if self.path == WHOLE_FILE:
+            return "the file changed (it cannot be compared field by field)"
         if self.old is MISSING:
             return f"{self.path} = {show(self.new)} (added)"
         if self.new is MISSING:
@@ -273,7 +276,7 @@ def _name_field(kind: str) -> str:
     return "name"
 
 
-def _environments(kind: str, data: Any) -> tuple[str, ...] | None:
+def environments_of(kind: str, data: Any) -> tuple[str, ...] | None:
     """The environments an object belongs to; None when it belongs to every one or none."""
     if not isinstance(data, dict):
         return None
@@ -286,7 +289,7 @@ def _environments(kind: str, data: Any) -> tuple[str, ...] | None:
     return (env,) if isinstance(env, str) else None
 
 
-def _union(*scopes: tuple[str, ...] | None) -> tuple[str, ...]:
+def union_scope(*scopes: tuple[str, ...] | None) -> tuple[str, ...]:
     """Environments of a change; () when one side belongs to no single environment."""
     found: set[str] = set()
     for scope in scopes:
@@ -309,7 +312,7 @@ def _secret_refs(data: Any) -> Iterator[str]:
 
 
 @dataclass
-class _Users:
+class SecretUsers:
     """Which objects reference each secret file, and their environments."""
 
     objects: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
@@ -319,7 +322,7 @@ class _Users:
         for (kind, name), doc in snapshot.inventory.documents.items():
             for ref in _secret_refs(doc.data):
                 self.objects.setdefault(ref, set()).add((kind, name))
-                self.scopes.setdefault(ref, []).append(_environments(kind, doc.data))
+                self.scopes.setdefault(ref, []).append(environments_of(kind, doc.data))
 
 
 def _data(snapshot: Snapshot, kind: str, name: str) -> Any:
@@ -352,26 +355,30 @@ def _object_change(old: Snapshot, new: Snapshot, kind: str, name: str,
         assert old_file is not None
         line, col = _locate(old, kind, name)
         return ObjectChange(kind, name, "remove", old.shown(old_file), line, col,
-                            environments=_union(_environments(kind, before)),
+                            environments=union_scope(environments_of(kind, before)),
                             applications=applications)
     line, col = _locate(new, kind, name)
     if old_file is None:
         return ObjectChange(kind, name, "add", new.shown(new_file), line, col,
-                            environments=_union(_environments(kind, after)),
+                            environments=union_scope(environments_of(kind, after)),
                             applications=applications)
+    new_doc = new.inventory.documents.get((kind, name))
+    if kind == "file":  # another file: compared as YAML when it is YAML (.sops.yaml)
+        old_doc, new_doc = _document(old, old_file), _document(new, new_file)
+        before = old_doc.data if old_doc else MISSING
+        after = new_doc.data if new_doc else MISSING
     if before is not MISSING and after is not MISSING:
-        fields = diff_fields(before, after, new.inventory.documents.get((kind, name)))
+        fields = diff_fields(before, after, new_doc)
     elif old.files[old_file].read_bytes() == new.files[new_file].read_bytes():
         fields = ()
-    else:  # a file that is not (or no longer) an object: the whole file changed
-        fields = (FieldChange("(file)", "(unreadable)" if before is MISSING else "(object)",
-                              "(unreadable)" if after is MISSING else "(object)"),)
+    else:  # not (or no longer) readable as an object: the whole file changed
+        fields = (FieldChange(WHOLE_FILE),)
     if not fields:
         return None
     return ObjectChange(kind, name, "change", new.shown(new_file), fields[0].line,
                         fields[0].col, fields=fields,
-                        environments=_union(_environments(kind, before),
-                                            _environments(kind, after)),
+                        environments=union_scope(environments_of(kind, before),
+                                            environments_of(kind, after)),
                         applications=applications)
 
 
@@ -380,7 +387,7 @@ def _secret_fields(old: Snapshot, new: Snapshot, relative: str) -> tuple[FieldCh
     if before is None or after is None or not isinstance(before.data, dict) or not isinstance(
         after.data, dict
     ):
-        return (FieldChange("(file)", ENCRYPTED, ENCRYPTED),)
+        return (FieldChange(WHOLE_FILE, ENCRYPTED, ENCRYPTED),)
     fields: list[FieldChange] = []
     for key in [*after.data, *(k for k in before.data if k not in after.data)]:
         if key == "sops":
@@ -407,7 +414,7 @@ def _recipients(data: dict[str, Any]) -> list[str]:
     return sorted(str(e.get("recipient")) for e in entries if isinstance(e, dict))
 
 
-def _secret_change(old: Snapshot, new: Snapshot, relative: str, users: _Users) -> (
+def _secret_change(old: Snapshot, new: Snapshot, relative: str, users: SecretUsers) -> (
     ObjectChange | None
 ):
     in_old, in_new = relative in old.files, relative in new.files
@@ -416,7 +423,7 @@ def _secret_change(old: Snapshot, new: Snapshot, relative: str, users: _Users) -
     used_by = tuple(f"{KIND_WORD.get(k, k)} {n}" for k, n in
                     sorted(users.objects.get(relative, set())))
     scopes = users.scopes.get(relative) or [None]
-    environments = _union(*scopes)
+    environments = union_scope(*scopes)
     if not in_new:
         return ObjectChange("secret", relative, "remove", old.shown(relative),
                             environments=environments, used_by=used_by)
@@ -444,7 +451,7 @@ def _renames(changes: list[ObjectChange], old: Snapshot, new: Snapshot) -> list[
                 out[out.index(fresh)] = ObjectChange(
                     fresh.kind, fresh.name, "rename", fresh.file, fresh.line, fresh.col,
                     old_name=gone.name,
-                    environments=_union(gone.environments or None, fresh.environments or None),
+                    environments=union_scope(gone.environments or None, fresh.environments or None),
                     applications=tuple(sorted({*gone.applications, *fresh.applications})),
                 )
                 break
@@ -466,7 +473,7 @@ def _objects(snapshot: Snapshot, secret_files: set[str]) -> dict[tuple[str, str]
 
 def compare(old: Snapshot, new: Snapshot) -> list[ObjectChange]:
     """Every change from ``old`` to ``new``, in a stable order (kind, then name)."""
-    users = _Users()
+    users = SecretUsers()
     users.add(old)
     users.add(new)
     secret_files = set(users.objects)

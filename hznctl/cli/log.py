@@ -1,0 +1,37 @@
+"""`hznctl log`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hznctl.cli.options import format_option, inventory_argument
+
+
+@click.command()
+@inventory_argument
+@click.option("--since", metavar="REV",
+              help="Only commits after this git revision (default: the whole history).")
+@click.option("--deploy-records", "records", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Deploy records (JSON lines written by `hznctl deploy`) to show among the "
+              "commits; repeatable.")
+@format_option("text", "json", "markdown")
+def log(path: Path, since: str | None, records: tuple[Path, ...], output_format: str) -> int:
+    """The activity log of the inventory at PATH: who changed which object and field, when,
+    in which commit, read from git history (and deploys, with --deploy-records).
+    """
+    from hznctl.errors import UsageError
+    from hznctl.inventory import display_path
+    from hznctl.policy.changelog import changelog
+    from hznctl.policy.logformat import RENDERERS
+
+    if not path.is_dir():
+        raise UsageError(f"inventory folder {str(path)!r} does not exist (or is not a folder)")
+    for record in records:
+        if not record.is_file():
+            raise UsageError(f"deploy records {str(record)!r}: no such file")
+    result = changelog(path, since, records, label=display_path(path))
+    click.echo(RENDERERS[output_format](result), nl=False)
+    return 0
