@@ -60,25 +60,29 @@ def _by_group(processes: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, A
     return groups
 
 
-def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], managed: set[str],
-             restart: set[str], *, timeout: float, wait: bool = True) -> Actions:
+def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dict[str, GroupTarget],
+             managed: set[str], restart: set[str], fresh: set[str], *, timeout: float,
+             wait: bool = True) -> Actions:
     """Apply the installed files: stop+remove groups gone or changed, add new or changed ones,
-    then wait for their processes to be RUNNING. ``restart``: groups the plan says changed."""
+    then wait for their processes to be RUNNING.
+
+    ``restart``: groups the plan says changed; ``fresh``: groups the plan says are new;
+    ``known``: every group of the bundles involved (for stop deadlines). What runs is read
+    from supervisord's re-read diff rather than a process listing, which costs as much as
+    the re-read itself on a host with hundreds of groups.
+    """
     actions = Actions()
     started = time.monotonic()
-    _added, changed, removed = supervisor.reload_config()
+    added, changed, removed = (set(names) for names in supervisor.reload_config())
     crashpoint.reached("reloaded")
-    _check_included(supervisor, targets)
-    live = _by_group(supervisor.processes())
-    outdated = {g for g in changed if g in managed} | {g for g in restart if g in live}
-    gone = {g for g in removed if g in managed} | {g for g in live if g in managed
-                                                     and g not in targets}
-    to_stop = sorted((outdated & set(targets)) | gone)
-    to_add = sorted((outdated & set(targets)) | {g for g in targets if g not in live})
+    _check_included(supervisor, targets, fresh - added, removed)
+    outdated = ((changed & managed) | (restart - added)) & set(targets)
+    to_stop = sorted(outdated | (removed & managed))
+    to_add = sorted(outdated | (added & set(targets)))
     actions.durations["reload"] = time.monotonic() - started
 
     began = time.monotonic()
-    _stop(supervisor, to_stop, live, targets)
+    _stop(supervisor, to_stop, known)
     actions.durations["stop"] = time.monotonic() - began
     for group in to_stop:
         supervisor.remove_group(group)
@@ -99,18 +103,24 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], managed: s
     return actions
 
 
-def _check_included(supervisor: Supervisor, targets: dict[str, GroupTarget]) -> None:
-    configured = {str(c["group"]) for c in supervisor.config_info()}
-    missing = sorted(set(targets) - configured)
+def _check_included(supervisor: Supervisor, targets: dict[str, GroupTarget],
+                    suspicious: set[str], removed: set[str]) -> None:
+    """Every target must be in supervisord's configuration. A target that runs but has no
+    file is in ``removed``; a new one not ``added`` either runs already (a killed deploy
+    added it) or is not read at all: only then is the process list worth asking for."""
+    missing = set(targets) & removed
+    if suspicious:
+        running = {str(p["group"]) for p in supervisor.processes()}
+        missing |= suspicious - running
     if missing:
+        names = sorted(missing)
         raise ApplyFailure(
-            f"supervisord does not read the program files of {', '.join(missing[:5])}"
-            f"{' …' if len(missing) > 5 else ''}: its [include] files glob must match the "
+            f"supervisord does not read the program files of {', '.join(names[:5])}"
+            f"{' …' if len(names) > 5 else ''}: its [include] files glob must match the "
             "include folder (see `hznctl deploy --help`)")
 
 
-def _stop(supervisor: Supervisor, groups: list[str], live: dict[str, list[dict[str, Any]]],
-          targets: dict[str, GroupTarget]) -> None:
+def _stop(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]) -> None:
     """Stop the groups together (stop signal, then supervisord's stopwaitsecs grace) and
     wait until none of their processes is left."""
     if not groups:
@@ -118,19 +128,23 @@ def _stop(supervisor: Supervisor, groups: list[str], live: dict[str, list[dict[s
     for group in groups:
         supervisor.stop_group(group)
         crashpoint.reached(f"stopping:{group}")
-    grace = max((int(p.get("stopwaitsecs", 0) or 0) for g in groups for p in live.get(g, [])),
-                default=0)
-    grace = max([grace] + [targets[g].stopwaitsecs for g in groups if g in targets])
+    # supervisord enforces stopwaitsecs itself; this deadline only guards against a hang.
+    grace = max((known[g].stopwaitsecs for g in groups if g in known), default=3600)
     deadline = time.monotonic() + grace + STOP_MARGIN
-    pending = set(groups)
-    while pending:
-        current = _by_group(supervisor.processes())
-        pending = {g for g in pending
-                   if any(p["statename"] not in STOPPED_STATES for p in current.get(g, []))}
+    watched = [(g, p) for g in groups for p in (known[g].processes if g in known else ())]
+    while True:
+        if watched:
+            infos = supervisor.process_infos([f"{g}:{p}" for g, p in watched])
+            pending = sorted({name.split(":")[0] for name, info in infos.items()
+                              if info is not None and info["statename"] not in STOPPED_STATES})
+        else:
+            current = _by_group(supervisor.processes())
+            pending = [g for g in groups
+                       if any(p["statename"] not in STOPPED_STATES for p in current.get(g, []))]
         if not pending:
             return
         if time.monotonic() > deadline:
-            raise ApplyFailure(f"{', '.join(sorted(pending))} did not stop within "
+            raise ApplyFailure(f"{', '.join(pending)} did not stop within "
                                f"{grace + STOP_MARGIN:g}s")
         time.sleep(POLL)
 
@@ -138,13 +152,13 @@ def _stop(supervisor: Supervisor, groups: list[str], live: dict[str, list[dict[s
 def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *, timeout: float) -> None:
     """Wait until every process of ``groups`` is RUNNING (supervisord moves a process from
     STARTING to RUNNING once it has stayed up ``startsecs``); fail at once on a crash loop."""
-    expected = {name: g.name for g in groups for name in g.processes}
+    expected = {f"{g.name}:{name}": name for g in groups for name in g.processes}
     deadline = time.monotonic() + timeout
     while True:
-        seen = {f"{p['group']}:{p['name']}": p for p in supervisor.processes()}
+        seen = supervisor.process_infos(sorted(expected))
         waiting = []
-        for name, group in sorted(expected.items()):
-            info = seen.get(f"{group}:{name}")
+        for full, name in sorted(expected.items()):
+            info = seen.get(full)
             state = info["statename"] if info else "ABSENT"
             if state in ("FATAL", "BACKOFF", "EXITED", "STOPPED"):
                 raise ApplyFailure(_failed_start(name, state, info))

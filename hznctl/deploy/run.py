@@ -7,6 +7,7 @@ bundle that really ran and restarts whatever the killed one may have left mixed.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,79 +68,93 @@ class _Deploy:
         self.supervisor = Supervisor(request.address)
         self.inst = Installation(request.state_dir, request.include_dir)
         self.durations: dict[str, float] = {}
+        self._since = 0.0
 
-    def _timed(self, step: str, since: float) -> float:
+    def _timed(self, step: str) -> None:
         now = time.monotonic()
-        self.durations[step] = now - since
-        return now
+        self.durations[step] = now - self._since
+        self._since = now
 
     def run(self) -> DeployRecord:
-        began = time.monotonic()
+        began = self._since = time.monotonic()
         # Ask supervisord first: when it is down, the deploy fails before touching anything.
         self.supervisor.ensure_running()
         if self.request.dry_run:  # read-only: no lock, not even the state folder is created
-            return self._locked(began)
+            return self._plan()
         with deploy_lock(self.inst.state_dir, timeout=self.request.lock_timeout):
-            since = self._timed("lock", began)
-            record = self._locked(since)
+            self._timed("lock")
+            record = self._plan()
+            self._apply(record)
         record.durations = {**self.durations, "total": time.monotonic() - began}
         return record
 
-    def _locked(self, since: float) -> DeployRecord:
+    def _plan(self) -> DeployRecord:
         inst = self.inst
-        journal = inst.unfinished()
-        base_id = journal["from"] if journal else inst.current_id()
-        base = _manifest(inst, base_id)
-        plan = plan_host(base, self.new)
-        new_id = bundle_id(self.request.bundle)
-        record = DeployRecord(host=self.new.host, bundle=new_id, revision=self.new.revision,
-                              previous_bundle=base_id, plan=plan_summary(plan),
-                              recovered=journal)
+        self.journal = inst.unfinished()
+        self.base_id = self.journal["from"] if self.journal else inst.current_id()
+        self.base = _manifest(inst, self.base_id)
+        self.plan = plan_host(self.base, self.new)
+        self.new_id = bundle_id(self.request.bundle)
+        record = DeployRecord(host=self.new.host, bundle=self.new_id,
+                              revision=self.new.revision, previous_bundle=self.base_id,
+                              plan=plan_summary(self.plan), recovered=self.journal)
         if self.request.dry_run:
             record.result = DRY_RUN
-            return record
-        self._preflight()
-        # Groups whose running processes may differ from `new` in ways supervisord cannot see
-        # (exec spec, secrets): changed against the base, and against a killed deploy's target.
-        others = [base, *([_manifest(inst, journal["to"])] if journal else [])]
-        restart = set(plan_summary(plan)["changed"])
-        managed = set(targets(self.new)) | {Path(n).stem for n in inst.managed_links()}
-        for other in others:
-            managed |= set(targets(other))
-            if other is not None and other is not base:
-                restart |= set(plan_summary(plan_host(other, self.new))["changed"])
-        since = self._timed("preflight", since)
-        inst.stage(self.request.bundle, dict(self.new.files))
-        since = self._timed("stage", since)
-        inst.begin(base_id, new_id)
-        crashpoint.reached("journal")
-        self._switch(new_id, self.new)
-        since = self._timed("switch", since)
-        try:
-            actions = self._converge(self.new, managed, restart)
-        except (ApplyFailure, SupervisorError) as exc:
-            record.error = str(exc)
-            self._rollback(record, base_id, base, managed, plan)
-            since = self._timed("rollback", since)
-        else:
-            record.actions = actions.as_dict()
-            record.result = OK if (actions.added or actions.removed or journal
-                                   or base_id != new_id) else UNCHANGED
-            since = self._timed("converge", since)
-        if record.result != FAILED:
-            inst.finish()  # a failed rollback keeps the journal: the next deploy redoes it all
-        crashpoint.reached("finished")
-        inst.prune(keep=set())
         return record
 
-    def _preflight(self) -> None:
+    def _scope(self) -> tuple[set[str], set[str], dict[str, GroupTarget]]:
+        """(managed, restart, known): every group name hznctl may own here; groups whose
+        processes may differ from the new bundle in ways supervisord cannot see (exec spec,
+        secrets) — changed against the base and against a killed deploy's target; and
+        every group's stop settings."""
+        inst = self.inst
+        target = _manifest(inst, self.journal["to"]) if self.journal else None
+        restart = set(self.plan.changed)
+        if target is not None:
+            restart |= set(plan_host(target, self.new).changed)
+        known: dict[str, GroupTarget] = {}
+        for manifest in (target, self.base, self.new):
+            known.update(targets(manifest))
+        managed = set(known) | {Path(n).stem for n in inst.managed_links()}
+        return managed, restart, known
+
+    def _apply(self, record: DeployRecord) -> None:
+        inst = self.inst
+        self._preflight()
+        managed, restart, known = self._scope()
+        self._timed("preflight")
+        previous_id = inst.previous_id()
+        staged_before = (inst.bundle_dir(self.new_id) / "manifest.json").is_file()
+        inst.stage(self.request.bundle, dict(self.new.files))
+        self._timed("stage")
+        inst.begin(self.base_id, self.new_id)
+        crashpoint.reached("journal")
+        self._switch(self.new_id, self.new)
+        self._timed("switch")
         try:
-            self.supervisor.reload_config()
+            actions = self._converge(self.new, known, managed, restart, set(self.plan.added))
         except ConfigUnreadable as exc:
+            self._undo(previous_id, None if staged_before else self.new_id)
             raise HznctlError(
                 "supervisord cannot re-read its configuration, so no reload can succeed "
                 f"until this is fixed (a file hznctl does not manage?):\n  {exc}\n"
                 "Nothing was changed.") from None
+        except (ApplyFailure, SupervisorError) as exc:
+            record.error = str(exc)
+            self._rollback(record, known, managed)
+            self._timed("rollback")
+        else:
+            record.actions = actions.as_dict()
+            record.result = OK if (actions.added or actions.removed or self.journal
+                                   or self.base_id != self.new_id) else UNCHANGED
+            self._timed("converge")
+        if record.result != FAILED:
+            inst.finish()  # a failed rollback keeps the journal: the next deploy redoes it all
+        crashpoint.reached("finished")
+        inst.prune(keep=set())
+        self._timed("prune")
+
+    def _preflight(self) -> None:
         self.inst.check_links(program_files(self.new))
         # supervisord refuses a program whose log folder is missing (CANT_REREAD).
         try:
@@ -158,22 +173,33 @@ class _Deploy:
         self.inst.unlink_programs(programs)
         crashpoint.reached("unlinked")
 
-    def _converge(self, manifest: Manifest | None, managed: set[str],
-                  restart: set[str]) -> Actions:
+    def _undo(self, previous_id: str | None, staged: str | None) -> None:
+        """Put the files back as they were: supervisord could not read the configuration, so
+        it applied nothing and still runs exactly the old bundle."""
+        self._switch(self.base_id, self.base)
+        self.inst.set_previous(previous_id)
+        if staged is not None:
+            shutil.rmtree(self.inst.bundle_dir(staged), ignore_errors=True)
+        self.inst.restore_journal(self.journal)
+
+    def _converge(self, manifest: Manifest | None, known: dict[str, GroupTarget],
+                  managed: set[str], restart: set[str], fresh: set[str]) -> Actions:
         wanted = targets(manifest)
         timeout = self.request.timeout
         if timeout is None:
             timeout = 30.0 + max((t.startsecs for t in wanted.values()), default=0)
-        return converge(self.supervisor, wanted, managed, restart, timeout=timeout,
-                        wait=self.request.wait)
+        return converge(self.supervisor, wanted, known, managed, restart, fresh,
+                        timeout=timeout, wait=self.request.wait)
 
-    def _rollback(self, record: DeployRecord, base_id: str | None, base: Manifest | None,
-                  managed: set[str], plan: HostPlan) -> None:
-        restart = set(plan_summary(plan)["changed"])
+    def _rollback(self, record: DeployRecord, known: dict[str, GroupTarget],
+                  managed: set[str]) -> None:
+        # Changed groups ran the new exec specs: restart them on the old ones too.
+        restart = set(self.plan.changed)
         try:
-            self._switch(base_id, base)
+            self._switch(self.base_id, self.base)
             crashpoint.reached("rolled-back-files")
-            actions = self._converge(base, managed, restart)
+            actions = self._converge(self.base, known, managed, restart,
+                                     set(self.plan.removed))
         except (ApplyFailure, SupervisorError, InstallError) as exc:
             record.result = FAILED
             record.rollback_error = str(exc)

@@ -26,6 +26,8 @@ NOT_RUNNING = 70
 ALREADY_ADDED = 90
 STILL_RUNNING = 91
 
+# Above this many processes one full listing is cheaper than a multicall.
+MULTICALL_LIMIT = 50
 RUNNING_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
 FAILED_STATES = frozenset({"FATAL", "BACKOFF", "EXITED", "UNKNOWN"})
 
@@ -151,6 +153,28 @@ class Supervisor:
 
     def processes(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self._call("getAllProcessInfo"))
+
+    def process_infos(self, names: list[str]) -> dict[str, dict[str, Any] | None]:
+        """State of the named processes (``group:name``); None for an unknown one. Few
+        names: one multicall of getProcessInfo; many: one getAllProcessInfo."""
+        if len(names) > MULTICALL_LIMIT:
+            every = {f"{p['group']}:{p['name']}": p for p in self.processes()}
+            return {name: every.get(name) for name in names}
+        calls = [{"methodName": "supervisor.getProcessInfo", "params": [n]} for n in names]
+        try:
+            results = cast(list[Any], self._proxy.system.multicall(calls))
+        except (xmlrpc.client.Error, OSError, http.client.HTTPException):
+            return {name: self._one(name) for name in names}
+        return {name: (r if isinstance(r, dict) and "statename" in r else None)
+                for name, r in zip(names, results, strict=True)}
+
+    def _one(self, name: str) -> dict[str, Any] | None:
+        try:
+            return cast(dict[str, Any], self._call("getProcessInfo", name))
+        except SupervisorError as exc:
+            if "BAD_NAME" in str(exc):
+                return None
+            raise
 
     def config_info(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self._call("getAllConfigInfo"))
