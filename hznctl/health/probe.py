@@ -110,7 +110,13 @@ async def probe(target: ProbeTarget, budget: float, *, samples: int = PING_SAMPL
             marks.step = "info"
             server, queues = await _inspect(client, target)
         return ProbeOutcome(marks.timings(), server, queues)
-    except (TimeoutError, RedisTimeoutError):
+    except RedisTimeoutError:
+        waited = target.connection.options.connect_timeout if marks.step == "connect" \
+            else target.connection.options.read_timeout
+        return _failed(marks, Status.DOWN, "timeout",
+                       f"no answer within {_seconds(min(waited, budget))} "
+                       f"({_doing(marks.step)})")
+    except TimeoutError:
         return _failed(marks, Status.DOWN, "timeout",
                        f"no answer within {_seconds(budget)} ({_doing(marks.step)})")
     except AuthenticationError as exc:
