@@ -46,7 +46,7 @@ def render_html(report: HealthReport, runs: list[RunRecord]) -> str:
         "<h2>Applications</h2>", _application_table(report.connections),
         f"<h2>History ({len(runs)} run(s))</h2>", '<div class="charts">',
         _chart("latency", "PING latency p50 (ms)", runs, "latency_ms"),
-        _chart("memory", "Memory (% of maxmemory)", runs, "memory_percent"),
+        _chart("memory", "Memory used (MiB)", runs, "used_memory", scale=1 / 1048576),
         "</div></body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -107,15 +107,18 @@ def _application_table(connections: list[ConnectionHealth]) -> str:
         listed = ", ".join(f"{escape(c.connection)} {_badge(c.status)}" for c in items)
         rows.append(f'<tr class="application" data-application="{escape(app)}">'
                     f"<td>{_badge(status)}</td><td>{escape(app)}</td><td>{listed}</td></tr>")
+    if not by_app:
+        rows.append('<tr><td colspan="3">No active application uses these connections.</td></tr>')
     return f'<table id="applications">{"".join(rows)}</table>'
 
 
-def _series(runs: list[RunRecord], figure: str) -> list[tuple[str, list[float | None]]]:
+def _series(runs: list[RunRecord], figure: str,
+            scale: float) -> list[tuple[str, list[float | None]]]:
     names = sorted({name for run in runs for name in run.figures})
 
     def value(run: RunRecord, name: str) -> float | None:
         raw = run.figures.get(name, {}).get(figure)
-        return float(raw) if isinstance(raw, int | float) else None
+        return float(raw) * scale if isinstance(raw, int | float) else None
 
     if len(names) <= PER_CONNECTION_LINES:
         return [(name, [value(run, name) for run in runs]) for name in names]
@@ -128,9 +131,11 @@ def _series(runs: list[RunRecord], figure: str) -> list[tuple[str, list[float | 
     return [("median of all connections", medians), ("worst connection", worsts)]
 
 
-def _chart(kind: str, title: str, runs: list[RunRecord], figure: str) -> str:
+def _chart(kind: str, title: str, runs: list[RunRecord], figure: str, *,
+           scale: float = 1.0) -> str:
     width, height, left, right, top, bottom = 620, 220, 48, 12, 28, 36
-    series = _series(runs, figure)
+    series = [(name, points) for name, points in _series(runs, figure, scale)
+              if any(p is not None for p in points)]
     values = [v for _, points in series for v in points if v is not None]
     top_value = max(values) if values else 1.0
     top_value = top_value * 1.1 if top_value > 0 else 1.0
