@@ -1,10 +1,13 @@
-.PHONY: run test bench lint schemas clean
+.PHONY: run test bench lint schemas clean demo
 
 run:        ## install and run the main job on the example inventory
 	scripts/run
 
 test:       ## the whole test suite (installs what it needs)
 	scripts/test
+
+demo:       ## the whole loop on this machine: redis, supervisord, compile, deploy, jobs, health
+	scripts/bootstrap && .venv/bin/hznctl demo
 
 bench:      ## benchmarks at full scale
 	scripts/bootstrap && .venv/bin/python -m pytest benchmarks --benchmark-only -p no:cacheprovider
