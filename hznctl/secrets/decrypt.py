@@ -37,7 +37,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hznctl.secrets.errors import SecretError
-from hznctl.yamlio import YamlProblem, parse_document
+from hznctl.secrets.sopsyaml import load_sops_yaml
+from hznctl.yamlio import YamlProblem
 
 __all__ = [
     "IDENTITY_ENV_VARS",
@@ -199,8 +200,8 @@ def _read_document(path: Path) -> dict[str, Any]:
             document = json.loads(data)
         else:
             # hznctl's strict reader: its scalars match sops' YAML 1.2 reading (`yes` stays
-            # text) and it is faster than PyYAML's SafeLoader.
-            document = parse_document(data, path, str(path)).data
+            # text); sops' metadata block is scanned rather than parsed (sopsyaml).
+            document = load_sops_yaml(data, path)
     except YamlProblem as problem:
         if "more than one YAML document" in problem.message:
             raise NeedsSopsBinary from None  # sops' multi-branch files

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hznctl.secrets.decrypt import MAX_SECRET_FILE_BYTES, EncryptionRules, NeedsSopsBinary
 from hznctl.secrets.errors import SecretError
+from hznctl.secrets.sopsyaml import load_sops_yaml
+from hznctl.yamlio import YamlProblem
 
 _ENC_PREFIX = "ENC[AES256_GCM,data:"
 _OTHER_MASTER_KEYS = ("pgp", "kms", "gcp_kms", "azure_kv", "hc_vault", "hckms")
@@ -62,10 +62,10 @@ def inspect_file(path: Path) -> SopsFile:
     if len(data) > MAX_SECRET_FILE_BYTES:
         return SopsFile(path, f"the file is larger than {MAX_SECRET_FILE_BYTES} bytes")
     try:
-        document = yaml.load(data, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
-        return SopsFile(path, "the file is not valid YAML/JSON (several documents, or "
-                              "damaged)")
+        document = load_sops_yaml(data, path)
+    except YamlProblem as problem:
+        return SopsFile(path, f"the file is not readable YAML/JSON: line {problem.line}: "
+                              f"{problem.message}")
     if not isinstance(document, dict) or not isinstance(document.get("sops"), dict):
         return SopsFile(path, "the file is not SOPS-encrypted (no sops metadata): if it "
                               "holds a secret, that secret is in plaintext")

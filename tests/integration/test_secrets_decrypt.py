@@ -271,3 +271,26 @@ def test_identities(tmp_path, keys, monkeypatch):
     (tmp_path / "cfg/sops/age").mkdir(parents=True)
     (tmp_path / "cfg/sops/age/keys.txt").write_text(keys[1].path.read_text())
     assert default_identity_paths() == [tmp_path / "cfg/sops/age/keys.txt"]
+
+
+def test_fast_metadata_scan_reads_what_the_yaml_parser_reads(tmp_path):
+    from hznctl.secrets.sopsyaml import load_sops_yaml
+    from hznctl.yamlio import parse_document
+
+    recipients = [make_age_key(tmp_path / f"k{i}.agekey").recipient for i in range(12)]
+    path = sops_encrypt({"password": CANARY, "b": "x"}, recipients, tmp_path / "many.yaml")
+    text = path.read_text()
+    variants = {
+        "sops": text,
+        "comment": "# header\n" + text.replace("sops:\n", "# meta\nsops:\n"),
+        "sops-first": "sops:" + text.split("sops:", 1)[1] + text.split("sops:", 1)[0],
+        "blank-in-block": text.replace("-----END AGE", "\n            -----END AGE", 1),
+        "two-space-indent": text.replace("\n    ", "\n  "),
+        "quoted": text.replace("version: 3.11.0", "version: '3.11.0'"),
+        "pgp": text.replace("    lastmodified:", "    pgp:\n        - fp: ABC\n"
+                            "    lastmodified:"),
+    }
+    for name, variant in variants.items():
+        data = variant.encode()
+        assert load_sops_yaml(data, path) == parse_document(data, path, "x").data, name
+    assert len(load_sops_yaml(text.encode(), path)["sops"]["age"]) == 12
