@@ -111,7 +111,7 @@ def _file_diagnostic(inventory: Inventory, use: SecretUse, found: SopsFile) -> D
 @rule("secret-file")
 def secret_files(inventory: Inventory) -> Iterator[Diagnostic]:
     files = _files(inventory)
-    for use in secret_uses(inventory):
+    for use in _uses(inventory):
         path = inventory.root / use.file
         if not _inside(inventory.root, path):
             yield inventory.diagnostic(use.kind, use.name, (use.field, "sops"),
@@ -129,7 +129,7 @@ def _stray_files(inventory: Inventory, files: FileCache) -> Iterator[Diagnostic]
     folder = inventory.root / SECRETS_FOLDER
     if not folder.is_dir():
         return
-    referenced = {inventory.root / use.file for use in secret_uses(inventory)}
+    referenced = {inventory.root / use.file for use in _uses(inventory)}
     for path in sorted(folder.rglob("*")):
         if path in referenced or path.suffix not in (".yaml", ".yml", ".json"):
             continue
@@ -150,10 +150,19 @@ def _files(inventory: Inventory) -> FileCache:
     return cache
 
 
+def _uses(inventory: Inventory) -> list[SecretUse]:
+    # Placement over every application is the costly part: computed once per inventory.
+    uses: list[SecretUse] | None = getattr(inventory, "_secret_uses", None)
+    if uses is None:
+        uses = secret_uses(inventory)
+        object.__setattr__(inventory, "_secret_uses", uses)
+    return uses
+
+
 @rule("secret-recipients")
 def secret_recipients(inventory: Inventory) -> Iterator[Diagnostic]:
     files = _files(inventory)
-    uses = secret_uses(inventory)
+    uses = _uses(inventory)
     yield from _hosts_without_recipient(inventory, uses)
     reported: set[tuple[str, str]] = set()
     for use in uses:

@@ -50,6 +50,10 @@ def hosts_by_connection(inventory: Inventory) -> dict[str, list[str]]:
     return {name: sorted(hosts) for name, hosts in result.items()}
 
 
+def _reader_key(reader: Reader) -> tuple[str, str]:
+    return reader.recipient, reader.who
+
+
 def _runner_readers(inventory: Inventory) -> list[Reader]:
     if inventory.project is None:
         return []
@@ -74,11 +78,11 @@ def secret_uses(inventory: Inventory) -> list[SecretUse]:
             else:
                 readers.append(Reader(host.age_recipient, f"host {host_name}"))
         uses.append(SecretUse("connection", name, "password", connection.password,
-                              tuple(sorted(set(readers))), tuple(missing)))
+                              tuple(sorted(set(readers), key=_reader_key)), tuple(missing)))
     for name in sorted(inventory.notifications):
         channel = inventory.notifications[name]
         uses.append(SecretUse("notification", name, "url", channel.url,
-                              tuple(sorted(set(runner))), ()))
+                              tuple(sorted(set(runner), key=_reader_key)), ()))
     return uses
 
 
