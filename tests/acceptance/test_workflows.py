@@ -3,22 +3,19 @@ they run is a real command with real options."""
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from pathlib import Path
 
-import click
 import pytest
 import yaml
 
 from hznctl.scaffold.files import WORKFLOWS, workflow
+from tests.acceptance.invocations import check_invocation, invocations
 from tests.support import REPO
 
 CHECK_JSONSCHEMA = REPO / ".venv/bin/check-jsonschema"
 WORKFLOW_FILES = sorted((REPO / ".github/workflows").glob("*.yml"))
 ACTION = REPO / "action.yml"
-SEPARATORS = {"|", "||", "&&", ";", "&", "(", ")", "\n"}
-REDIRECTS = {">", ">>", "<", "2>", "&>", ">&"}
 
 
 def test_workflows_validate_against_githubs_schema():
@@ -66,36 +63,6 @@ def scripts():
                 yield where, "hznctl " + step["with"]["args"]
 
 
-def invocations(script: str) -> list[list[str]]:
-    """The argument lists of the hznctl commands in a shell script."""
-    tokens = []
-    for line in script.replace("\\\n", " ").splitlines():
-        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        tokens += [*lexer, "\n"]
-    found, command, skip_next = [], [], False
-    for token in tokens:
-        if skip_next:
-            skip_next = False
-        elif token in REDIRECTS:
-            skip_next = True  # the redirect's target is no argument
-        elif token in SEPARATORS:
-            if command:
-                found.append(command)
-            command = []
-        else:
-            command.append(token)
-    return [args for cmd in found if (args := _hznctl_args(cmd)) is not None]
-
-
-def _hznctl_args(command: list[str]) -> list[str] | None:
-    while command and (command[0] == "exec" or "=" in command[0].split("/")[0]):
-        command = command[1:]
-    if command and (command[0] == "hznctl" or command[0].endswith("/hznctl")):
-        return command[1:]
-    return None
-
-
 ALL = [(where, args) for where, script in scripts() for args in invocations(script)]
 
 
@@ -111,42 +78,9 @@ def test_the_parser_finds_the_commands():
 
 @pytest.mark.parametrize(("where", "args"), ALL, ids=[" ".join(a) for _w, a in ALL])
 def test_every_hznctl_invocation_is_real(cli, where, args):
-    from hznctl.cli.main import cli as group
-
-    command, path, rest = _resolve(group, args, where)
-    names = {name for param in command.params if isinstance(param, click.Option)
-             for name in (*param.opts, *param.secondary_opts)} | {"--help", "-h"}
-    positional = 0
-    index = 0
-    while index < len(rest):
-        token = rest[index]
-        if token.startswith("-") and token != "-":
-            name, _, inline = token.partition("=")
-            assert name in names, f"{where}: `hznctl {' '.join(path)}` has no option {name}"
-            option = next(p for p in command.params
-                          if isinstance(p, click.Option) and name in p.opts + p.secondary_opts)
-            if not option.is_flag and not option.count:
-                value = inline or rest[index + 1]
-                index += 0 if inline else 1
-                if isinstance(option.type, click.Choice) and "$" not in value:
-                    assert value in option.type.choices, f"{where}: {name} {value}"
-        else:
-            positional += 1
-        index += 1
-    arguments = [p for p in command.params if isinstance(p, click.Argument)]
-    if not any(a.nargs == -1 for a in arguments):
-        assert positional <= len(arguments), f"{where}: too many arguments: {rest}"
+    path = check_invocation(args, where)
     result = cli(*path, "--help")
     assert result.exit_code == 0, result.output
-
-
-def _resolve(group, args, where):
-    command, path, rest = group, [], list(args)
-    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
-        sub = command.get_command(click.Context(command), rest[0])
-        assert sub is not None, f"{where}: `hznctl {' '.join([*path, rest[0]])}` is no command"
-        command, path, rest = sub, [*path, rest[0]], rest[1:]
-    return command, path, rest
 
 
 def test_local_action_inputs_exist():
