@@ -362,6 +362,8 @@ def _object_change(old: Snapshot, new: Snapshot, kind: str, name: str,
         return ObjectChange(kind, name, "add", new.shown(new_file), line, col,
                             environments=union_scope(environments_of(kind, after)),
                             applications=applications)
+    if old.files[old_file].read_bytes() == new.files[new_file].read_bytes():
+        return None
     new_doc = new.inventory.documents.get((kind, name))
     if kind == "file":  # another file: compared as YAML when it is YAML (.sops.yaml)
         old_doc, new_doc = _document(old, old_file), _document(new, new_file)
@@ -369,8 +371,6 @@ def _object_change(old: Snapshot, new: Snapshot, kind: str, name: str,
         after = new_doc.data if new_doc else MISSING
     if before is not MISSING and after is not MISSING:
         fields = diff_fields(before, after, new_doc)
-    elif old.files[old_file].read_bytes() == new.files[new_file].read_bytes():
-        fields = ()
     else:  # not (or no longer) readable as an object: the whole file changed
         fields = (FieldChange(WHOLE_FILE),)
     if not fields:
@@ -509,15 +509,27 @@ def snapshot_at(root: Path, commit: str, scratch: Path, label: str) -> Snapshot:
     return read_snapshot(materialize(root, commit, scratch), label)
 
 
-def changes_since(root: Path, base: str, label: str) -> tuple[str, Snapshot, Snapshot,
-                                                             list[ObjectChange]]:
-    """(base commit, base snapshot, working tree snapshot, changes) for ``root``."""
+def merge_base(root: Path, commit: str) -> str:
+    """Where the checked-out branch left ``commit``: the branch's own changes start there.
+
+    Compared with ``commit`` itself, a branch that is behind would seem to undo every
+    change made on the target since it was created.
+    """
+    try:
+        found = _git(repo_root(root), "merge-base", commit, "HEAD").decode().strip()
+    except UsageError:  # no common history, or no commit checked out yet
+        return commit
+    return found or commit
+
+
+def changes_since(root: Path, commit: str, label: str) -> tuple[Snapshot, Snapshot,
+                                                                list[ObjectChange]]:
+    """(snapshot at ``commit``, working tree snapshot, changes) for the folder ``root``."""
     if not root.is_dir():
         raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
-    commit = resolve_revision(root, base)
     new = read_snapshot(root, label)
     with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
         old = snapshot_at(root, commit, Path(scratch), label)
         # Secret files are compared by content, so read them before the folder goes away.
         changes = compare(old, new)
-    return commit, old, new, changes
+    return old, new, changes

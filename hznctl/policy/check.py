@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,15 @@ from typing import Any
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
 from hznctl.errors import HznctlError, UsageError
 from hznctl.models.policy import EMAIL_PATTERN, USER_PATTERN, Action, Permission, Policy, PolicyKind
-from hznctl.policy.changes import FieldChange, ObjectChange, Snapshot, changes_since
+from hznctl.policy.changes import (
+    FieldChange,
+    ObjectChange,
+    Snapshot,
+    changes_since,
+    merge_base,
+    resolve_revision,
+    snapshot_at,
+)
 
 ADMIN = "admin"
 _GLOBAL_KINDS = ("project", "policy")
@@ -248,9 +257,18 @@ def policy_in_effect(old: Snapshot, new: Snapshot, base: str) -> tuple[Policy | 
 
 def check_policy(root: Path, base: str, author: str, teams: tuple[str, ...] = (),
                  label: str | None = None) -> CheckResult:
-    """Check the changes from ``base`` to the working tree of ``root`` against the policy."""
-    commit, old, new, changes = changes_since(root, base, label or str(root))
-    policy, notes = policy_in_effect(old, new, base)
+    """Check the changes of the working tree since it left ``base`` against base's policy."""
+    commit = resolve_revision(root, base)
+    fork = merge_base(root, commit)
+    shown = label or str(root)
+    old, new, changes = changes_since(root, fork, shown)
+    if fork == commit:
+        policy, notes = policy_in_effect(old, new, base)
+    else:
+        with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
+            target = snapshot_at(root, commit, Path(scratch), shown)
+        policy, notes = policy_in_effect(target, new, base)
+        notes.append(f"changes counted from {fork[:12]}, where this branch left {base}")
     result = CheckResult(base, commit, author, (), changes, notes=notes)
     if policy is not None:
         result.roles, result.violations = check_changes(policy, changes, author, teams)

@@ -422,3 +422,24 @@ Explain the project name
     assert first["changes"][0]["fields"][1] == {
         "action": "change", "field": "workers[default].max_processes", "new": 4, "old": 2}
     assert cli("log", "--since", "nope").exit_code == 2
+
+
+def test_a_branch_behind_its_target_is_checked_on_its_own_changes(repo: Repo,
+                                                                   cli: Run) -> None:
+    # main moves on (the admin changes production) after Bob's branch was created.
+    repo.git("checkout", "-q", "main")
+    repo.edit("inventory/connections/redis-main.yaml", "port: 6379", "port: 6390")
+    repo.commit(ALICE, "Move redis-main")
+    repo.git("checkout", "-q", "change")
+    repo.edit("inventory/applications/storefront.yaml", "max_processes: 2", "max_processes: 3")
+    repo.commit(BOB, "Scale storefront")
+    result = check(cli, BOB)
+    assert result.exit_code == 0, result.output
+    assert "allowed: 1 change(s)" in result.output
+    assert "where this branch left main" in result.output
+    # The policy in effect is the target's, not the one at the fork.
+    repo.git("checkout", "-q", "main")
+    repo.edit("inventory/policy.yaml", '  bob@example.com: [operator]\n', "")
+    repo.commit(ALICE, "Bob leaves the operators")
+    repo.git("checkout", "-q", "change")
+    assert "bob@example.com (no role) may not change" in check(cli, BOB).output
