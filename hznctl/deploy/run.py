@@ -61,6 +61,16 @@ def _manifest(inst: Installation, ident: str | None) -> Manifest | None:
     return read_manifest(inst.bundle_dir(ident))
 
 
+def _check_bundle(manifest: Manifest, where: Path) -> None:
+    """Each group's program file is `programs/<group>.conf` and listed with its hash: a
+    link in the include folder must never point anywhere else."""
+    for name, group in manifest.groups.items():
+        if group.file != f"programs/{name}.conf" or group.file not in manifest.files:
+            raise InstallError(f"{where}: group {name!r} names program file {group.file!r}, "
+                               f"expected 'programs/{name}.conf' listed in the manifest's "
+                               "files; recompile the bundle. Nothing was changed.")
+
+
 class _Deploy:
     def __init__(self, request: DeployRequest, new: Manifest) -> None:
         self.request = request
@@ -155,6 +165,12 @@ class _Deploy:
         self._timed("prune")
 
     def _preflight(self) -> None:
+        _check_bundle(self.new, self.request.bundle)
+        if self.base is not None and self.base.host != self.new.host:
+            raise HznctlError(
+                f"this host runs the bundle of host {self.base.host!r}; refusing to deploy the "
+                f"bundle of {self.new.host!r} over it (wrong BUNDLE folder?). To re-provision "
+                f"the machine, remove {self.inst.current} first. Nothing was changed.")
         self.inst.check_links(program_files(self.new))
         # supervisord refuses a program whose log folder is missing (CANT_REREAD).
         try:

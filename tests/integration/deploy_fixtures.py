@@ -6,14 +6,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, write_bundles
-from tests.support import Supervisord, wait_for
+from tests.support import (
+    AgeKey,
+    RedisServer,
+    Supervisord,
+    make_age_key,
+    sops_encrypt,
+    start_redis,
+    start_supervisord,
+    venv_bin,
+    wait_for,
+)
 
 HOST = "test-host"
 
@@ -149,14 +164,168 @@ def wait_running(host: Host, groups: dict[str, Group], timeout: float = 20) -> N
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every path under ``root`` with its content hash or link target (to prove 'unchanged')."""
+    """Every path under ``root`` with its content hash or link target (to prove 'unchanged');
+    the lock file only says who held the lock last, so it is left out."""
     found: dict[str, str] = {}
     if not root.exists():
         return found
     for path in sorted(root.rglob("*")):
         rel = str(path.relative_to(root))
+        if rel == "deploy.lock":
+            continue
         if path.is_symlink():
             found[rel] = "-> " + os.readlink(path)
         elif path.is_file():
             found[rel] = _sha(path.read_bytes())
     return found
+
+
+# ---- compiled inventories (compile → deploy) ------------------------------------------
+
+TASKS = '''
+import os
+import time
+
+from rq import get_current_job
+
+
+def record(token):
+    get_current_job().connection.rpush("results", token)
+    return token
+
+
+def slow(token, seconds):
+    conn = get_current_job().connection
+    conn.rpush("slow-started", token)
+    time.sleep(seconds)
+    conn.rpush("results", token)
+    return token
+'''
+
+PINGER = '''
+import os, signal, sys, redis
+stop = False
+def _term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, _term)
+conn = redis.Redis.from_url(os.environ["REDIS_URL"])
+queue = sys.argv[1]
+conn.ping()
+while not stop:
+    item = conn.blpop([queue], timeout=1)
+    if item:
+        conn.rpush("pongs", item[1])
+'''
+
+
+@dataclass
+class Site:
+    """An inventory in a temp folder for one host whose supervisord runs here."""
+
+    root: Path
+    inventory: Path
+    out: Path
+    sup: Supervisord
+    state: Path
+    host_key: AgeKey
+    runner_key: AgeKey
+    redis: dict[str, RedisServer]
+    apps: dict[str, dict[str, Any]]
+
+    @property
+    def bundle(self) -> Path:
+        return self.out / "test-host"
+
+    def write_app(self, slug: str) -> None:
+        _dump(self.inventory / "applications" / f"{slug}.yaml", self.apps[slug])
+
+    def set_password(self, connection: str, password: str) -> None:
+        sops_encrypt({"password": password}, [self.host_key.recipient, self.runner_key.recipient],
+                     self.inventory / "secrets" / f"{connection}.yaml")
+
+    def pids(self) -> dict[str, int]:
+        return {f"{p['group']}:{p['name']}": p["pid"] for p in self.sup.processes()}
+
+    def running(self) -> bool:
+        procs = self.sup.processes()
+        return bool(procs) and all(p["statename"] == "RUNNING" for p in procs)
+
+
+def _dump(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def compiled_site(tmp_path: Path) -> Iterator[Site]:
+    """A Site with two real Redis servers (passwords in SOPS files) and a real supervisord;
+    stopped afterwards. Use it from a fixture: `yield from compiled_site(tmp_path)`."""
+    redis_a = start_redis(tmp_path, password="pw-a-1")
+    redis_b = start_redis(tmp_path, password="pw-b-1")
+    sup = start_supervisord(tmp_path)
+    try:
+        yield _build_site(tmp_path, sup, {"redis-a": redis_a, "redis-b": redis_b})
+    finally:
+        sup.stop()
+        redis_a.stop()
+        redis_b.stop()
+
+
+def _build_site(tmp: Path, sup: Supervisord, redis: dict[str, RedisServer]) -> Site:
+    inv = tmp / "inventory"
+    app_dir = tmp / "app"
+    app_dir.mkdir()
+    (app_dir / "tasks.py").write_text(TASKS)
+    (app_dir / "pinger.py").write_text(textwrap.dedent(PINGER))
+    state = tmp / "state"
+    host_key = make_age_key(tmp / "keys" / "host.agekey")
+    runner_key = make_age_key(tmp / "keys" / "runner.agekey")
+    _dump(inv / "project.yaml", {
+        "name": "deploy-e2e", "environments": ["test"], "stop_margin": 5,
+        "health": {"recipients": [runner_key.recipient]},
+    })
+    _dump(inv / "hosts" / "test-host.yaml", {
+        "name": "test-host", "environment": "test", "age_recipient": host_key.recipient,
+        "supervisord": {"url": sup.url, "include_dir": str(sup.include_dir),
+                        "state_dir": str(state), "log_dir": str(tmp / "log"),
+                        "age_key_file": str(host_key.path), "hznctl_bin": hznctl_bin()},
+    })
+    site = Site(tmp, inv, tmp / "out", sup, state, host_key, runner_key, redis, {})
+    for name, server in redis.items():
+        _dump(inv / "connections" / f"{name}.yaml", {
+            "name": name, "host": "127.0.0.1", "port": server.port, "environment": "test",
+            "password": {"sops": f"secrets/{name}.yaml", "key": "password"}})
+        site.set_password(name, server.password or "")
+    common = {"environment": "test", "directory": str(app_dir), "user": _user()}
+    site.apps["jobs"] = {
+        "name": "Jobs", "slug": "jobs", "runtime": "rq", **common,
+        "executable": venv_bin("rq"),
+        "connections": [{"connection": "redis-a", "primary": True}],
+        "workers": [
+            {"name": "default", "queues": ["default"], "max_processes": 2, "timeout": 10,
+             "hosts": ["test-host"]},
+            {"name": "slow", "queues": ["slow"], "timeout": 10, "hosts": ["test-host"]},
+        ]}
+    site.apps["pinger"] = {
+        "name": "Pinger", "slug": "pinger", "runtime": "command", **common,
+        "command": f"{sys.executable} pinger.py {{queues}}",
+        "connections": [{"connection": "redis-b", "primary": True}],
+        "workers": [{"name": "main", "queues": ["pings"], "hosts": ["test-host"]}]}
+    for slug in site.apps:
+        site.write_app(slug)
+    return site
+
+
+def compile_and_deploy(cli: Any, site: Site, *args: str) -> dict[str, Any]:
+    compiled = cli("compile", str(site.inventory), "--out", str(site.out))
+    assert compiled.exit_code == 0, compiled.output
+    result = cli("deploy", str(site.bundle), "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    record: dict[str, Any] = json.loads(result.output)
+    return record
+
+
