@@ -127,7 +127,10 @@ def _plan_hosts(plan: _Plan, count: int) -> None:
             "name": name,
             "environment": environment,
             "description": f"Queue worker host {name}",
-            "labels": {"role": role, "zone": f"eu-west-1{plan.rng.choice(ZONES)}"},
+            # A pool is a handful of neighbouring hosts: label selection picks a few hosts,
+            # as in a real fleet, not every host of a role.
+            "labels": {"role": role, "pool": f"pool-{i // 4:02d}",
+                       "zone": f"eu-west-1{plan.rng.choice(ZONES)}"},
             "age_recipient": recipient_for(name, plan.seed),
         }
 
@@ -161,11 +164,13 @@ def _by_environment(objects: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _host_roles(plan: _Plan) -> dict[tuple[str, str], list[str]]:
-    roles: dict[tuple[str, str], list[str]] = {}
+def _host_pools(plan: _Plan) -> dict[tuple[str, str, str], list[str]]:
+    """(environment, role, pool) -> hosts: what a label selector {role, pool} picks."""
+    pools: dict[tuple[str, str, str], list[str]] = {}
     for name, host in plan.hosts.items():
-        roles.setdefault((host["environment"], host["labels"]["role"]), []).append(name)
-    return roles
+        labels = host["labels"]
+        pools.setdefault((host["environment"], labels["role"], labels["pool"]), []).append(name)
+    return pools
 
 
 def _worker_count(app_index: int, apps: int, workers: int) -> int:
@@ -177,7 +182,7 @@ def _worker_count(app_index: int, apps: int, workers: int) -> int:
 def _plan_applications(plan: _Plan, count: int, workers: int) -> None:
     connections = _by_environment(plan.connections)
     hosts = _by_environment(plan.hosts)
-    roles = _host_roles(plan)
+    pools = _host_pools(plan)
     # Hosts not yet given a worker, per environment: named placement fills them first so
     # that no active host is left idle (a warning) at any scale.
     idle = {env: list(names) for env, names in hosts.items()}
@@ -211,7 +216,7 @@ def _plan_applications(plan: _Plan, count: int, workers: int) -> None:
         if runtime in ("rq", "celery"):
             app["executable"] = f"/srv/{slug}/.venv/bin/{runtime}"
         app["workers"] = [
-            _plan_worker(plan, app, n, bound, idle, hosts, roles)
+            _plan_worker(plan, app, n, bound, idle, hosts, pools)
             for n in range(_worker_count(i, count, workers))
         ]
         plan.applications[slug] = app
@@ -224,7 +229,7 @@ def _plan_worker(
     bound: list[str],
     idle: dict[str, list[str]],
     hosts: dict[str, list[str]],
-    roles: dict[tuple[str, str], list[str]],
+    pools: dict[tuple[str, str, str], list[str]],
 ) -> dict[str, Any]:
     rng = plan.rng
     runtime, environment = app["runtime"], app["environment"]
@@ -256,9 +261,9 @@ def _plan_worker(
         chosen = rng.sample(hosts[environment], min(2, len(hosts[environment])))
         worker["hosts"] = sorted(chosen)
     else:
-        role = rng.choice(ROLES)
-        worker["host_labels"] = {"role": role}
-        chosen = roles[(environment, role)]
+        key = rng.choice(sorted(k for k in pools if k[0] == environment))
+        worker["host_labels"] = {"role": key[1], "pool": key[2]}
+        chosen = pools[key]
     plan.readers[connection].update(chosen)
     return worker
 

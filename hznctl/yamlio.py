@@ -110,6 +110,17 @@ def plain_value(text: str) -> Any:
     return text
 
 
+# First characters that can start a null, a boolean or a number; any other plain scalar is
+# text, which spares the regular expressions for most values (names, queues, paths).
+_MAYBE_TYPED = frozenset("0123456789+-.~nNtTfF")
+
+
+def _plain(text: str) -> Any:
+    if text and text[0] not in _MAYBE_TYPED:
+        return text
+    return plain_value(text)
+
+
 @dataclass
 class _Builder:
     nodes_left: int = MAX_NODES
@@ -124,44 +135,31 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node))
-        if node.tag not in _STANDARD_TAGS:
-            raise YamlProblem(
-                f"explicit tag {node.tag!r} is not allowed",
-                *_pos(node),
-                hint="remove the tag; quote the value if it must be a string",
-            )
-        if isinstance(node, ScalarNode):
-            return node.value if node.tag == STR_TAG else scalar_value(node)
-        if isinstance(node, SequenceNode):
+        tag = node.tag
+        cls = node.__class__
+        if cls is ScalarNode:
+            if tag == UNTAGGED_SCALAR:
+                style = node.style  # type: ignore[attr-defined]  # a ScalarNode, checked above
+                return node.value if style else _plain(node.value)
+            if tag == STR_TAG:
+                return node.value
+        elif cls is SequenceNode and tag == SEQ_TAG:
             return [self.build(item, depth + 1) for item in node.value]
-        assert isinstance(node, MappingNode)
-        return self.build_mapping(node, depth)
+        elif isinstance(node, MappingNode) and tag == MAP_TAG:
+            return self.build_mapping(node, depth)
+        raise _tag_problem(node)
 
     def build_mapping(self, node: MappingNode, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
-        merged: dict[Any, Any] = {}
-        seen: dict[Any, Node] = {}
+        merged: dict[Any, Any] | None = None
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                raise YamlProblem("mapping keys must be plain strings", *_pos(key_node))
-            key = key_node.value if key_node.tag == STR_TAG else scalar_value(key_node)
+            key = _key(key_node)
             if key == "<<" and not key_node.style:
+                merged = merged or {}
                 merged.update(self._merge_source(value_node, depth))
                 continue
-            if not isinstance(key, str):
-                raise YamlProblem(
-                    f"key {key_node.value!r} is not a string",
-                    *_pos(key_node),
-                    hint="quote the key",
-                )
-            if key in seen:
-                first = seen[key]
-                raise YamlProblem(
-                    f"duplicate key {key!r} (first defined at line {first.start_mark.line + 1})",
-                    *_pos(key_node),
-                    hint="YAML keeps only one of them; remove or rename one",
-                )
-            seen[key] = key_node
+            if key in result:
+                raise _duplicate(node, key_node, key)
             result[key] = self.build(value_node, depth + 1)
         if merged:
             return {**merged, **result}
@@ -180,6 +178,39 @@ class _Builder:
 
 def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _tag_problem(node: Node) -> YamlProblem:
+    return YamlProblem(
+        f"explicit tag {node.tag!r} is not allowed",
+        *_pos(node),
+        hint="remove the tag; quote the value if it must be a string",
+    )
+
+
+def _key(key_node: Node) -> str:
+    if key_node.__class__ is not ScalarNode:
+        raise YamlProblem("mapping keys must be plain strings", *_pos(key_node))
+    tag = key_node.tag
+    if tag == STR_TAG or (tag == UNTAGGED_SCALAR and key_node.style):
+        key: Any = key_node.value
+    elif tag == UNTAGGED_SCALAR:
+        key = _plain(key_node.value)
+    else:
+        raise _tag_problem(key_node)
+    if not isinstance(key, str):
+        raise YamlProblem(f"key {key_node.value!r} is not a string", *_pos(key_node),
+                          hint="quote the key")
+    return key
+
+
+def _duplicate(mapping: MappingNode, key_node: Node, key: str) -> YamlProblem:
+    first = next(k for k, _ in mapping.value if k.__class__ is ScalarNode and k.value == key)
+    return YamlProblem(
+        f"duplicate key {key!r} (first defined at line {first.start_mark.line + 1})",
+        *_pos(key_node),
+        hint="YAML keeps only one of them; remove or rename one",
+    )
 
 
 def _explain_parser_error(exc: yaml.MarkedYAMLError, text: str) -> YamlProblem:

@@ -32,23 +32,6 @@ def unique_names(inventory: Inventory) -> Iterator[Diagnostic]:
             first[key] = slug
 
 
-@rule("unique-programs")
-def unique_programs(inventory: Inventory) -> Iterator[Diagnostic]:
-    """Program names <app>-<worker> are unique: supervisord knows groups only by name."""
-    first: dict[str, tuple[str, str]] = {}
-    for slug in sorted(inventory.applications):
-        for index, worker in enumerate(inventory.applications[slug].workers):
-            program = f"{slug}-{worker.name}"
-            owner = first.setdefault(program, (slug, worker.name))
-            if owner != (slug, worker.name) and owner[0] != slug:
-                yield inventory.diagnostic(
-                    "application", slug, ("workers", index, "name"),
-                    f"program name {program!r} is also the program of worker group "
-                    f"{owner[1]!r} of application {owner[0]!r}",
-                    code="unique-programs", hint="rename one of the worker groups",
-                )
-
-
 @rule("references")
 def references(inventory: Inventory) -> Iterator[Diagnostic]:
     """Every connection and host an application names exists."""

@@ -1,0 +1,89 @@
+"""`validate` on a generated fleet against the floor of merely parsing the same files.
+
+Full size (``make bench``, HZNCTL_BENCH_SCALE=1): 2,000 applications, 500 connections,
+200 hosts, 10,000 worker groups. Targets: ≤ 2× the floor of loading every YAML file that
+validate reads with PyYAML's C loader, ≤ 5 s, peak memory ≤ 500 MB.
+
+    HZNCTL_BENCH_SCALE=1 .venv/bin/pytest benchmarks/test_validate_bench.py -s
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks.generate import generate_inventory, sizes
+from hznctl.validate import validate_inventory
+
+MAX_RATIO = 2.0
+MAX_SECONDS = 5.0
+MAX_PEAK_MB = 500
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory, scale: float) -> Path:
+    return generate_inventory(tmp_path_factory.mktemp("bench") / "inventory", **sizes(scale))
+
+
+def parse_floor(root: Path) -> int:
+    """Parse every YAML file validate reads, and nothing else (the floor)."""
+    count = 0
+    for path in sorted(root.rglob("*.yaml")):
+        yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+        count += 1
+    return count
+
+
+def best_of(func: Callable[[], object], rounds: int) -> float:
+    # The machine is shared: the fastest round is the one least disturbed by others.
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_validate_speed(benchmark, fleet: Path, scale: float) -> None:
+    rounds = 3 if scale >= 0.5 else 5
+    result = benchmark.pedantic(validate_inventory, args=(fleet,), rounds=rounds, iterations=1)
+    assert result.ok(strict=True), result.diagnostics[:5]
+    validate_s = benchmark.stats.stats.min
+    floor_s = best_of(lambda: parse_floor(fleet), rounds)
+    ratio = validate_s / floor_s
+    benchmark.extra_info.update(floor_s=round(floor_s, 4), validate_s=round(validate_s, 4),
+                                ratio=round(ratio, 3), files=parse_floor(fleet))
+    print(f"\nvalidate {validate_s:.3f}s, parse floor {floor_s:.3f}s, ratio {ratio:.2f} "
+          f"(scale {scale})")
+    # The targets are set at full size; a tiny fleet is dominated by fixed costs (rule
+    # modules, the project file), so the suite's quick run only guards against blow-ups.
+    assert ratio <= (MAX_RATIO if scale >= 0.5 else 2 * MAX_RATIO)
+    if scale >= 1:
+        assert validate_s <= MAX_SECONDS
+
+
+_PEAK_SCRIPT = """
+import json, resource, sys
+from pathlib import Path
+from hznctl.validate import validate_inventory
+result = validate_inventory(Path(sys.argv[1]))
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_mb": peak_kb / 1024, "ok": result.ok(strict=True)}))
+"""
+
+
+def test_validate_peak_memory(fleet: Path, scale: float) -> None:
+    # In a fresh interpreter: the test process's own memory would otherwise count.
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(fleet)], check=True,
+                         capture_output=True, text=True, timeout=600)
+    measured = json.loads(out.stdout)
+    print(f"\npeak RSS of validate: {measured['peak_mb']:.0f} MB (scale {scale})")
+    assert measured["ok"]
+    assert measured["peak_mb"] <= MAX_PEAK_MB
