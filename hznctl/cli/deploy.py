@@ -56,6 +56,8 @@ def render_text(record: DeployRecord) -> str:
         names = record.plan.get(kind, [])
         if names:
             lines.append(f"  {kind}: {', '.join(names)}")
+    for name, why in record.plan.get("why", {}).items():
+        lines.append(f"    {name}: {why}")
     lines.append(f"  unchanged: {len(record.plan.get('unchanged', []))} group(s)")
     restarted = record.actions.get("added", [])
     if restarted:

@@ -11,6 +11,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hznctl.bundle import Manifest, read_manifest
 from hznctl.deploy import crashpoint
@@ -46,13 +47,13 @@ def program_files(manifest: Manifest | None) -> list[str]:
     return [] if manifest is None else sorted(g.file for g in manifest.groups.values())
 
 
-def plan_summary(plan: HostPlan) -> dict[str, list[str]]:
-    return {kind: sorted(_name(g) for g in getattr(plan, kind))
-            for kind in ("added", "changed", "removed", "unchanged")}
-
-
-def _name(group: object) -> str:
-    return group if isinstance(group, str) else str(getattr(group, "name", group))
+def plan_summary(plan: HostPlan) -> dict[str, Any]:
+    """The plan as the deploy record keeps it: groups by action, and why each changed."""
+    summary: dict[str, Any] = {kind: sorted(getattr(plan, kind))
+                               for kind in ("added", "changed", "removed", "unchanged")}
+    summary["why"] = {name: ", ".join(c.text() for c in plan.groups[name].changes)
+                      for name in plan.changed}
+    return summary
 
 
 def _manifest(inst: Installation, ident: str | None) -> Manifest | None:

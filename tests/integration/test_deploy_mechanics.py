@@ -47,8 +47,10 @@ def test_only_the_changed_group_restarts_and_removed_groups_stop(cli, host, tmp_
     result = _deploy(cli, make_bundle(tmp_path / "v2", host, v2, revision="r2"))
     assert result.exit_code == 0, result.output
     record = json.loads(result.output)
+    why = record["plan"].pop("why")
     assert record["plan"] == {"added": ["d-four"], "changed": ["b-two"],
                               "removed": ["c-three"], "unchanged": ["a-one"]}
+    assert why["b-two"].startswith("command sleep 3600 → sleep 3601")
     after = host.pids()
     assert after["a-one:a-one_00"] == before["a-one:a-one_00"]
     assert after["a-one:a-one_01"] == before["a-one:a-one_01"]
@@ -178,3 +180,62 @@ def wait_for_state(host: Host, name: str, state: str) -> None:
     from tests.support import wait_for
 
     wait_for(lambda: host.states().get(name) == state, timeout=15, what=f"{name} {state}")
+
+
+def test_http_supervisord_with_credentials(cli, tmp_path):
+    from tests.support import free_port
+
+    port = free_port()
+    sup = start_supervisord(tmp_path, extra_config=(
+        f"\n[inet_http_server]\nport=127.0.0.1:{port}\nusername=deployer\n"
+        "password=s3cret-canary\n"))
+    try:
+        host = Host(sup, tmp_path / "host")
+        bundle = make_bundle(tmp_path / "out", host, {"a-one": Group()})
+        url = f"http://127.0.0.1:{port}"
+        wrong = tmp_path / "wrong"
+        wrong.write_text("nope-canary\n")
+        refused = cli("deploy", str(bundle), "--supervisor-url", url, "--username", "deployer",
+                      "--password-file", str(wrong))
+        assert refused.exit_code == 1
+        assert "answered HTTP 401" in refused.output and "--password-file" in refused.output
+        assert "canary" not in refused.output
+        assert not host.state_dir.exists()
+        secret = tmp_path / "password"
+        secret.write_text("s3cret-canary\n")
+        result = cli("deploy", str(bundle), "--supervisor-url", url, "--username", "deployer",
+                     "--password-file", str(secret), "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert "canary" not in result.output
+        assert "canary" not in (host.state_dir / "deploys.jsonl").read_text()
+        wait_running(host, {"a-one": Group()})
+        status = cli("status", "--state-dir", str(host.state_dir), "--supervisor-url", url,
+                     "--username", "deployer", "--password-file", str(secret))
+        assert status.exit_code == 0, status.output
+    finally:
+        sup.stop()
+
+
+def test_a_corrupt_bundle_is_refused_and_nothing_changes(cli, host, tmp_path):
+    bundle = make_bundle(tmp_path / "out", host, {"a-one": Group()})
+    (bundle / "exec" / "a-one.json").write_text('{"tampered": true}')
+    result = _deploy(cli, bundle)
+    assert result.exit_code == 1
+    assert "does not match the hash in its manifest" in result.output
+    assert not (host.state_dir / "current").exists()
+    assert snapshot(host.include_dir) == {}
+    assert host.pids() == {}
+
+
+def test_another_hosts_bundle_is_refused(cli, host, tmp_path):
+    import json as _json
+
+    assert _deploy(cli, make_bundle(tmp_path / "v1", host, {"a-one": Group()})).exit_code == 0
+    other = make_bundle(tmp_path / "v2", host, {"b-two": Group()})
+    manifest = _json.loads((other / "manifest.json").read_text())
+    manifest["host"] = "some-other-host"
+    (other / "manifest.json").write_text(_json.dumps(manifest))
+    result = _deploy(cli, other)
+    assert result.exit_code == 1
+    assert "runs the bundle of host 'test-host'" in result.output
+    assert "b-two:b-two_00" not in host.pids()
