@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -256,15 +256,15 @@ def _kind_specs() -> list[KindSpec]:
 
 def classify(relative: str, secret_files: set[str]) -> tuple[str, str]:
     """(inventory kind, object name) of a file in the inventory."""
-    path = PurePosixPath(relative)
+    folder, _, filename = relative.rpartition("/")
+    stem, dot, suffix = filename.rpartition(".")
     for spec in _kind_specs():
         if spec.filename == relative:
             return spec.kind, spec.kind
-        if spec.folder and path.parent.as_posix() == spec.folder and path.suffix in (
-            ".yaml", ".yml"
-        ) and not path.name.startswith("."):
-            return spec.kind, path.stem
-    if relative in secret_files or path.parts[0] == SECRET_FOLDER:
+        if spec.folder == folder and dot and suffix in ("yaml", "yml") and stem and \
+                not filename.startswith("."):
+            return spec.kind, stem
+    if relative in secret_files or relative.startswith(SECRET_FOLDER + "/"):
         return "secret", relative
     return "file", relative
 
@@ -299,16 +299,21 @@ def union_scope(*scopes: tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _secret_refs(data: Any) -> Iterator[str]:
-    if isinstance(data, dict):
-        if set(data) == {"sops", "key"} and isinstance(data["sops"], str):
-            yield PurePosixPath(data["sops"]).as_posix()
-            return
-        for value in data.values():
-            yield from _secret_refs(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _secret_refs(value)
+def _secret_refs(data: Any) -> list[str]:
+    """Files named by secret references ({sops, key}) anywhere in a document."""
+    found: list[str] = []
+    stack = [data]
+    while stack:  # iterative: every document of a large inventory passes through here
+        node = stack.pop()
+        if isinstance(node, dict):
+            sops = node.get("sops")
+            if len(node) == 2 and isinstance(sops, str) and "key" in node:
+                found.append(PurePosixPath(sops).as_posix())
+                continue
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return found
 
 
 @dataclass
