@@ -17,10 +17,10 @@ from hznctl.health.model import RANK, HealthReport, Status, count_statuses, wors
 from hznctl.health.notify import notify
 from hznctl.health.reports import write_reports
 from hznctl.health.runner import OnResult, RunSettings, run_probes
-from hznctl.health.targets import build_targets, select_connections
+from hznctl.health.targets import Credentials, build_targets, select_connections
 from hznctl.inventory import Inventory, load_inventory
 from hznctl.models import RedisConnection
-from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
+from hznctl.secrets.decrypt import default_identity_paths, load_identities
 from hznctl.secrets.errors import SecretError
 
 FAIL_ON = {"warning": Status.WARNING, "critical": Status.CRITICAL, "down": Status.DOWN}
@@ -63,14 +63,14 @@ def load_for_health(root: Path) -> Inventory:
     return loaded.inventory
 
 
-def runner_identities(identity: Path | None) -> tuple[Identities | None, str | None]:
+def runner_credentials(identity: Path | None) -> Credentials:
     """The runner's age identities; an explicit --identity that fails is a hard error."""
     if identity is not None:
-        return load_identities([identity]), None
+        return Credentials(load_identities([identity]))
     try:
-        return load_identities(default_identity_paths()), None
+        return Credentials(load_identities(default_identity_paths()))
     except SecretError as exc:
-        return None, str(exc)
+        return Credentials(None, str(exc))
 
 
 def run_health(options: HealthOptions, on_result: OnResult | None = None,
@@ -79,17 +79,17 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
     project = inventory.project
     assert project is not None
     chosen = _select(inventory, options)
-    identities, identity_problem = runner_identities(options.identity)
+    credentials = runner_credentials(options.identity)
     deadline = options.deadline or project.health.deadline
     settings = RunSettings(deadline, min(project.health.check_timeout, deadline),
                            project.health.concurrency)
     history = read_history(options.history) if options.history else []
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.perf_counter()
-    targets = build_targets(inventory, chosen, identities, identity_problem)
+    targets = build_targets(inventory, chosen)
     if on_start is not None:
         on_start(len(targets))
-    results = run_probes(targets, settings, on_result)
+    results = run_probes(targets, settings, on_result, credentials=credentials)
     previous = history[-1] if history else None
     results = with_previous(results, previous)
     report = HealthReport(
@@ -101,7 +101,7 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
         history=str(options.history) if options.history else None)
     if options.notify and report.transitions:
         sent = notify(list(inventory.notifications.values()), report, inventory.root,
-                      identities)
+                      credentials.identities)
         report = report.model_copy(update={"notifications": sent})
     written = write_reports(options.out, report, [*history, run_record(report)])
     if options.history is not None:

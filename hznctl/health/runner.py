@@ -9,14 +9,20 @@ does can raise out of here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hznctl.health.grading import grade, summary
 from hznctl.health.model import ConnectionHealth, Finding, Status, Timings
 from hznctl.health.probe import ProbeOutcome, probe
-from hznctl.health.targets import ProbeTarget
+from hznctl.health.targets import Credentials, ProbeTarget, with_credentials
 
 # Time kept back from the run's deadline to cancel the stragglers and write the reports.
 CANCEL_GRACE = 0.25
@@ -32,9 +38,36 @@ class RunSettings:
 OnResult = Callable[[ConnectionHealth], None]
 
 
+# From this many connections on, the probes are split over worker processes: one event
+# loop saturates one core (and its own scheduling delay would show up as Redis latency).
+SHARD_THRESHOLD = 200
+MAX_WORKERS = 4
+
+
+def default_workers(count: int) -> int:
+    if count < SHARD_THRESHOLD or not hasattr(os, "fork"):
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS, count // (SHARD_THRESHOLD // 2)))
+
+
 def run_probes(targets: list[ProbeTarget], settings: RunSettings,
-               on_result: OnResult | None = None) -> list[ConnectionHealth]:
-    """Results in the order of ``targets``."""
+               on_result: OnResult | None = None, *, credentials: Credentials | None = None,
+               workers: int | None = None) -> list[ConnectionHealth]:
+    """Results in the order of ``targets``; passwords are decrypted where they are probed
+    (in each worker, so a thousand decryptions use every core)."""
+    count = default_workers(len(targets)) if workers is None else workers
+    if count <= 1:
+        return _run_loop(_decrypted(targets, credentials), settings, on_result)
+    return _run_sharded(targets, settings, on_result, count, credentials)
+
+
+def _decrypted(targets: list[ProbeTarget],
+               credentials: Credentials | None) -> list[ProbeTarget]:
+    return targets if credentials is None else with_credentials(targets, credentials)
+
+
+def _run_loop(targets: list[ProbeTarget], settings: RunSettings,
+              on_result: OnResult | None) -> list[ConnectionHealth]:
     # Not asyncio.run: it waits for the default executor, where a name lookup that hangs
     # would hold the run past its deadline.
     loop = asyncio.new_event_loop()
@@ -43,6 +76,79 @@ def run_probes(targets: list[ProbeTarget], settings: RunSettings,
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+def _run_sharded(targets: list[ProbeTarget], settings: RunSettings,
+                 on_result: OnResult | None, count: int,
+                 credentials: Credentials | None) -> list[ConnectionHealth]:
+    """Fork ``count`` workers, each probing every count-th target with its share of slots.
+
+    Passwords reach the workers through the fork, never through a pipe or an argument.
+    Results stream back as they come; a worker still alive after the deadline (plus a
+    grace second) is killed and its missing connections are reported down.
+    """
+    context = multiprocessing.get_context("fork")
+    shard_settings = RunSettings(settings.deadline, settings.check_timeout,
+                                 max(1, -(-settings.concurrency // count)))
+    shards = [targets[i::count] for i in range(count)]
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    readers: list[Any] = []
+    processes = []
+    for shard in shards:
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_worker, args=(shard, shard_settings, writer, credentials),
+                                  daemon=True)
+        process.start()
+        writer.close()
+        readers.append(reader)
+        processes.append(process)
+    results = _collect(readers, time.monotonic() + settings.deadline + 1.0, on_result)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+        process.join(1.0)
+    for target in targets:
+        if target.name not in results:
+            results[target.name] = _unfinished(target, True, settings.deadline)
+            if on_result is not None:
+                on_result(results[target.name])
+    return [results[t.name] for t in targets]
+
+
+def _worker(shard: list[ProbeTarget], settings: RunSettings, writer: Any,
+            credentials: Credentials | None) -> None:
+    def send(result: ConnectionHealth) -> None:
+        writer.send(result)
+
+    try:
+        _run_loop(_decrypted(shard, credentials), settings, send)
+    finally:
+        writer.close()
+
+
+def _collect(readers: list[Any], ends_at: float,
+             on_result: OnResult | None) -> dict[str, ConnectionHealth]:
+    results: dict[str, ConnectionHealth] = {}
+    open_readers = list(readers)
+    while open_readers:
+        remaining = ends_at - time.monotonic()
+        if remaining <= 0:
+            break
+        ready: list[Any] = multiprocessing.connection.wait(open_readers, timeout=remaining)
+        for reader in ready:
+            try:
+                result: ConnectionHealth = reader.recv()
+            except (EOFError, OSError):
+                open_readers.remove(reader)
+                continue
+            results[result.connection] = result
+            if on_result is not None:
+                on_result(result)
+    for reader in readers:
+        reader.close()
+    return results
 
 
 async def probe_all(targets: list[ProbeTarget], settings: RunSettings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hznctl.health.keyschemes import QueueKey, queue_keys
@@ -33,6 +33,7 @@ class ProbeTarget:
     queues: tuple[QueueSpec, ...]
     password: str | None = field(default=None, repr=False)
     credential_error: str | None = None
+    root: Path = Path(".")
 
     @property
     def name(self) -> str:
@@ -104,29 +105,39 @@ def select_connections(inventory: Inventory, *, environments: Sequence[str] = ()
     return chosen
 
 
-def build_targets(inventory: Inventory, connections: list[RedisConnection],
-                  identities: Identities | None, identity_problem: str | None) -> list[ProbeTarget]:
-    """Targets with passwords decrypted in-process; a failure marks only that connection."""
+def build_targets(inventory: Inventory, connections: list[RedisConnection]) -> list[ProbeTarget]:
+    """Targets with their queues and thresholds; passwords are decrypted later
+    (``with_credentials``), in the process that probes them."""
     queues = queues_by_connection(inventory)
     apps = applications_by_connection(inventory)
-    targets = []
-    for connection in connections:
-        password, problem = _password(inventory.root, connection, identities, identity_problem)
-        targets.append(ProbeTarget(
-            connection, thresholds_for(inventory, connection),
-            tuple(apps.get(connection.name, [])), tuple(queues.get(connection.name, [])),
-            password, problem))
-    return targets
+    return [ProbeTarget(connection, thresholds_for(inventory, connection),
+                        tuple(apps.get(connection.name, [])),
+                        tuple(queues.get(connection.name, [])), root=inventory.root)
+            for connection in connections]
 
 
-def _password(root: Path, connection: RedisConnection, identities: Identities | None,
-              identity_problem: str | None) -> tuple[str | None, str | None]:
-    ref = connection.password
-    if ref is None:
-        return None, None
-    if identities is None:
-        return None, identity_problem or "no age identity to decrypt the password with"
+@dataclass(frozen=True)
+class Credentials:
+    """The runner's identities, or why there are none (then passwords are not readable)."""
+
+    identities: Identities | None
+    problem: str | None = None
+
+
+def with_credentials(targets: list[ProbeTarget], credentials: Credentials) -> list[ProbeTarget]:
+    """Decrypt each target's password in-process; a failure marks only that connection."""
+    return [_with_password(t, credentials) for t in targets]
+
+
+def _with_password(target: ProbeTarget, credentials: Credentials) -> ProbeTarget:
+    ref = target.connection.password
+    if ref is None or target.password is not None or target.credential_error is not None:
+        return target
+    if credentials.identities is None:
+        problem = credentials.problem or "no age identity to decrypt the password with"
+        return replace(target, credential_error=problem)
     try:
-        return decrypt_value(root / ref.sops, ref.key, identities), None
+        password = decrypt_value(target.root / ref.sops, ref.key, credentials.identities)
     except SecretError as exc:
-        return None, str(exc)
+        return replace(target, credential_error=str(exc))
+    return replace(target, password=password)
