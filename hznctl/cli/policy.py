@@ -19,8 +19,8 @@ def policy() -> None:
 @policy.command("check")
 @inventory_argument
 @click.option("--base", required=True, metavar="REV",
-              help="Git revision to compare the working tree with (e.g. origin/main); its "
-              "policy.yaml is the one in effect.")
+              help="The target revision (e.g. origin/main): its policy.yaml is the one in "
+              "effect; changes count from where HEAD's branch left it (git merge-base).")
 @click.option("--author", metavar="ID",
               help="Who made the change: a git author email or a GitHub user (@login). "
               "Default: $GITHUB_ACTOR as @login, else the author email of HEAD.")
