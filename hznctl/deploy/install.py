@@ -56,14 +56,6 @@ def bundle_id(bundle_dir: Path) -> str:
         raise InstallError(f"cannot read {bundle_dir / MANIFEST}: {exc.strerror}") from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _copy_verified(src: Path, dest: Path, expected: str | None) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     data = src.read_bytes()
@@ -278,7 +270,3 @@ def _inside(root: Path, relpath: str) -> Path:
     if relpath.startswith("/") or not str(path).startswith(str(root) + os.sep):
         raise InstallError(f"manifest lists a file outside the bundle: {relpath!r}")
     return path
-
-
-def file_hash(path: Path) -> str:
-    return _sha256(path)

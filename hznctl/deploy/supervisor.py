@@ -21,19 +21,19 @@ from hznctl.errors import HznctlError
 
 # Fault codes of supervisor.xmlrpc.Faults used here.
 BAD_NAME = 10
-CANT_REREAD = 92
-NOT_RUNNING = 70
 ALREADY_ADDED = 90
-STILL_RUNNING = 91
+CANT_REREAD = 92
 
 # Above this many processes one full listing is cheaper than a multicall.
 MULTICALL_LIMIT = 50
-RUNNING_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
-FAILED_STATES = frozenset({"FATAL", "BACKOFF", "EXITED", "UNKNOWN"})
 
 
 class SupervisorError(HznctlError):
-    """supervisord could not be reached or refused a call."""
+    """supervisord could not be reached or refused a call (``fault``: its fault code)."""
+
+    def __init__(self, message: str, fault: int | None = None) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 class ConfigUnreadable(SupervisorError):
@@ -125,8 +125,9 @@ class Supervisor:
             return method(*args)
         except xmlrpc.client.Fault as fault:
             if fault.faultCode == CANT_REREAD:
-                raise ConfigUnreadable(_first_lines(fault.faultString)) from None
-            raise SupervisorError(f"supervisord refused {name}: {fault.faultString}") from None
+                raise ConfigUnreadable(_first_lines(fault.faultString), CANT_REREAD) from None
+            raise SupervisorError(f"supervisord refused {name}: {fault.faultString}",
+                                  fault.faultCode) from None
         except xmlrpc.client.ProtocolError as exc:
             hint = " (check --username/--password-file)" if exc.errcode == 401 else ""
             raise SupervisorError(f"supervisord at {self.address.url} answered HTTP "
@@ -172,7 +173,7 @@ class Supervisor:
         try:
             return cast(dict[str, Any], self._call("getProcessInfo", name))
         except SupervisorError as exc:
-            if "BAD_NAME" in str(exc):
+            if exc.fault == BAD_NAME:
                 return None
             raise
 
@@ -185,21 +186,21 @@ class Supervisor:
         try:
             self._call("stopProcessGroup", group, False)
         except SupervisorError as exc:
-            if "BAD_NAME" not in str(exc):
+            if exc.fault != BAD_NAME:  # already gone
                 raise
 
     def remove_group(self, group: str) -> None:
         try:
             self._call("removeProcessGroup", group)
         except SupervisorError as exc:
-            if "BAD_NAME" not in str(exc):
+            if exc.fault != BAD_NAME:  # already gone
                 raise
 
     def add_group(self, group: str) -> None:
         try:
             self._call("addProcessGroup", group)
         except SupervisorError as exc:
-            if "ALREADY_ADDED" not in str(exc):
+            if exc.fault != ALREADY_ADDED:  # a killed deploy may have added it already
                 raise
 
 
