@@ -104,7 +104,7 @@ class Demo:
     def run(self) -> DemoResult:
         _require_rq()
         result = DemoResult(self.root)
-        self._prepare()
+        self.start()
         self.report("step", "compile every host's bundle")
         self.hznctl("compile", "inventory", "--out", "bundles")
         self.report("step", "deploy the bundle to this machine's supervisord")
@@ -129,7 +129,8 @@ class Demo:
 
     # -- setting up ----------------------------------------------------------------------
 
-    def _prepare(self) -> None:
+    def start(self) -> None:
+        """Copy the demo here, start its redis-servers and supervisord, point it at them."""
         source = self.options.source
         self.root.mkdir(parents=True, exist_ok=True)
         self.report("step", f"working in {self.root}")
