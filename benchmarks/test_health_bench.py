@@ -1,0 +1,186 @@
+"""`hznctl health` at fleet size: 1,000 connections over a few real redis-servers.
+
+Measures the whole command as a process (start-up, inventory, decryption of one SOPS file
+per connection, probes, the five reports, the history), healthy and with 10 % of the
+connections pointing at a socket that never answers. Baseline: a sequential loop over
+redis-py with default client settings (one ``redis.Redis`` per connection: PING, INFO,
+the queue lengths).
+
+    HZNCTL_BENCH_SCALE=1 .venv/bin/pytest -q benchmarks/test_health_bench.py --benchmark-only
+
+Full size targets: healthy ≤ 3 s on 2 cores; with 10 % hung ≤ deadline + 1 s.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.health_support import BlackHole, black_hole
+from tests.support import RedisServer, make_age_key, sops_encrypt, start_redis
+
+FULL_CONNECTIONS = 1000
+SERVERS = 4
+HUNG_SHARE = 0.10
+CHECK_TIMEOUT = 2.0
+DEADLINE = 3.0
+RUNTIMES = ("laravel-queue", "rq", "celery", "command")
+ROUNDS = 3
+
+
+@dataclass
+class Fleet:
+    inventory: Path
+    identity: Path
+    servers: list[RedisServer]
+    hole: BlackHole
+    count: int
+    hung: int
+
+
+def _write(path: Path, data: object) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _build(root: Path, count: int, servers: list[RedisServer], hole: BlackHole,
+           runner_recipient: str, templates: list[Path], hung: int) -> Path:
+    inventory = root / "inventory"
+    for folder in ("connections", "applications", "secrets"):
+        (inventory / folder).mkdir(parents=True, exist_ok=True)
+    _write(inventory / "project.yaml", {
+        "name": "health-bench", "environments": ["production"],
+        "health": {"recipients": [runner_recipient], "check_timeout": CHECK_TIMEOUT,
+                   "deadline": DEADLINE, "concurrency": 200}})
+    for n in range(count):
+        name, index = f"redis-{n:04d}", n % len(servers)
+        # One real SOPS file per connection (copies of a few encrypted with the sops
+        # binary): every connection costs a full decryption, as in a real inventory.
+        (inventory / "secrets" / f"{name}.yaml").write_bytes(templates[index].read_bytes())
+        port = hole.port if n >= count - hung else servers[index].port
+        _write(inventory / "connections" / f"{name}.yaml", {
+            "name": name, "host": "127.0.0.1", "port": port, "database": n % 16,
+            "environment": "production",
+            "password": {"sops": f"secrets/{name}.yaml", "key": "password"}})
+        if n % 4 == 0:
+            runtime = RUNTIMES[(n // 4) % len(RUNTIMES)]
+            _write(inventory / "applications" / f"app-{n:04d}.yaml", {
+                "name": f"app {n}", "slug": f"app-{n:04d}", "runtime": runtime,
+                "environment": "production", "directory": f"/srv/app-{n:04d}",
+                "key_prefix": f"app{n}_database_",
+                "connections": [{"connection": name, "primary": True}],
+                "workers": [{"name": "main", "queues": ["default", "mail"]}]})
+    return inventory
+
+
+def _fleet(tmp: Path, scale: float, *, hung_share: float) -> Iterator[Fleet]:
+    count = max(10, int(FULL_CONNECTIONS * scale))
+    hung = int(count * hung_share)
+    runner = make_age_key(tmp / "runner.agekey")
+    servers = [start_redis(tmp, password=f"bench-pw-{i}") for i in range(SERVERS)]
+    hole = black_hole()
+    try:
+        templates = [sops_encrypt({"password": s.password or ""}, [runner.recipient],
+                                  tmp / f"template-{i}.yaml") for i, s in enumerate(servers)]
+        for server in servers:  # some queue backlog on every database
+            for db in range(16):
+                server.client(db=db).rpush(f"app{db}_database_queues:default", *range(50))
+        inventory = _build(tmp, count, servers, hole, runner.recipient, templates, hung)
+        yield Fleet(inventory, runner.path, servers, hole, count, hung)
+    finally:
+        hole.close()
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def healthy_fleet(tmp_path_factory: pytest.TempPathFactory, scale: float) -> Iterator[Fleet]:
+    yield from _fleet(tmp_path_factory.mktemp("health-bench"), scale, hung_share=0)
+
+
+@pytest.fixture(scope="module")
+def hung_fleet(tmp_path_factory: pytest.TempPathFactory, scale: float) -> Iterator[Fleet]:
+    yield from _fleet(tmp_path_factory.mktemp("health-bench-hung"), scale,
+                      hung_share=HUNG_SHARE)
+
+
+def _hznctl_health(fleet: Fleet, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hznctl", "health", str(fleet.inventory), "--out", str(out),
+         "--history", str(out / "history.jsonl"), "--identity", str(fleet.identity),
+         "--fail-on", "never", "--no-notify"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "CI": "1"})
+
+
+def _run(benchmark, fleet: Fleet, out: Path) -> list[float]:  # type: ignore[no-untyped-def]
+    times: list[float] = []
+
+    def once() -> subprocess.CompletedProcess[str]:
+        started = time.perf_counter()
+        result = _hznctl_health(fleet, out)
+        times.append(time.perf_counter() - started)
+        return result
+
+    result = benchmark.pedantic(once, rounds=ROUNDS, iterations=1)
+    assert result.returncode == 0, result.stderr
+    assert f"{fleet.count} connection(s)" in result.stdout
+    return times
+
+
+def test_health_healthy_fleet(benchmark, healthy_fleet: Fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    times = _run(benchmark, healthy_fleet, tmp_path / "out")
+    report = (tmp_path / "out" / "report.json").read_text()
+    assert '"down"' not in report.split('"connections"')[0]  # counts: no connection down
+    benchmark.extra_info.update(connections=healthy_fleet.count, servers=SERVERS,
+                                best_seconds=round(min(times), 3),
+                                load_average=os.getloadavg()[0])
+
+
+def test_health_with_ten_percent_hung(benchmark, hung_fleet: Fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    times = _run(benchmark, hung_fleet, tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"]["down"] == hung_fleet.hung
+    # The hung connections cost the check timeout once, in parallel, never one by one.
+    assert min(times) <= DEADLINE + 1 + 2.0, times  # +2 s: start-up on a shared machine
+    benchmark.extra_info.update(connections=hung_fleet.count, hung=hung_fleet.hung,
+                                deadline=DEADLINE, check_timeout=CHECK_TIMEOUT,
+                                best_seconds=round(min(times), 3),
+                                load_average=os.getloadavg()[0])
+
+
+def test_baseline_sequential_redis_py_defaults(benchmark, healthy_fleet: Fleet) -> None:  # type: ignore[no-untyped-def]
+    """What a naive health script does: one default client after the other."""
+    import redis
+
+    targets = []
+    for n in range(healthy_fleet.count):
+        server = healthy_fleet.servers[n % SERVERS]
+        targets.append((server.port, server.password, n % 16))
+
+    def sequential() -> int:
+        answered = 0
+        for port, password, db in targets:
+            client = redis.Redis(host="127.0.0.1", port=port, password=password, db=db)
+            try:
+                client.ping()
+                client.info()
+                client.llen("queues:default")
+                client.llen("queues:mail")
+                answered += 1
+            finally:
+                client.close()
+        return answered
+
+    assert benchmark.pedantic(sequential, rounds=ROUNDS, iterations=1) == healthy_fleet.count
+    benchmark.extra_info.update(connections=healthy_fleet.count,
+                                note="in-process, no decryption, no reports")
