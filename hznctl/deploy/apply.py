@@ -117,7 +117,8 @@ def _check_included(supervisor: Supervisor, targets: dict[str, GroupTarget],
         raise ApplyFailure(
             f"supervisord does not read the program files of {', '.join(names[:5])}"
             f"{' …' if len(names) > 5 else ''}: its [include] files glob must match the "
-            "include folder (see `hznctl deploy --help`)")
+            "include folder, and supervisord must be able to read the files (it skips an "
+            "include file it cannot open); see `hznctl deploy --help`")
 
 
 def _stop(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]) -> None:

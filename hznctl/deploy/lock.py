@@ -35,9 +35,13 @@ def _holder(path: Path) -> str:
 @contextlib.contextmanager
 def deploy_lock(state_dir: Path, *, timeout: float, poll: float = 0.05) -> Iterator[Path]:
     """Hold the host's deploy lock; wait at most ``timeout`` seconds for it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "deploy.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise HznctlError(f"cannot open the deploy lock {path}: {exc.strerror}; run the "
+                          "deploy as the user that owns the state folder") from None
     try:
         deadline = time.monotonic() + timeout
         while True:

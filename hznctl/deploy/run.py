@@ -7,6 +7,7 @@ bundle that really ran and restarts whatever the killed one may have left mixed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -173,6 +174,15 @@ class _Deploy:
                 f"bundle of {self.new.host!r} over it (wrong BUNDLE folder?). To re-provision "
                 f"the machine, remove {self.inst.current} first. Nothing was changed.")
         self.inst.check_links(program_files(self.new))
+        include = self.inst.include_dir
+        try:
+            include.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HznctlError(f"cannot create the include folder {include}: {exc.strerror}. "
+                              "Nothing was changed.") from None
+        if not os.access(include, os.W_OK | os.X_OK):
+            raise HznctlError(f"cannot write into the include folder {include}: run the deploy "
+                              "as a user who may. Nothing was changed.")
         # supervisord refuses a program whose log folder is missing (CANT_REREAD).
         try:
             Path(self.new.supervisord.log_dir).mkdir(parents=True, exist_ok=True)

@@ -239,3 +239,16 @@ def test_another_hosts_bundle_is_refused(cli, host, tmp_path):
     assert result.exit_code == 1
     assert "runs the bundle of host 'test-host'" in result.output
     assert "b-two:b-two_00" not in host.pids()
+
+
+def test_an_include_folder_supervisord_does_not_read_is_reported(cli, host, tmp_path):
+    bundle = make_bundle(tmp_path / "out", host, {"a-one": Group()})
+    elsewhere = tmp_path / "not-included"
+    result = _deploy(cli, bundle, "--include-dir", str(elsewhere))
+    assert result.exit_code == 1
+    record = json.loads(result.output.split("\nhznctl: error:")[0])
+    assert record["result"] == "rolled-back"
+    assert "supervisord does not read the program files of a-one" in record["error"]
+    assert "[include] files glob must match" in record["error"]
+    assert host.pids() == {}
+    assert snapshot(elsewhere) == {}
