@@ -51,7 +51,10 @@ def sup(tmp_path):
     server.stop()
 
 
-ROUNDS = 5
+
+
+def _rounds(scale: float) -> int:
+    return 5 if scale >= 0.5 else 2
 
 
 def test_deploy_one_changed_group_of_200(benchmark, sup, tmp_path, scale):
@@ -65,7 +68,7 @@ def test_deploy_one_changed_group_of_200(benchmark, sup, tmp_path, scale):
     host = Host(sup, tmp_path / "host")
     # A new bundle every round (another revision), so every round stages one.
     bundles = [make_bundle(tmp_path / f"v{n}", host, _groups(count, bool(n % 2)),
-                           revision=f"r{n}") for n in range(ROUNDS + 1)]
+                           revision=f"r{n}") for n in range(_rounds(scale) + 1)]
     first = run_deploy(bundles[0], "--timeout", "120")
     assert first.returncode == 0, first.stderr
     wait_for(lambda: _all_running(sup, count), timeout=120, what="all groups RUNNING")
@@ -80,7 +83,7 @@ def test_deploy_one_changed_group_of_200(benchmark, sup, tmp_path, scale):
         assert record.result == "ok" and record.actions["added"] == [CHANGED], record
         records.append(record)
 
-    benchmark.pedantic(deploy_next, rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(deploy_next, rounds=_rounds(scale), iterations=1)
     assert _unchanged_pids(sup) == before, "an unchanged group was restarted"
     steps = {k: round(sum(r.durations[k] for r in records) / len(records), 3)
              for k in records[0].durations}
@@ -95,7 +98,7 @@ def test_deploy_command_one_changed_group_of_200(benchmark, sup, tmp_path, scale
     count = _count(scale)
     host = Host(sup, tmp_path / "host")
     bundles = [make_bundle(tmp_path / f"v{n}", host, _groups(count, bool(n % 2)),
-                           revision=f"r{n}") for n in range(ROUNDS + 1)]
+                           revision=f"r{n}") for n in range(_rounds(scale) + 1)]
     first = run_deploy(bundles[0], "--timeout", "120")
     assert first.returncode == 0, first.stderr
     wait_for(lambda: _all_running(sup, count), timeout=120, what="all groups RUNNING")
@@ -106,7 +109,7 @@ def test_deploy_command_one_changed_group_of_200(benchmark, sup, tmp_path, scale
         result = run_deploy(next(turn))
         assert result.returncode == 0, result.stderr
 
-    benchmark.pedantic(deploy_next, rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(deploy_next, rounds=_rounds(scale), iterations=1)
     assert _unchanged_pids(sup) == before, "an unchanged group was restarted"
     benchmark.extra_info.update(groups=count, changed=1, restarts_of_unchanged=0)
 
@@ -132,6 +135,6 @@ def test_baseline_supervisorctl_reread_update(benchmark, sup, tmp_path, scale):
         subprocess.run([*ctl, "update"], check=True, capture_output=True)
         wait_for(lambda: _all_running(sup, count), timeout=60, what="changed group RUNNING")
 
-    benchmark.pedantic(reread_update, rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(reread_update, rounds=_rounds(scale), iterations=1)
     assert _unchanged_pids(sup) == before
     benchmark.extra_info.update(groups=count, changed=1)
