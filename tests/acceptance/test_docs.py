@@ -110,3 +110,14 @@ def test_shell_completion():
                             text=True, timeout=60).stdout
     assert "_hznctl_completion()" in script
     assert "_HZNCTL_COMPLETE=bash_source hznctl" in README.read_text()
+
+
+def test_the_scaffolds_readme_shows_real_commands():
+    from hznctl.scaffold.files import render
+
+    text = render("README.md", title="acme")
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    shown = [args for block in blocks for args in invocations(block)]
+    assert {args[0] for args in shown} >= {"new", "validate", "plan"}
+    for args in shown:
+        check_invocation(args, "hznctl/scaffold/files/README.md")

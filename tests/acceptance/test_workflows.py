@@ -95,3 +95,34 @@ def test_every_script_is_valid_bash():
     for where, script in scripts():
         result = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True)
         assert result.returncode == 0, f"{where}: {result.stderr}"
+
+
+def test_the_action_runs_one_command_with_its_arguments_split_like_a_shell():
+    data = yaml.safe_load(ACTION.read_text())
+    step = next(s for s in data["runs"]["steps"] if s.get("name") == "Run hznctl")
+    env = {"PATH": "/usr/bin:/bin", "HZNCTL": str(REPO / ".venv/bin/hznctl"),
+           "HZNCTL_ARGS": "validate 'inventory' --format github --strict"}
+    done = subprocess.run(["bash", "-c", step["run"]], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    env["HZNCTL_ARGS"] = "validate inventory; touch /tmp/hznctl-action-injected"
+    done = subprocess.run(["bash", "-c", step["run"]], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2  # one odd argument, never a second shell command
+    assert not Path("/tmp/hznctl-action-injected").exists()
+
+
+def test_pre_commit_hooks_run_real_commands():
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"] for h in hooks} == {"hznctl-validate", "hznctl-schema"}
+    for hook in hooks:
+        assert {"id", "name", "entry", "language"} <= set(hook)
+        assert hook["language"] == "python" and hook["pass_filenames"] is False
+        line = " ".join([hook["entry"], *hook.get("args", [])])
+        (args,) = invocations(line)
+        check_invocation(args, f".pre-commit-hooks.yaml {hook['id']}")
+    from hznctl.scaffold.files import render
+
+    config = yaml.safe_load(render("pre-commit-config.yaml", hooks_repo="https://x/y",
+                                   hooks_rev="v1"))
+    assert {h["id"] for h in config["repos"][0]["hooks"]} == {h["id"] for h in hooks}
