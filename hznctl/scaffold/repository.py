@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 from hznctl.atomic import write_text
 from hznctl.errors import HznctlError, UsageError
-from hznctl.models.common import AGE_RECIPIENT_PATTERN, is_valid_slug
+from hznctl.models.common import AGE_RECIPIENT_PATTERN, ShortText, is_valid_slug
 from hznctl.scaffold.files import WORKFLOWS, render, workflow
 
 # Where hznctl's action and pre-commit hooks live; `hznctl init --action` points elsewhere.
@@ -71,8 +74,6 @@ def _umask() -> int:
 
 
 def _check_options(options: InitOptions) -> None:
-    import re
-
     bad = [env for env in options.environments if not is_valid_slug(env)]
     if bad or not options.environments:
         raise UsageError(f"environment names are lowercase letters, digits and '-': {bad}")
@@ -81,8 +82,13 @@ def _check_options(options: InitOptions) -> None:
     if options.health_recipient is not None and not re.match(AGE_RECIPIENT_PATTERN,
                                                               options.health_recipient):
         raise UsageError("--health-recipient is not an age public key (age1…)")
-    if not options.name.strip() or any(ord(c) < 32 for c in options.name):
-        raise UsageError("the project name must be one line of text")
+    try:
+        TypeAdapter(ShortText).validate_python(options.name)
+    except ValidationError:
+        raise UsageError("the project name must be one line of text (at most 255 "
+                         "characters, no control characters)") from None
+    if not options.name.strip():
+        raise UsageError("the project name is empty")
     if "@" not in options.action or " " in options.action:
         raise UsageError("--action is OWNER/REPO@REF (or ./ for a local checkout)")
 

@@ -143,3 +143,18 @@ def test_new_reader_needs_the_secret_re_encrypted(cli, example_inventory):
     assert decrypt_value(example_inventory / "secrets/redis-main.yaml", "password",
                          batch) == "demo-redis-main-password"
     assert cli("validate", str(example_inventory)).exit_code == 0
+
+
+def test_missing_values_are_asked_for(cli, repo):
+    inv = repo / "inventory"
+    result = cli("new", "application", "mailer", "--connection", "redis-main", "-i", str(inv),
+                 input="command\nproduction\n/srv/mailer\n")
+    # The prompts took the values; validation then refuses the unknown connection.
+    assert "Runtime (laravel-horizon, laravel-queue, rq, celery, command):" in result.output
+    assert "Environment:" in result.output and "Directory:" in result.output
+    assert result.exit_code == 1
+    assert "connections[0].connection" in result.output and "redis-main" in result.output
+    assert not (inv / "applications/mailer.yaml").exists()
+    result = cli("new", "host", "worker-9", "-i", str(inv), input="production\n")
+    assert result.exit_code == 0, result.output
+    assert "environment: production" in (inv / "hosts/worker-9.yaml").read_text()
