@@ -108,6 +108,11 @@ def command_value(argv: Sequence[Arg]) -> IniText:
     return ini_value(parts)
 
 
+def quoted_word(arg: Arg, expansions: Mapping[str, object]) -> str:
+    """One argument as it stands in the command line once supervisor expanded it."""
+    return "".join(p if isinstance(p, str) else p.value(expansions) for p in _arg_parts(arg))
+
+
 def argument_problem(text: str) -> str | None:
     """Why ``text`` cannot be one argument of a program's command, or None."""
     try:

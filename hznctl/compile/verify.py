@@ -18,13 +18,15 @@ import signal
 from functools import lru_cache
 from typing import Any
 
+from supervisor import options as supervisor_options
 from supervisor.options import ServerOptions, UnhosedConfigParser
 
-from hznctl.compile.ini import expand
+from hznctl.compile.ini import expand, ini_value, quoted_word
 from hznctl.compile.programs import Program
 
 _MACHINE_OPTIONS = ("user", "stdout_logfile", "stderr_logfile")
 _STRUCTURED = ("command", "process_name", "environment")
+_BUILT = 1
 
 
 class VerifyError(Exception):
@@ -56,6 +58,10 @@ def verify_program(text: str, program: Program) -> None:
     _compare_strings(parser, section, program)
     for option in _MACHINE_OPTIONS:
         parser.remove_option(section, option)
+    if program.numprocs > _BUILT:
+        # Processes differ only by %(process_num): supervisor builds the first; the names
+        # of all, and per-process paths of the first and last, are checked separately.
+        parser.set(section, "numprocs", str(_BUILT))
     options = _server_options()
     options.parse_warnings = []
     try:
@@ -69,7 +75,7 @@ def _compare_strings(parser: Any, section: str, program: Program) -> None:
     for option, intended in program.options.items():
         if option in _STRUCTURED:
             continue
-        for num in range(max(program.numprocs, 1)) if option in _MACHINE_OPTIONS else [0]:
+        for num in _sample(program.numprocs) if option in _MACHINE_OPTIONS else [0]:
             expansions = program.expansions(num)
             try:
                 read = parser.saneget(section, option, expansions=dict(expansions))
@@ -77,6 +83,11 @@ def _compare_strings(parser: Any, section: str, program: Program) -> None:
                 raise VerifyError(f"{option}: supervisor cannot expand it: {exc}") from None
             if read != expand(intended, expansions):
                 raise VerifyError(f"{option}: supervisor reads another value than intended")
+
+
+def _sample(numprocs: int) -> list[int]:
+    """Process numbers to read per-process values for: the first and the last."""
+    return sorted({0, max(numprocs - 1, 0)})
 
 
 def _expected_environment(program: Program) -> dict[str, str]:
@@ -87,17 +98,13 @@ def _expected_environment(program: Program) -> dict[str, str]:
 def _compare_processes(configs: list[Any], program: Program) -> None:
     expected_names = program.process_names()
     names = sorted(c.name for c in configs)
-    if names != sorted(expected_names):
+    if names != sorted(expected_names[:_BUILT]):
         raise VerifyError(f"supervisor makes processes {names}, expected {expected_names}")
+    if [supervisor_expand(program, n) for n in range(program.numprocs)] != expected_names:
+        raise VerifyError("process_name: supervisor names the processes otherwise")
+    first = next(c for c in configs if c.name == expected_names[0])
+    _compare_command(first.command, program)
     for config in configs:
-        num = expected_names.index(config.name)
-        argv = [expand(a, program.expansions(num)) for a in program.argv]
-        try:
-            parsed = shlex.split(config.command)
-        except ValueError as exc:
-            raise VerifyError(f"command: supervisor cannot split it: {exc}") from None
-        if parsed != argv:
-            raise VerifyError("command: supervisor splits it into other arguments than intended")
         if config.directory != program.options["directory"]:
             raise VerifyError("directory: supervisor reads another value than intended")
         if config.environment != _expected_environment(program):
@@ -107,3 +114,34 @@ def _compare_processes(configs: list[Any], program: Program) -> None:
             raise VerifyError("stop settings: supervisor reads other values than intended")
         if config.stopwaitsecs != int(str(program.options["stopwaitsecs"])):
             raise VerifyError("stopwaitsecs: supervisor reads another value than intended")
+
+
+def _compare_command(command: str, program: Program) -> None:
+    """supervisor splits ``command`` with shlex.split at spawn time: into ``program.argv``?
+
+    The line must be the arguments' quoted words joined by single spaces; shlex.split of
+    such a line is the concatenation of each word's split (a word that splits into exactly
+    one argument closes its quotes), so each distinct word is split once and remembered.
+    """
+    expansions = program.expansions(0)
+    words = [quoted_word(a, expansions) for a in program.argv]
+    if command != " ".join(words):
+        raise VerifyError("command: supervisor reads another command line than intended")
+    for word, arg in zip(words, program.argv, strict=True):
+        if _split_word(word) != (expand(arg, expansions),):
+            raise VerifyError("command: supervisor splits it into other arguments than "
+                              "intended")
+
+
+@lru_cache(maxsize=65536)
+def _split_word(word: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(word))
+    except ValueError:
+        return ()
+
+
+def supervisor_expand(program: Program, num: int) -> str:
+    """A process's name as supervisor's ``expand`` makes it from the written option."""
+    written = ini_value(list(program.options["process_name"]))
+    return str(supervisor_options.expand(written, program.expansions(num), "process_name"))
