@@ -19,14 +19,8 @@ from typing import Any
 
 from hznctl.deploy.record import read as read_records
 from hznctl.gitrev import _git, repo_root
-from hznctl.policy.changes import (
-    ObjectChange,
-    Snapshot,
-    compare,
-    read_snapshot,
-    resolve_revision,
-    snapshot_at,
-)
+from hznctl.policy.changes import ObjectChange, compare
+from hznctl.policy.snapshot import Snapshot, read_snapshot, resolve_revision, snapshot_at
 
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cI", "%s")
 

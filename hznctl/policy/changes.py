@@ -14,28 +14,28 @@ that no change escapes the check.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import hznctl.policy.kind  # noqa: F401 - policy.yaml is read as an inventory kind
 from hznctl.errors import UsageError
-from hznctl.gitrev import _git, materialize, repo_root
-from hznctl.inventory import PROJECT, Inventory, KindSpec, all_kinds, is_sensitive, load_inventory
-from hznctl.yamlio import Document, YamlProblem, load_document
+from hznctl.inventory import is_sensitive
+from hznctl.policy.snapshot import (
+    MISSING,
+    SECRET_FOLDER,
+    Snapshot,
+    classify,
+    name_field,
+    read_snapshot,
+    snapshot_at,
+)
+from hznctl.yamlio import Document
 
+__all__ = ["MISSING", "SECRET_FOLDER", "FieldChange", "ObjectChange", "Snapshot", "compare",
+           "read_snapshot", "snapshot_at"]
 
-class _Missing:
-    """A field that is not there (added or removed)."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 ENCRYPTED = "(encrypted)"
 WHOLE_FILE = "(file)"  # the path of a change to a file that is not read field by field
 HIDDEN = "(hidden)"
@@ -53,7 +53,6 @@ KIND_WORD = {"application": "application", "connection": "connection", "host": "
              "project": "project", "policy": "policy", "file": "file"}
 # Keys that name the items of a list of mappings (worker groups, connection bindings).
 _ITEM_KEYS = ("name", "connection", "slug", "key", "recipient")
-SECRET_FOLDER = "secrets"
 
 
 @dataclass(frozen=True)
@@ -129,32 +128,6 @@ class ObjectChange:
             "applications": list(self.applications), "used_by": list(self.used_by),
             "fields": [f.as_dict() for f in self.fields],
         }
-
-
-@dataclass
-class Snapshot:
-    """An inventory as read from a folder, and how its paths are shown."""
-
-    root: Path
-    inventory: Inventory
-    label: str  # the inventory folder as the user knows it, e.g. "inventory"
-    files: dict[str, Path] = field(default_factory=dict)  # relative posix path -> file
-
-    def shown(self, relative: str) -> str:
-        return str(PurePosixPath(self.label) / relative) if self.label else relative
-
-
-def read_snapshot(root: Path, label: str) -> Snapshot:
-    """Load the inventory at ``root`` (problems are validate's business, not ours)."""
-    snapshot = Snapshot(root, load_inventory(root).inventory, label)
-    if root.is_dir():
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != ".git")
-            for name in sorted(names):
-                path = Path(folder) / name
-                if path.is_file() and not path.is_symlink():
-                    snapshot.files[path.relative_to(root).as_posix()] = path
-    return snapshot
 
 
 def show(value: Any) -> str:
@@ -250,32 +223,6 @@ def diff_fields(old: Any, new: Any, new_doc: Document | None) -> tuple[FieldChan
     return tuple(differ.out)
 
 
-def _kind_specs() -> list[KindSpec]:
-    return [PROJECT, *all_kinds()]
-
-
-def classify(relative: str, secret_files: set[str]) -> tuple[str, str]:
-    """(inventory kind, object name) of a file in the inventory."""
-    folder, _, filename = relative.rpartition("/")
-    stem, dot, suffix = filename.rpartition(".")
-    for spec in _kind_specs():
-        if spec.filename == relative:
-            return spec.kind, spec.kind
-        if spec.folder == folder and dot and suffix in ("yaml", "yml") and stem and \
-                not filename.startswith("."):
-            return spec.kind, stem
-    if relative in secret_files or relative.startswith(SECRET_FOLDER + "/"):
-        return "secret", relative
-    return "file", relative
-
-
-def _name_field(kind: str) -> str:
-    for spec in _kind_specs():
-        if spec.kind == kind:
-            return spec.name_field
-    return "name"
-
-
 def environments_of(kind: str, data: Any) -> tuple[str, ...] | None:
     """The environments an object belongs to; None when it belongs to every one or none."""
     if not isinstance(data, dict):
@@ -323,92 +270,89 @@ class SecretUsers:
     objects: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     scopes: dict[str, list[tuple[str, ...] | None]] = field(default_factory=dict)
 
-    def add(self, snapshot: Snapshot) -> None:
-        for (kind, name), doc in snapshot.inventory.documents.items():
-            for ref in _secret_refs(doc.data):
-                self.objects.setdefault(ref, set()).add((kind, name))
-                self.scopes.setdefault(ref, []).append(environments_of(kind, doc.data))
+    def scan(self, snapshot: Snapshot, files: Iterable[str] | None = None) -> None:
+        """Find the objects that reference ``files`` (any secret file when None).
+
+        Only objects whose text names one of ``files`` are parsed: a commit rotating one
+        password reads one connection, not the inventory.
+        """
+        wanted = None if files is None else set(files)
+        needles = [] if wanted is None else [f.encode() for f in wanted]
+        for relative in snapshot.files:
+            kind, name = classify(relative, set())
+            if kind in ("secret", "file"):
+                continue
+            if wanted is not None and not any(n in (snapshot.raw(relative) or b"")
+                                              for n in needles):
+                continue
+            data = snapshot.data(relative)
+            for ref in _secret_refs(data):
+                if wanted is None or ref in wanted:
+                    self.objects.setdefault(ref, set()).add((kind, name))
+                    self.scopes.setdefault(ref, []).append(environments_of(kind, data))
 
 
-def _data(snapshot: Snapshot, kind: str, name: str) -> Any:
-    doc = snapshot.inventory.documents.get((kind, name))
-    return doc.data if doc is not None else MISSING
-
-
-def _document(snapshot: Snapshot, relative: str) -> Document | None:
-    path = snapshot.files.get(relative)
-    if path is None:
-        return None
-    try:
-        return load_document(path, snapshot.shown(relative))
-    except YamlProblem:
-        return None
-
-
-def _locate(snapshot: Snapshot, kind: str, name: str) -> tuple[int, int]:
-    doc = snapshot.inventory.documents.get((kind, name))
-    if doc is None:
+def _locate(snapshot: Snapshot, kind: str, relative: str) -> tuple[int, int]:
+    doc = snapshot.document(relative)
+    if doc is None or not isinstance(doc.data, dict):
         return 1, 1
-    return doc.locate((_name_field(kind),)) if isinstance(doc.data, dict) else (1, 1)
+    return doc.locate((name_field(kind),))
 
 
 def _object_change(old: Snapshot, new: Snapshot, kind: str, name: str,
-                   old_file: str | None, new_file: str | None) -> ObjectChange | None:
-    before, after = _data(old, kind, name), _data(new, kind, name)
+                   relative: str) -> ObjectChange | None:
+    before, after = old.data(relative), new.data(relative)
     applications = (name,) if kind == "application" else ()
-    if new_file is None:
-        assert old_file is not None
-        line, col = _locate(old, kind, name)
-        return ObjectChange(kind, name, "remove", old.shown(old_file), line, col,
+    if relative not in new.files:
+        line, col = _locate(old, kind, relative)
+        return ObjectChange(kind, name, "remove", old.shown(relative), line, col,
                             environments=union_scope(environments_of(kind, before)),
                             applications=applications)
-    line, col = _locate(new, kind, name)
-    if old_file is None:
-        return ObjectChange(kind, name, "add", new.shown(new_file), line, col,
+    line, col = _locate(new, kind, relative)
+    if relative not in old.files:
+        return ObjectChange(kind, name, "add", new.shown(relative), line, col,
                             environments=union_scope(environments_of(kind, after)),
                             applications=applications)
-    if old.files[old_file].read_bytes() == new.files[new_file].read_bytes():
-        return None
-    new_doc = new.inventory.documents.get((kind, name))
-    if kind == "file":  # another file: compared as YAML when it is YAML (.sops.yaml)
-        old_doc, new_doc = _document(old, old_file), _document(new, new_file)
-        before = old_doc.data if old_doc else MISSING
-        after = new_doc.data if new_doc else MISSING
-    if before is not MISSING and after is not MISSING:
-        fields = diff_fields(before, after, new_doc)
+    if isinstance(before, dict) and isinstance(after, dict):
+        fields = diff_fields(before, after, new.document(relative))
     else:  # not (or no longer) readable as an object: the whole file changed
         fields = (FieldChange(WHOLE_FILE),)
     if not fields:
         return None
-    return ObjectChange(kind, name, "change", new.shown(new_file), fields[0].line,
+    return ObjectChange(kind, name, "change", new.shown(relative), fields[0].line,
                         fields[0].col, fields=fields,
                         environments=union_scope(environments_of(kind, before),
-                                            environments_of(kind, after)),
+                                                 environments_of(kind, after)),
                         applications=applications)
 
 
 def _secret_fields(old: Snapshot, new: Snapshot, relative: str) -> tuple[FieldChange, ...]:
-    before, after = _document(old, relative), _document(new, relative)
+    before, after = old.document(relative), new.document(relative)
     if before is None or after is None or not isinstance(before.data, dict) or not isinstance(
         after.data, dict
     ):
         return (FieldChange(WHOLE_FILE, ENCRYPTED, ENCRYPTED),)
+    return _sops_fields(before.data, after.data, after)
+
+
+def _sops_fields(before: dict[str, Any], after: dict[str, Any],
+                 doc: Document) -> tuple[FieldChange, ...]:
+    """The values that changed (never shown), and the recipients when they changed."""
     fields: list[FieldChange] = []
-    for key in [*after.data, *(k for k in before.data if k not in after.data)]:
+    for key in [*after, *(k for k in before if k not in after)]:
         if key == "sops":
             continue
-        old_value, new_value = before.data.get(key, MISSING), after.data.get(key, MISSING)
+        old_value, new_value = before.get(key, MISSING), after.get(key, MISSING)
         if not _same(old_value, new_value):
-            line, col = after.locate((key,))
+            line, col = doc.locate((key,))
             fields.append(FieldChange(
                 str(key), MISSING if old_value is MISSING else ENCRYPTED,
                 MISSING if new_value is MISSING else ENCRYPTED, line, col))
-    old_keys, new_keys = _recipients(before.data), _recipients(after.data)
+    old_keys, new_keys = _recipients(before), _recipients(after)
     if old_keys != new_keys:
-        line, col = after.locate(("sops",))
+        line, col = doc.locate(("sops",))
         fields.append(FieldChange("recipients", old_keys, new_keys, line, col))
-    return tuple(fields) or (FieldChange("sops", ENCRYPTED, ENCRYPTED,
-                                         *after.locate(("sops",))),)
+    return tuple(fields) or (FieldChange("sops", ENCRYPTED, ENCRYPTED, *doc.locate(("sops",))),)
 
 
 def _recipients(data: dict[str, Any]) -> list[str]:
@@ -419,20 +363,15 @@ def _recipients(data: dict[str, Any]) -> list[str]:
     return sorted(str(e.get("recipient")) for e in entries if isinstance(e, dict))
 
 
-def _secret_change(old: Snapshot, new: Snapshot, relative: str, users: SecretUsers) -> (
-    ObjectChange | None
-):
-    in_old, in_new = relative in old.files, relative in new.files
-    if in_old and in_new and old.files[relative].read_bytes() == new.files[relative].read_bytes():
-        return None
+def _secret_change(old: Snapshot, new: Snapshot, relative: str,
+                   users: SecretUsers) -> ObjectChange:
     used_by = tuple(f"{KIND_WORD.get(k, k)} {n}" for k, n in
                     sorted(users.objects.get(relative, set())))
-    scopes = users.scopes.get(relative) or [None]
-    environments = union_scope(*scopes)
-    if not in_new:
+    environments = union_scope(*(users.scopes.get(relative) or [None]))
+    if relative not in new.files:
         return ObjectChange("secret", relative, "remove", old.shown(relative),
                             environments=environments, used_by=used_by)
-    if not in_old:
+    if relative not in old.files:
         return ObjectChange("secret", relative, "add", new.shown(relative),
                             environments=environments, used_by=used_by)
     fields = _secret_fields(old, new, relative)
@@ -441,22 +380,25 @@ def _secret_change(old: Snapshot, new: Snapshot, relative: str, users: SecretUse
                         used_by=used_by)
 
 
-def _renames(changes: list[ObjectChange], old: Snapshot, new: Snapshot) -> list[ObjectChange]:
+def _renames(changes: list[ObjectChange], old: Snapshot, new: Snapshot,
+             paths: dict[tuple[str, str], str]) -> list[ObjectChange]:
     """Pair each removed object with an added one of the same kind and content."""
     removed = [c for c in changes if c.action == "remove" and c.kind not in ("secret", "file")]
     added = [c for c in changes if c.action == "add" and c.kind not in ("secret", "file")]
     out = list(changes)
     for gone in removed:
-        content = _without_name(gone.kind, _data(old, gone.kind, gone.name))
+        content = _without_name(gone.kind, old.data(paths[gone.kind, gone.name]))
         for fresh in added:
             if fresh.kind != gone.kind or fresh not in out or content is None:
                 continue
-            if _same(content, _without_name(fresh.kind, _data(new, fresh.kind, fresh.name))):
+            if _same(content, _without_name(fresh.kind, new.data(paths[fresh.kind,
+                                                                        fresh.name]))):
                 out.remove(gone)
                 out[out.index(fresh)] = ObjectChange(
                     fresh.kind, fresh.name, "rename", fresh.file, fresh.line, fresh.col,
                     old_name=gone.name,
-                    environments=union_scope(gone.environments or None, fresh.environments or None),
+                    environments=union_scope(gone.environments or None,
+                                             fresh.environments or None),
                     applications=tuple(sorted({*gone.applications, *fresh.applications})),
                 )
                 break
@@ -466,65 +408,39 @@ def _renames(changes: list[ObjectChange], old: Snapshot, new: Snapshot) -> list[
 def _without_name(kind: str, data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
-    return {k: v for k, v in data.items() if k != _name_field(kind)}
+    return {k: v for k, v in data.items() if k != name_field(kind)}
 
 
-def _objects(snapshot: Snapshot, secret_files: set[str]) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
-    for relative in snapshot.files:
-        found.setdefault(classify(relative, secret_files), relative)
-    return found
+def changed_files(old: Snapshot, new: Snapshot) -> list[str]:
+    """Files added, removed, or whose bytes differ."""
+    return [p for p in sorted({*old.files, *new.files}) if old.raw(p) != new.raw(p)]
 
 
 def compare(old: Snapshot, new: Snapshot) -> list[ObjectChange]:
     """Every change from ``old`` to ``new``, in a stable order (kind, then name)."""
+    changed = changed_files(old, new)
+    candidates = [p for p in changed if classify(p, set())[0] in ("secret", "file")]
     users = SecretUsers()
-    users.add(old)
-    users.add(new)
-    secret_files = set(users.objects)
-    old_objects, new_objects = _objects(old, secret_files), _objects(new, secret_files)
+    if candidates:
+        users.scan(old, candidates)
+        users.scan(new, candidates)
+    paths: dict[tuple[str, str], str] = {}
+    for relative in changed:
+        paths.setdefault(classify(relative, set(users.objects)), relative)
     changes: list[ObjectChange] = []
-    for kind, name in sorted({*old_objects, *new_objects}, key=_order):
+    for (kind, name), relative in sorted(paths.items(), key=lambda item: _order(item[0])):
         if kind == "secret":
-            change = _secret_change(old, new, name, users)
+            changes.append(_secret_change(old, new, relative, users))
         else:
-            change = _object_change(old, new, kind, name, old_objects.get((kind, name)),
-                                    new_objects.get((kind, name)))
-        if change is not None:
-            changes.append(change)
-    return _renames(changes, old, new)
+            change = _object_change(old, new, kind, name, relative)
+            if change is not None:
+                changes.append(change)
+    return _renames(changes, old, new, paths)
 
 
 def _order(key: tuple[str, str]) -> tuple[int, str]:
     kind, name = key
     return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), name)
-
-
-def resolve_revision(root: Path, rev: str) -> str:
-    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
-    try:
-        out = _git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    except UsageError:
-        raise UsageError(f"unknown git revision {rev!r}") from None
-    return out.decode().strip()
-
-
-def snapshot_at(root: Path, commit: str, scratch: Path, label: str) -> Snapshot:
-    """The inventory folder ``root`` as it was at ``commit`` (extracted under ``scratch``)."""
-    return read_snapshot(materialize(root, commit, scratch), label)
-
-
-def merge_base(root: Path, commit: str) -> str:
-    """Where the checked-out branch left ``commit``: the branch's own changes start there.
-
-    Compared with ``commit`` itself, a branch that is behind would seem to undo every
-    change made on the target since it was created.
-    """
-    try:
-        found = _git(repo_root(root), "merge-base", commit, "HEAD").decode().strip()
-    except UsageError:  # no common history, or no commit checked out yet
-        return commit
-    return found or commit
 
 
 def changes_since(root: Path, commit: str, label: str) -> tuple[Snapshot, Snapshot,
@@ -535,6 +451,7 @@ def changes_since(root: Path, commit: str, label: str) -> tuple[Snapshot, Snapsh
     new = read_snapshot(root, label)
     with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
         old = snapshot_at(root, commit, Path(scratch), label)
-        # Secret files are compared by content, so read them before the folder goes away.
+        # Files are read lazily: compare, and read the base's policy, before they go away.
         changes = compare(old, new)
+        old.policy  # noqa: B018
     return old, new, changes

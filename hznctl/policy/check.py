@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +18,8 @@ from typing import Any
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
 from hznctl.errors import HznctlError, UsageError
 from hznctl.models.policy import EMAIL_PATTERN, USER_PATTERN, Action, Permission, Policy, PolicyKind
-from hznctl.policy.changes import (
-    FieldChange,
-    ObjectChange,
-    Snapshot,
-    changes_since,
-    merge_base,
-    resolve_revision,
-    snapshot_at,
-)
+from hznctl.policy.changes import FieldChange, ObjectChange, changes_since
+from hznctl.policy.snapshot import Snapshot, merge_base, policy_at, resolve_revision
 
 ADMIN = "admin"
 _GLOBAL_KINDS = ("project", "policy")
@@ -244,14 +236,13 @@ class CheckResult:
 def policy_in_effect(old: Snapshot, new: Snapshot, base: str) -> tuple[Policy | None, list[str]]:
     """The base revision's policy; when there was none, the one being added (bootstrap)."""
     for snapshot, where in ((old, f"at {base}"), (new, "in the working tree")):
-        if ("policy", "policy") in snapshot.inventory.broken:
+        if snapshot.policy_broken:
             raise HznctlError(f"policy.yaml {where} is invalid, so no change can be checked "
                               "against it; run `hznctl validate` to see why")
-        found = snapshot.inventory.objects("policy").get("policy")
-        if isinstance(found, Policy):
+        if snapshot.policy is not None:
             notes = [] if snapshot is old else [
                 f"no policy.yaml at {base}: checked against the policy being added"]
-            return found, notes
+            return snapshot.policy, notes
     return None, [f"no policy.yaml at {base} or in the working tree: every change is allowed"]
 
 
@@ -262,12 +253,9 @@ def check_policy(root: Path, base: str, author: str, teams: tuple[str, ...] = ()
     fork = merge_base(root, commit)
     shown = label or str(root)
     old, new, changes = changes_since(root, fork, shown)
-    if fork == commit:
-        policy, notes = policy_in_effect(old, new, base)
-    else:
-        with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
-            target = snapshot_at(root, commit, Path(scratch), shown)
-        policy, notes = policy_in_effect(target, new, base)
+    target = old if fork == commit else policy_at(root, commit, shown)
+    policy, notes = policy_in_effect(target, new, base)
+    if fork != commit:
         notes.append(f"changes counted from {fork[:12]}, where this branch left {base}")
     result = CheckResult(base, commit, author, (), changes, notes=notes)
     if policy is not None:

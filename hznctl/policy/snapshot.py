@@ -1,0 +1,170 @@
+"""An inventory folder read lazily: its files by path, each parsed only when a change needs it.
+
+A pull request or a commit touches a few files of thousands; comparing bytes first and
+reading YAML only for what differs keeps `policy check` and `log` close to the cost of
+reading the files once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hznctl.errors import UsageError
+from hznctl.gitrev import _git, materialize, repo_root
+from hznctl.inventory import PROJECT, KindSpec, all_kinds, load_inventory
+from hznctl.models.policy import Policy
+from hznctl.policy.kind import POLICY_KIND
+from hznctl.yamlio import Document, YamlProblem, load_document
+
+
+class _Missing:
+    """A value that is not there (a field or a file added or removed)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+SECRET_FOLDER = "secrets"
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _kind_specs() -> list[KindSpec]:
+    return [PROJECT, *all_kinds()]
+
+
+def classify(relative: str, secret_files: set[str]) -> tuple[str, str]:
+    """(inventory kind, object name) of a file in the inventory.
+
+    Files that are no object are secret files (in secrets/ or referenced as one), or
+    else kind ``file``, named by their path.
+    """
+    folder, _, filename = relative.rpartition("/")
+    stem, dot, suffix = filename.rpartition(".")
+    for spec in _kind_specs():
+        if spec.filename == relative:
+            return spec.kind, spec.kind
+        if spec.folder == folder and dot and suffix in ("yaml", "yml") and stem and \
+                not filename.startswith("."):
+            return spec.kind, stem
+    if relative in secret_files or relative.startswith(SECRET_FOLDER + "/"):
+        return "secret", relative
+    return "file", relative
+
+
+def name_field(kind: str) -> str:
+    for spec in _kind_specs():
+        if spec.kind == kind:
+            return spec.name_field
+    return "name"
+
+
+@dataclass
+class Snapshot:
+    """An inventory folder, and how its paths are shown (``label``, e.g. "inventory")."""
+
+    root: Path
+    label: str
+    files: dict[str, Path] = field(default_factory=dict)  # relative posix path -> file
+    _raw: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _documents: dict[str, Document | None] = field(default_factory=dict, repr=False)
+    _policy: tuple[Policy | None, bool] | None = field(default=None, repr=False)
+
+    def shown(self, relative: str) -> str:
+        return str(PurePosixPath(self.label) / relative) if self.label else relative
+
+    def raw(self, relative: str) -> bytes | None:
+        path = self.files.get(relative)
+        if path is None:
+            return None
+        if relative not in self._raw:
+            self._raw[relative] = path.read_bytes()
+        return self._raw[relative]
+
+    def document(self, relative: str) -> Document | None:
+        """The file read as strict YAML; None when it is missing, not YAML or broken."""
+        if relative not in self._documents:
+            path = self.files.get(relative)
+            doc = None
+            if path is not None and path.suffix in _YAML_SUFFIXES:
+                try:
+                    doc = load_document(path, self.shown(relative))
+                except YamlProblem:
+                    doc = None
+            self._documents[relative] = doc
+        return self._documents[relative]
+
+    def data(self, relative: str) -> Any:
+        doc = self.document(relative)
+        return doc.data if doc is not None else MISSING
+
+    def _load_policy(self) -> tuple[Policy | None, bool]:
+        if self._policy is None:
+            loaded = load_inventory(self.root, kinds=[POLICY_KIND]).inventory
+            found = loaded.objects("policy").get("policy")
+            self._policy = (found if isinstance(found, Policy) else None,
+                            ("policy", "policy") in loaded.broken)
+        return self._policy
+
+    @property
+    def policy(self) -> Policy | None:
+        """policy.yaml, when it is there and valid."""
+        return self._load_policy()[0]
+
+    @property
+    def policy_broken(self) -> bool:
+        return self._load_policy()[1]
+
+
+def read_snapshot(root: Path, label: str) -> Snapshot:
+    """The files under ``root`` (nothing is parsed yet)."""
+    snapshot = Snapshot(root, label)
+    if root.is_dir():
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            base = Path(folder)
+            prefix = base.relative_to(root).as_posix()
+            for name in sorted(names):
+                path = base / name
+                if path.is_file() and not path.is_symlink():
+                    snapshot.files[name if prefix == "." else f"{prefix}/{name}"] = path
+    return snapshot
+
+
+def resolve_revision(root: Path, rev: str) -> str:
+    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
+    try:
+        out = _git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except UsageError:
+        raise UsageError(f"unknown git revision {rev!r}") from None
+    return out.decode().strip()
+
+
+def snapshot_at(root: Path, commit: str, scratch: Path, label: str) -> Snapshot:
+    """The inventory folder ``root`` as it was at ``commit`` (extracted under ``scratch``)."""
+    return read_snapshot(materialize(root, commit, scratch), label)
+
+
+def policy_at(root: Path, commit: str, label: str) -> Snapshot:
+    """A snapshot at ``commit`` whose policy has been read (its files are gone after)."""
+    with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
+        snapshot = snapshot_at(root, commit, Path(scratch), label)
+        snapshot.policy  # noqa: B018 - read it while the files exist
+    return snapshot
+
+
+def merge_base(root: Path, commit: str) -> str:
+    """Where the checked-out branch left ``commit``: the branch's own changes start there.
+
+    Compared with ``commit`` itself, a branch that is behind would seem to undo every
+    change made on the target since it was created.
+    """
+    try:
+        found = _git(repo_root(root), "merge-base", commit, "HEAD").decode().strip()
+    except UsageError:  # no common history, or no commit checked out yet
+        return commit
+    return found or commit
