@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hznctl.errors import HznctlError
 from hznctl.inventory import display_path
@@ -23,6 +23,8 @@ def add_worker(text: str, worker: dict[str, Any], where: str) -> str:
     workers = _value(root, "workers")
     if workers is None:
         return _ensure_newline(text) + "workers:\n" + _item(worker, 4)
+    if isinstance(workers, ScalarNode) and workers.value in ("", "~", "null"):
+        return _replace_empty(text, workers, worker)
     if not isinstance(workers, SequenceNode):
         raise HznctlError(f"{where}:{workers.start_mark.line + 1}: workers is not a list")
     if workers.flow_style:
@@ -35,6 +37,19 @@ def add_worker(text: str, worker: dict[str, Any], where: str) -> str:
         rest = rest[1:] if rest.startswith("\n") else rest
         return text[:start].rstrip() + "\n" + _item(worker, 4) + rest
     return _append_item(text, workers, worker)
+
+
+def _replace_empty(text: str, workers: ScalarNode, worker: dict[str, Any]) -> str:
+    """`workers:` with no value (or ~, null): the line gets the list under it instead."""
+    lines = text.splitlines(keepends=True)
+    line = workers.start_mark.line
+    head = lines[line]
+    if workers.value:  # `workers: ~`: keep the key, drop the null
+        head = head[:workers.start_mark.column].rstrip() + "\n"
+    elif not head.rstrip().endswith(":"):  # the empty value sits on a later line
+        line, head = line - 1, lines[line - 1]
+    return "".join(lines[:line]) + _ensure_newline(head) + _item(worker, 4) + "".join(
+        lines[line + 1:])
 
 
 def _value(mapping: MappingNode, key: str) -> Node | None:
