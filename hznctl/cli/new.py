@@ -84,8 +84,10 @@ def host(name: str, environment: str, labels: dict[str, str], age_recipient: str
 @new.command()
 @click.argument("name")
 @click.option("--host", "redis_host", prompt="Redis host", help="Redis server's host name or IP.")
-@click.option("--port", type=click.IntRange(1, 65535), default=6379, show_default=True)
-@click.option("--database", type=click.IntRange(0, 15), default=0, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=6379, show_default=True,
+              help="Redis server's port.")
+@click.option("--database", type=click.IntRange(0, 15), default=0, show_default=True,
+              help="Redis database number.")
 @click.option("--username", help="ACL user name (default: none).")
 @click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
 @click.option("--tls", is_flag=True, help="Connect with TLS.")
@@ -174,10 +176,12 @@ def application(slug: str, runtime: str, environment: str, directory: str,
 @click.option("--connection", help="Bound connection to consume from (default: the primary).")
 @click.option("--processes", type=click.IntRange(0, 1000),
               help="Number of processes (sets both --min-processes and --max-processes).")
-@click.option("--min-processes", type=click.IntRange(0, 1000))
-@click.option("--max-processes", type=click.IntRange(0, 1000))
-@click.option("--balance", type=click.Choice([b.value for b in Balance]))
-@click.option("--tries", type=click.IntRange(0, 1000))
+@click.option("--min-processes", type=click.IntRange(0, 1000),
+              help="Fewest processes (runtimes that scale: balance auto).")
+@click.option("--max-processes", type=click.IntRange(0, 1000), help="Most processes.")
+@click.option("--balance", type=click.Choice([b.value for b in Balance]),
+              help="How processes are spread over the queues (default: off).")
+@click.option("--tries", type=click.IntRange(0, 1000), help="Attempts per job.")
 @click.option("--timeout", type=click.IntRange(0, 86400), help="Seconds a job may run.")
 @click.option("--memory", type=click.IntRange(16, 65536), help="MB before a worker restarts.")
 @click.option("--host", "hosts", multiple=True, metavar="HOST", help="Run on this host "

@@ -121,3 +121,12 @@ def test_the_scaffolds_readme_shows_real_commands():
     assert {args[0] for args in shown} >= {"new", "validate", "plan"}
     for args in shown:
         check_invocation(args, "hznctl/scaffold/files/README.md")
+
+
+def test_every_option_of_the_operator_commands_says_what_it_does():
+    for path, command in all_commands():
+        if path[:1] not in (["init"], ["new"], ["demo"]):
+            continue
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert (param.help or "").strip(), (path, param.name)
