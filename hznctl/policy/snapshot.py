@@ -82,7 +82,9 @@ class Snapshot:
         if path is None:
             return None
         if relative not in self._raw:
-            self._raw[relative] = path.read_bytes()
+            # A link is compared by where it points, never followed (it may leave the tree).
+            self._raw[relative] = (b"\0link\0" + os.fsencode(os.readlink(path))
+                                   if path.is_symlink() else path.read_bytes())
         return self._raw[relative]
 
     def document(self, relative: str) -> Document | None:
@@ -90,7 +92,7 @@ class Snapshot:
         if relative not in self._documents:
             path = self.files.get(relative)
             doc = None
-            if path is not None and path.suffix in _YAML_SUFFIXES:
+            if path is not None and path.suffix in _YAML_SUFFIXES and not path.is_symlink():
                 try:
                     doc = load_document(path, self.shown(relative))
                 except YamlProblem:
@@ -130,7 +132,7 @@ def read_snapshot(root: Path, label: str) -> Snapshot:
             prefix = base.relative_to(root).as_posix()
             for name in sorted(names):
                 path = base / name
-                if path.is_file() and not path.is_symlink():
+                if path.is_symlink() or path.is_file():
                     snapshot.files[name if prefix == "." else f"{prefix}/{name}"] = path
     return snapshot
 

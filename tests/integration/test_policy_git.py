@@ -443,3 +443,15 @@ def test_a_branch_behind_its_target_is_checked_on_its_own_changes(repo: Repo,
     repo.commit(ALICE, "Bob leaves the operators")
     repo.git("checkout", "-q", "change")
     assert "bob@example.com (no role) may not change" in check(cli, BOB).output
+
+
+def test_a_symbolic_link_is_a_change_and_never_followed(repo: Repo, cli: Run,
+                                                        tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("name: redis-x\nhost: x\nenvironment: staging\n")
+    (repo.path / "inventory/connections/redis-x.yaml").symlink_to(outside)
+    result = check(cli, BOB)
+    assert result.exit_code == 1
+    assert violations(result)[0].startswith(
+        "inventory/connections/redis-x.yaml:1:1: bob@example.com (role operator) may not add "
+        "connections in every environment; allowed for: admin")
