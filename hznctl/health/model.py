@@ -55,7 +55,7 @@ class Finding(ReportModel):
 
 class Timings(ReportModel):
     connect_ms: float | None = Field(default=None, description="TCP (and TLS) connect.")
-    auth_ms: float | None = Field(default=None, description="AUTH and SELECT handshake.")
+    auth_ms: float | None = Field(default=None, description="AUTH round trip.")
     latency_samples_ms: list[float] = Field(default_factory=list, description="PING round trips.")
     latency_p50_ms: float | None = None
     latency_max_ms: float | None = None

@@ -10,7 +10,7 @@ seconds against a dead server):
 * a hard ``asyncio.timeout`` around the whole check, so a server that accepts and then
   says nothing (SIGSTOP, a black hole) costs at most the check timeout.
 
-One TCP connection per probe; AUTH and SELECT run in our own connect hook so that the
+One TCP connection per probe; AUTH runs in our own connect hook so that the
 connect and the handshake are timed apart; INFO, CONFIG GET and the queue lengths go in one
 pipelined round trip.
 """
@@ -102,13 +102,14 @@ def make_connection(target: ProbeTarget, budget: float, marks: _Marks) -> Connec
     async def handshake(conn: AbstractConnection) -> None:
         marks.connected = time.perf_counter()
         marks.step = "auth"
-        await conn.on_connect()  # AUTH (when there is a password) and SELECT
+        await conn.on_connect()  # AUTH, when there is a password
         marks.authenticated = time.perf_counter()
         marks.step = "ping"
 
     settings: dict[str, Any] = {
         "host": connection.host.strip("[]"), "port": connection.port,
-        "db": connection.database, "username": connection.username,
+        # SELECT goes into the INFO pipeline (one round trip less), so the hook only AUTHs.
+        "db": 0, "username": connection.username,
         "password": target.password,
         "socket_connect_timeout": min(options.connect_timeout, budget),
         "socket_timeout": min(options.read_timeout, budget),
@@ -167,8 +168,9 @@ async def _ping(connection: Connection, marks: _Marks, samples: int) -> None:
 
 async def _inspect(connection: Connection,
                    target: ProbeTarget) -> tuple[ServerInfo, list[QueueDepth]]:
-    """INFO, CONFIG GET maxclients and every queue key's length in one round trip."""
-    commands: list[tuple[str, ...]] = [("INFO",), ("CONFIG", "GET", "maxclients")]
+    """INFO, CONFIG GET maxclients, SELECT and every queue key's length in one round trip."""
+    commands: list[tuple[str, ...]] = [("INFO",), ("CONFIG", "GET", "maxclients"),
+                                       ("SELECT", str(target.connection.database))]
     commands += [length_command(key) for spec in target.queues for key in spec.keys]
     await connection.send_packed_command(connection.pack_commands(commands),
                                          check_health=False)
@@ -178,11 +180,12 @@ async def _inspect(connection: Connection,
             replies.append(await connection.read_response())
         except ResponseError as exc:  # an error reply; the stream stays in step
             replies.append(exc)
-    info, maxclients = replies[0], replies[1]
-    if isinstance(info, Exception):
-        raise info
+    info, maxclients, selected = replies[0], replies[1], replies[2]
+    for reply in (info, selected):  # without the right database, no length is right
+        if isinstance(reply, Exception):
+            raise reply
     config = None if isinstance(maxclients, Exception) else _pairs(maxclients)
-    return server_info(parse_info(info), config), _queue_depths(target, replies[2:])
+    return server_info(parse_info(info), config), _queue_depths(target, replies[3:])
 
 
 def _pairs(reply: Any) -> dict[str, Any]:

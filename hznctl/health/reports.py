@@ -148,7 +148,7 @@ _METRICS: list[tuple[str, str, str]] = [
     ("hznctl_redis_status", "gauge", "1 for the connection's current status."),
     ("hznctl_redis_probe_duration_seconds", "gauge", "Time the whole probe took."),
     ("hznctl_redis_connect_seconds", "gauge", "TCP (and TLS) connect time."),
-    ("hznctl_redis_auth_seconds", "gauge", "AUTH and SELECT handshake time."),
+    ("hznctl_redis_auth_seconds", "gauge", "AUTH round trip time."),
     ("hznctl_redis_latency_seconds", "gauge", "PING round trip, p50 and max of the samples."),
     ("hznctl_redis_instance_info", "gauge", "Server version and role."),
     ("hznctl_redis_uptime_in_seconds", "gauge", "Server uptime."),

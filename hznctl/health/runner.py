@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hznctl.health.grading import grade, summary
@@ -33,6 +33,18 @@ class RunSettings:
     deadline: float  # the whole run, seconds
     check_timeout: float  # one connection, seconds
     concurrency: int
+    # time.monotonic() when the run must be over: set when the run starts, and shared by
+    # the forked workers (the clock is system-wide), so decrypting counts against it too.
+    deadline_at: float | None = None
+
+    def started(self) -> RunSettings:
+        if self.deadline_at is not None:
+            return self
+        return replace(self, deadline_at=time.monotonic() + self.deadline)
+
+    def remaining(self) -> float:
+        assert self.deadline_at is not None
+        return self.deadline_at - time.monotonic()
 
 
 OnResult = Callable[[ConnectionHealth], None]
@@ -56,6 +68,7 @@ def run_probes(targets: list[ProbeTarget], settings: RunSettings,
     """Results in the order of ``targets``; passwords are decrypted where they are probed
     (in each worker, so a thousand decryptions use every core)."""
     count = default_workers(len(targets)) if workers is None else workers
+    settings = settings.started()
     if count <= 1:
         return _run_loop(_decrypted(targets, credentials), settings, on_result)
     return _run_sharded(targets, settings, on_result, count, credentials)
@@ -88,8 +101,7 @@ def _run_sharded(targets: list[ProbeTarget], settings: RunSettings,
     grace second) is killed and its missing connections are reported down.
     """
     context = multiprocessing.get_context("fork")
-    shard_settings = RunSettings(settings.deadline, settings.check_timeout,
-                                 max(1, -(-settings.concurrency // count)))
+    shard_settings = replace(settings, concurrency=max(1, -(-settings.concurrency // count)))
     shards = [targets[i::count] for i in range(count)]
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -104,16 +116,21 @@ def _run_sharded(targets: list[ProbeTarget], settings: RunSettings,
         writer.close()
         readers.append(reader)
         processes.append(process)
-    results = _collect(readers, time.monotonic() + settings.deadline + 1.0, on_result)
+    assert settings.deadline_at is not None
+    results = _collect(readers, settings.deadline_at + 1.0, on_result)
     for process in processes:
         if process.is_alive():
             process.kill()
         process.join(1.0)
-    for target in targets:
-        if target.name not in results:
-            results[target.name] = _unfinished(target, True, settings.deadline)
-            if on_result is not None:
-                on_result(results[target.name])
+    for index, shard in enumerate(shards):
+        failed = processes[index].exitcode not in (0, None, -9)
+        for target in shard:
+            if target.name not in results:
+                results[target.name] = (_worker_failed(target, processes[index].exitcode)
+                                        if failed else
+                                        _unfinished(target, True, settings.deadline))
+                if on_result is not None:
+                    on_result(results[target.name])
     return [results[t.name] for t in targets]
 
 
@@ -154,7 +171,8 @@ def _collect(readers: list[Any], ends_at: float,
 async def probe_all(targets: list[ProbeTarget], settings: RunSettings,
                     on_result: OnResult | None = None) -> list[ConnectionHealth]:
     loop = asyncio.get_running_loop()
-    ends_at = loop.time() + max(settings.deadline - CANCEL_GRACE, 0.05)
+    settings = settings.started()
+    ends_at = loop.time() + max(settings.remaining() - CANCEL_GRACE, 0.05)
     slots = asyncio.Semaphore(settings.concurrency)
     started: set[str] = set()
     results: dict[str, ConnectionHealth] = {}
@@ -208,6 +226,13 @@ def _health(target: ProbeTarget, status: Status, findings: list[Finding],
         message=summary(status, findings), findings=findings,
         duration_ms=round(seconds * 1000, 3), timings=outcome.timings, server=outcome.server,
         queues=outcome.queues)
+
+
+def _worker_failed(target: ProbeTarget, exitcode: int | None) -> ConnectionHealth:
+    finding = Finding(check="runner", status=Status.ERROR,
+                      message=f"not probed: its probe worker failed (exit code {exitcode})")
+    return _health(target, finding.status, [finding], ProbeOutcome(Timings(), failure=finding),
+                   0.0)
 
 
 def _unfinished(target: ProbeTarget, started: bool, deadline: float) -> ConnectionHealth:
