@@ -1,0 +1,93 @@
+"""Install mechanics and the deploy lock, without supervisord."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import pytest
+
+from hznctl.deploy.install import Installation, InstallError
+from hznctl.deploy.lock import LockTimeout, deploy_lock
+
+
+def _bundle(root, files: dict[str, bytes]):
+    root.mkdir(parents=True)
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    hashes = {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+    (root / "manifest.json").write_text(json.dumps({"files": hashes}))
+    return hashes
+
+
+def test_stage_copies_verifies_and_reuses(tmp_path):
+    files = {"programs/a.conf": b"[program:a]\ncommand=sleep 1\n", "exec/a.json": b"{}"}
+    hashes = _bundle(tmp_path / "src", files)
+    inst = Installation(tmp_path / "state", tmp_path / "include")
+    ident = inst.stage(tmp_path / "src", hashes)
+    staged = inst.bundle_dir(ident)
+    assert (staged / "programs/a.conf").read_bytes() == files["programs/a.conf"]
+    assert inst.stage(tmp_path / "src", hashes) == ident
+    assert [p.name for p in inst.bundles.iterdir()] == [ident]
+
+
+def test_stage_refuses_a_tampered_file_and_leaves_nothing(tmp_path):
+    hashes = _bundle(tmp_path / "src", {"exec/a.json": b"{}"})
+    (tmp_path / "src/exec/a.json").write_bytes(b'{"x": 1}')
+    inst = Installation(tmp_path / "state", tmp_path / "include")
+    with pytest.raises(InstallError, match="does not match the hash"):
+        inst.stage(tmp_path / "src", hashes)
+    assert list(inst.bundles.iterdir()) == []
+
+
+@pytest.mark.parametrize("relpath", ["../escape.conf", "/etc/passwd", "programs/../../x"])
+def test_stage_refuses_paths_outside_the_bundle(tmp_path, relpath):
+    _bundle(tmp_path / "src", {})
+    inst = Installation(tmp_path / "state", tmp_path / "include")
+    with pytest.raises(InstallError, match="outside the bundle"):
+        inst.stage(tmp_path / "src", {relpath: "0" * 64})
+
+
+def test_links_grow_before_and_shrink_after_the_switch(tmp_path):
+    inst = Installation(tmp_path / "state", tmp_path / "include")
+    old = _bundle(tmp_path / "old", {"programs/a.conf": b"a", "programs/b.conf": b"b"})
+    new = _bundle(tmp_path / "new", {"programs/b.conf": b"b2", "programs/c.conf": b"c"})
+    old_id, new_id = inst.stage(tmp_path / "old", old), inst.stage(tmp_path / "new", new)
+    inst.link_programs(sorted(old))
+    inst.switch(old_id)
+    inst.link_programs(sorted(new))
+    # Before the switch c.conf dangles and a.conf still shows the old bundle.
+    assert not (inst.include_dir / "c.conf").exists()
+    assert (inst.include_dir / "a.conf").read_bytes() == b"a"
+    inst.switch(new_id)
+    assert not (inst.include_dir / "a.conf").exists()  # dangles: supervisord skips it
+    assert (inst.include_dir / "b.conf").read_bytes() == b"b2"
+    assert inst.unlink_programs(sorted(new)) == ["a.conf"]
+    assert inst.previous_id() == old_id and inst.current_id() == new_id
+
+
+def test_a_foreign_file_in_the_include_folder_is_never_replaced(tmp_path):
+    inst = Installation(tmp_path / "state", tmp_path / "include")
+    inst.include_dir.mkdir()
+    (inst.include_dir / "a.conf").write_text("[program:a]\n")
+    (inst.include_dir / "other.conf").symlink_to("/somewhere/else.conf")
+    with pytest.raises(InstallError, match="not managed by hznctl"):
+        inst.check_links(["programs/a.conf"])
+    assert set(inst.managed_links()) == set()
+    inst.unlink_programs([])
+    assert (inst.include_dir / "other.conf").is_symlink()
+
+
+def test_the_lock_waits_then_fails_clearly(tmp_path):
+    with deploy_lock(tmp_path, timeout=1):
+        began = time.monotonic()
+        with pytest.raises(LockTimeout) as error, deploy_lock(tmp_path, timeout=0.2):
+            pass
+        assert time.monotonic() - began >= 0.2
+    assert f"deploy pid {os.getpid()}" in str(error.value)
+    assert "gave up after 0.2s" in str(error.value)
+    with deploy_lock(tmp_path, timeout=0):
+        pass  # released when its holder left
