@@ -41,32 +41,50 @@ def parse_floor(root: Path) -> int:
     return count
 
 
-def best_of(func: Callable[[], object], rounds: int) -> float:
-    # The machine is shared: the fastest round is the one least disturbed by others.
-    best = float("inf")
+def best_of(func: Callable[[], object], rounds: int) -> tuple[float, float]:
+    """Fastest (wall, CPU) seconds of ``rounds`` runs.
+
+    The machine is shared by several busy processes: the fastest round is the one least
+    disturbed, and CPU time (single-threaded work, so what wall time would be on an idle
+    machine) is what the targets are checked against; wall time is reported too.
+    """
+    wall = cpu = float("inf")
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         func()
-        best = min(best, time.perf_counter() - started)
-    return best
+        wall = min(wall, time.perf_counter() - started)
+        cpu = min(cpu, time.process_time() - started_cpu)
+    return wall, cpu
 
 
 def test_validate_speed(benchmark, fleet: Path, scale: float) -> None:
     rounds = 3 if scale >= 0.5 else 5
-    result = benchmark.pedantic(validate_inventory, args=(fleet,), rounds=rounds, iterations=1)
+    cpu_rounds: list[float] = []
+
+    def validate() -> object:
+        started = time.process_time()
+        result = validate_inventory(fleet)
+        cpu_rounds.append(time.process_time() - started)
+        return result
+
+    result = benchmark.pedantic(validate, rounds=rounds, iterations=1)
     assert result.ok(strict=True), result.diagnostics[:5]
-    validate_s = benchmark.stats.stats.min
-    floor_s = best_of(lambda: parse_floor(fleet), rounds)
-    ratio = validate_s / floor_s
-    benchmark.extra_info.update(floor_s=round(floor_s, 4), validate_s=round(validate_s, 4),
-                                ratio=round(ratio, 3), files=parse_floor(fleet))
-    print(f"\nvalidate {validate_s:.3f}s, parse floor {floor_s:.3f}s, ratio {ratio:.2f} "
-          f"(scale {scale})")
+    validate_wall, validate_cpu = benchmark.stats.stats.min, min(cpu_rounds)
+    floor_wall, floor_cpu = best_of(lambda: parse_floor(fleet), rounds)
+    ratio = validate_cpu / floor_cpu
+    benchmark.extra_info.update(
+        validate_cpu_s=round(validate_cpu, 3), floor_cpu_s=round(floor_cpu, 3),
+        validate_wall_s=round(validate_wall, 3), floor_wall_s=round(floor_wall, 3),
+        ratio_cpu=round(ratio, 3), ratio_wall=round(validate_wall / floor_wall, 3),
+        files=parse_floor(fleet))
+    print(f"\nvalidate {validate_cpu:.2f}s CPU / {validate_wall:.2f}s wall; parse floor "
+          f"{floor_cpu:.2f}s CPU / {floor_wall:.2f}s wall; ratio {ratio:.2f} CPU, "
+          f"{validate_wall / floor_wall:.2f} wall (scale {scale})")
     # The targets are set at full size; a tiny fleet is dominated by fixed costs (rule
     # modules, the project file), so the suite's quick run only guards against blow-ups.
     assert ratio <= (MAX_RATIO if scale >= 0.5 else 2 * MAX_RATIO)
     if scale >= 1:
-        assert validate_s <= MAX_SECONDS
+        assert validate_cpu <= MAX_SECONDS
 
 
 _PEAK_SCRIPT = """

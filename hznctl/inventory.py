@@ -16,8 +16,10 @@ the caller gets every diagnostic at once, and the objects that were valid.
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,8 +190,30 @@ def _inside(root: Path, path: Path) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures.
+
+    Loading keeps every file's node tree (to place diagnostics later): hundreds of thousands
+    of objects that the collector would rescan again and again, for nothing — at 2,000
+    applications that doubled the load time. Reference counting still frees everything.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:
     """Read every inventory file under ``root``; never raises for a user's mistake."""
+    with paused_gc():
+        return _load_inventory(root, kinds)
+
+
+def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
     diagnostics: list[Diagnostic] = []
     inventory = Inventory(root=root, project=None)
     if not root.is_dir():

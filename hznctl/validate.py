@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
-from hznctl.inventory import Inventory, load_inventory
+from hznctl.inventory import Inventory, load_inventory, paused_gc
 from hznctl.rules import run_rules
 
 
@@ -28,8 +28,10 @@ class ValidationResult:
 
 
 def validate_inventory(root: Path) -> ValidationResult:
-    loaded = load_inventory(root)
-    diagnostics = list(loaded.diagnostics)
-    if loaded.inventory.project is not None or loaded.inventory.documents:
-        diagnostics.extend(run_rules(loaded.inventory))
-    return ValidationResult(loaded.inventory, sort_diagnostics(diagnostics))
+    """Load the inventory at ``root`` and run every rule; never raises for a user's mistake."""
+    with paused_gc():  # the rules walk the same large structures (see paused_gc)
+        loaded = load_inventory(root)
+        diagnostics = list(loaded.diagnostics)
+        if loaded.inventory.project is not None or loaded.inventory.documents:
+            diagnostics.extend(run_rules(loaded.inventory))
+        return ValidationResult(loaded.inventory, sort_diagnostics(diagnostics))
