@@ -38,6 +38,7 @@ from hznctl.errors import HznctlError
 from hznctl.models import Runtime
 
 HOST = "demo-host"
+CHANGED_APP = "billing"
 # What the demo tells its caller: ("step" | "command" | "output", text).
 Report = Callable[[str, str], None]
 
@@ -64,6 +65,7 @@ class DemoResult:
     jobs: int = 0
     done: list[str] = field(default_factory=list)
     health_exit: int = -1
+    kept: int = 0
     looks: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -120,6 +122,7 @@ class Demo:
                    what=f"the workers to run {len(jobs)} jobs")
         result.done = self._done()
         self.report("output", "\n".join(sorted(result.done)))
+        result.kept = self._change_one_group()
         self.report("step", "probe every Redis connection and write the health reports")
         result.health_exit = self.hznctl(
             "health", "inventory", "--out", "reports", "--history", "history/health.jsonl",
@@ -206,6 +209,33 @@ class Demo:
             raise HznctlError(f"`hznctl {shlex.join(args)}` failed (exit {done.returncode})")
         return done.returncode
 
+    def _change_one_group(self) -> int:
+        """A pull request's effect: one worker group changes; the plan says so; the redeploy
+        restarts that group only. Returns how many processes kept running throughout."""
+        path = self.root / "inventory" / "applications" / f"{CHANGED_APP}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        workers = data["workers"]
+        group = workers[0]
+        before_count = group.get("max_processes", 1)
+        group["max_processes"] = before_count + 1
+        self.report("step", f"change one worker group ({CHANGED_APP}-{group['name']}: "
+                            f"{before_count} → {before_count + 1} processes), plan, redeploy")
+        _edit(path, workers=workers)
+        before = self._pids()
+        self.hznctl("compile", "inventory", "--out", "bundles-next")
+        self.hznctl("plan", "bundles", "bundles-next")
+        self.hznctl("deploy", f"bundles-next/{HOST}", "--timeout", str(self.options.timeout))
+        self._wait_running()
+        after = self._pids()
+        kept = sum(1 for name, pid in before.items() if after.get(name) == pid)
+        self.report("output", f"{kept} of {len(before)} processes kept running through the "
+                              "deploy; only the changed group restarted")
+        return kept
+
+    def _pids(self) -> dict[str, int]:
+        assert self.supervisord is not None
+        return {f"{p['group']}:{p['name']}": p["pid"] for p in self.supervisord.processes()}
+
     def _wait_running(self) -> None:
         sup = self.supervisord
         assert sup is not None
@@ -254,7 +284,8 @@ class Demo:
             ("health report (open in a browser)", str(reports / "index.html")),
             ("health summary", str(reports / "summary.md")),
             ("the other reports", f"{reports}/report.json, junit.xml, metrics.prom"),
-            ("compiled bundle", str(self.root / "bundles" / HOST)),
+            ("compiled bundles (before, after)",
+             f"{self.root / 'bundles' / HOST}, {self.root / 'bundles-next' / HOST}"),
             ("deploy record", str(self.root / "state" / "deploys.jsonl")),
             ("worker logs", str(self.root / "log")),
             ("the workers", f"{program('supervisorctl')} -c {self.supervisord.config} status"),

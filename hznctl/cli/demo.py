@@ -49,10 +49,11 @@ def demo(wait: bool | None, keep: bool, workdir: Path | None, source: Path | Non
          timeout: float) -> int:
     """Run the whole loop locally: Redis, supervisord, compile, deploy, jobs, health.
 
-    Starts a redis-server per connection of the demo inventory and a supervisord in a
-    temporary folder, compiles and deploys the inventory there, enqueues a job on every
-    queue and waits until real workers ran them all, writes the health reports, and says
-    where to look. Everything is stopped and removed on exit, Ctrl-C included.
+    Starts a redis-server per connection of the demo inventory (demo/) and a supervisord in
+    a temporary folder, compiles and deploys the inventory there, enqueues a job on every
+    queue and waits until real workers ran them all, changes one worker group and shows
+    its plan and a redeploy that restarts only that group, writes the health reports, and
+    says where to look. Everything is stopped and removed on exit, Ctrl-C included.
     """
     signal.signal(signal.SIGTERM, _interrupt_on_term)
     options = DemoOptions(find_source(source), workdir, keep or workdir is not None, timeout)

@@ -48,8 +48,12 @@ def test_demo_runs_the_whole_loop_and_cleans_up_on_ctrl_c(tmp_path):
         workdir = Path(output.split("==> working in ", 1)[1].split("\n", 1)[0])
         assert "11 of 11 jobs run by real workers; health ok" in output
         for command in ("$ hznctl compile inventory --out bundles",
-                        "$ hznctl deploy bundles/demo-host", "$ hznctl health inventory"):
+                        "$ hznctl deploy bundles/demo-host", "$ hznctl plan bundles bundles-next",
+                        "$ hznctl deploy bundles-next/demo-host", "$ hznctl health inventory"):
             assert command in output
+        # A changed worker group: the plan says why, the redeploy restarts only that group.
+        assert "~ billing-default: numprocs 2 → 3" in output
+        assert "5 of 7 processes kept running through the deploy" in output
         report = json.loads((workdir / "reports/report.json").read_text())
         assert {c["connection"]: c["status"] for c in report["connections"]} == {
             "redis-jobs": "ok", "redis-main": "ok", "redis-reports": "ok"}
@@ -58,8 +62,8 @@ def test_demo_runs_the_whole_loop_and_cleans_up_on_ctrl_c(tmp_path):
         record = json.loads((workdir / "state/deploys.jsonl").read_text().splitlines()[-1])
         assert record["result"] == "ok"
         running = processes_under(workdir)
-        # 3 redis-servers, supervisord and 7 worker processes at least.
-        assert len(running) >= 11, output
+        # 3 redis-servers, supervisord and 8 worker processes at least.
+        assert len(running) >= 12, output
         assert b"demo-redis-main-password" not in b"".join(
             Path(f"/proc/{pid}/cmdline").read_bytes() for pid in running
             if Path(f"/proc/{pid}").exists())
