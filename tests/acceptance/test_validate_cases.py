@@ -54,9 +54,10 @@ def test_valid_case(name: str, case_dir) -> None:
 
 def test_billion_laughs_is_rejected_quickly(case_dir) -> None:
     case_dir("invalid", "yaml-billion-laughs")
-    started = time.perf_counter()
+    # CPU time: the machine running the suite is shared, wall time says little here.
+    started = time.process_time()
     validate_inventory(Path("."))
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_literal_password_is_never_echoed(cli, case_dir) -> None:
