@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from hznctl.secrets.decrypt import clear_cache, decrypt_value, load_identities
-from tests.support import DEMO_KEYS, collect_text
+from tests.support import DEMO_KEYS, collect_text, make_age_key
 
 pytestmark = pytest.mark.timeout(120)
 EU1 = "age1g72upzyl0a2uqfarcx0gl9854mn7tktqdrj754gqu79mc9r83shqnr2fkv"
@@ -158,3 +158,20 @@ def test_missing_values_are_asked_for(cli, repo):
     result = cli("new", "host", "worker-9", "-i", str(inv), input="production\n")
     assert result.exit_code == 0, result.output
     assert "environment: production" in (inv / "hosts/worker-9.yaml").read_text()
+
+
+def test_a_new_host_that_gets_workers_gets_their_secrets(cli, example_inventory):
+    # role=queue hosts run billing's workers (redis-main): the new host needs that password.
+    key = make_age_key(example_inventory.parent / "eu3.agekey")
+    args = ("new", "host", "worker-eu-3", "--environment", "production", "--label",
+            "role=queue", "--age-recipient", key.recipient, "-i", str(example_inventory))
+    refused = cli(*args, env={"HZNCTL_AGE_KEY_FILE": "", "SOPS_AGE_KEY_FILE": ""})
+    assert refused.exit_code == 1
+    assert "worker-eu-3 cannot decrypt secrets/redis-main.yaml" in refused.output
+    assert not (example_inventory / "hosts/worker-eu-3.yaml").exists()
+    done = cli(*args, env={"HZNCTL_AGE_KEY_FILE": str(DEMO_KEYS / "health-runner.agekey")})
+    assert done.exit_code == 0, done.output
+    clear_cache()
+    assert decrypt_value(example_inventory / "secrets/redis-main.yaml", "password",
+                         load_identities([key.path])) == "demo-redis-main-password"
+    assert cli("validate", str(example_inventory)).exit_code == 0
