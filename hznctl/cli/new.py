@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TextIO
 
 import click
 
@@ -14,8 +14,6 @@ from hznctl.models import Balance, Runtime
 from hznctl.scaffold import objects
 from hznctl.scaffold.staging import Applied, apply_checked
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 inventory_option = click.option(
     "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path),
