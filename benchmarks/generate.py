@@ -39,6 +39,7 @@ ZONES = ("a", "b", "c")
 # Weighted like a real fleet: mostly Laravel, some Python, a few plain commands.
 RUNTIMES = (["laravel-horizon"] * 35 + ["laravel-queue"] * 30 + ["rq"] * 15
             + ["celery"] * 15 + ["command"] * 5)
+RUNTIME_NAMES = sorted(set(RUNTIMES))
 QUEUE_WORDS = ("default", "mail", "notifications", "webhooks", "exports", "imports", "billing",
                "search", "media", "sync", "reports", "events", "high", "low", "bulk")
 PROVIDERS = ("aws-elasticache", "self-hosted", "redis-cloud", "upstash")
@@ -189,7 +190,8 @@ def _plan_applications(plan: _Plan, count: int, workers: int) -> None:
     rng = plan.rng
     for i in range(count):
         environment = _environment(i)
-        runtime = RUNTIMES[i % len(RUNTIMES)] if i < len(RUNTIMES) else rng.choice(RUNTIMES)
+        # The first five cover every runtime, however small the scale; then by weight.
+        runtime = RUNTIME_NAMES[i] if i < len(RUNTIME_NAMES) else rng.choice(RUNTIMES)
         slug = f"app-{i + 1:04d}"
         bound = rng.sample(connections[environment], min(len(connections[environment]),
                                                           rng.choice([1, 1, 2, 3])))
