@@ -209,6 +209,10 @@ def set_password(root: Path, connection: str, value: str, *, file: str | None = 
     write_sops_config(root, inventory)
     target = root / ref_file
     existing = inspect_file(target)
+    if target.exists() and not existing.ok:
+        # Replacing it would drop whatever else it holds: the operator decides.
+        raise SecretError(f"{ref_file} exists but is not a usable SOPS file "
+                          f"({existing.problem}); fix it, or delete it and run this again")
     others = (existing.keys | existing.nested | existing.clear) - {ref_key}
     if existing.ok and others:
         _set_in_place(root, ref_file, ref_key, value, identities)

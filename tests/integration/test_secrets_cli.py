@@ -185,3 +185,13 @@ def test_rotate_changes_the_data_key_not_the_password(cli, example_inventory):
                   "--password", input=CANARY)
     assert rotated.exit_code == 0, rotated.output
     assert _plain(path, RUNNER) == {"password": CANARY}
+
+
+def test_set_refuses_to_replace_an_unusable_file(cli, example_inventory):
+    path = example_inventory / "secrets" / "redis-main.yaml"
+    path.write_text("password: plaintext-left-here\nother: value\n")
+    result = cli("secrets", "set", "redis-main", str(example_inventory), input=CANARY)
+    assert result.exit_code == 1
+    assert "is not a usable SOPS file" in result.output and CANARY not in result.output
+    assert "plaintext-left-here" not in result.output
+    assert path.read_text() == "password: plaintext-left-here\nother: value\n"
