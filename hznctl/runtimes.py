@@ -90,9 +90,10 @@ def celery_argv(ctx: WorkerContext) -> list[Arg]:
     argv: list[Arg] = [
         ctx.application.executable or "celery", "-A", app_module, "worker",
         "-Q", ",".join(w.queues), pool, f"--hostname={ctx.group}@{ctx.host}",
-        "--loglevel=INFO", f"--time-limit={w.timeout}",
-        f"--max-memory-per-child={w.memory * 1024}",
+        "--loglevel=INFO", f"--max-memory-per-child={w.memory * 1024}",
     ]
+    if w.timeout:  # 0: no hard time limit
+        argv.append(f"--time-limit={w.timeout}")
     if w.max_jobs:
         argv.append(f"--max-tasks-per-child={w.max_jobs}")
     return _nice(w, argv)
