@@ -8,7 +8,7 @@ from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
 from hznctl.rules import rule
-from hznctl.rules.common import names, origin
+from hznctl.rules.common import names, nearest, origin
 
 # Runtimes whose backend hands a reserved job to another worker after retry-after seconds.
 RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, Runtime.CELERY})
@@ -63,13 +63,15 @@ def worker_connections(inventory: Inventory) -> Iterator[Diagnostic]:
             binding = bound.get(worker.connection)
             if binding is None:
                 known = worker.connection in existing
+                hint = "" if known else (nearest(worker.connection, bound)
+                                         or nearest(worker.connection, existing))
                 yield inventory.diagnostic(
                     "application", slug, parts,
                     f"connection {worker.connection!r} is not bound to the application"
                     + ("" if known else " (and no such connection exists)"),
                     code="worker-connections",
-                    hint=f"add {{connection: {worker.connection}}} under connections:, or "
-                    "use one of: " + ", ".join(sorted(bound)))
+                    hint=hint or f"add {{connection: {worker.connection}}} under connections:, "
+                    "or use one of: " + ", ".join(sorted(bound)))
             elif not binding.active and worker.active and app.active:
                 yield inventory.diagnostic(
                     "application", slug, parts,
