@@ -31,7 +31,7 @@ from hznctl.secrets.recipients import (
     secret_uses,
 )
 from hznctl.secrets.sops import run_sops
-from hznctl.secrets.structure import SopsFile, inspect_file
+from hznctl.secrets.structure import inspect_file
 
 SOPS_CONFIG = ".sops.yaml"
 DEFAULT_KEY = "password"
@@ -77,7 +77,7 @@ class FileStatus:
     problem: str | None
     needed: dict[str, Reader]
     present: frozenset[str]
-    unknown: frozenset[str] = frozenset()  # PGP/KMS/… keys: left alone
+    other_keys: tuple[str, ...] = ()  # PGP, KMS, … master keys: hznctl leaves them alone
     extra_who: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -114,7 +114,7 @@ def file_statuses(inventory: Inventory, uses: Sequence[SecretUse] | None = None
         found = inspect_file(inventory.root / file)
         present = found.recipients if found.ok else frozenset()
         statuses.append(FileStatus(
-            file, users[file], found.problem, needed, present,
+            file, users[file], found.problem, needed, present, found.other_keys,
             extra_who={r: describe_recipient(inventory, r) for r in present - set(needed)}))
     return statuses
 
@@ -292,6 +292,10 @@ def sync_files(root: Path, only: Sequence[str] | None = None, *,
                             "unchanged")
         if status.problem is not None:
             change.action = f"skipped: {status.problem}"
+        elif status.other_keys and not status.up_to_date:
+            # updatekeys would drop them: .sops.yaml names age recipients only.
+            change.action = (f"skipped: it also has {', '.join(status.other_keys)} keys; "
+                             "update its recipients with sops directly")
         elif not status.up_to_date:
             change.action = "would update" if dry_run else "updated"
             if not dry_run:
@@ -338,7 +342,3 @@ def connection_files(inventory: Inventory, connections: Sequence[str]) -> list[s
             raise SecretError(f"connection {name} has no password")
         files.append(conn.password.sops)
     return list(dict.fromkeys(files))
-
-
-def inspect(root: Path, file: str) -> SopsFile:
-    return inspect_file(root / file)

@@ -195,3 +195,19 @@ def test_set_refuses_to_replace_an_unusable_file(cli, example_inventory):
     assert "is not a usable SOPS file" in result.output and CANARY not in result.output
     assert "plaintext-left-here" not in result.output
     assert path.read_text() == "password: plaintext-left-here\nother: value\n"
+
+
+def test_sync_leaves_files_with_pgp_keys_alone(cli, example_inventory):
+    path = example_inventory / "secrets" / "redis-main.yaml"
+    text = path.read_text().replace(
+        "    lastmodified:", "    pgp:\n        - created_at: \"2026-01-01T00:00:00Z\"\n"
+        "          enc: x\n          fp: 0123456789ABCDEF\n    lastmodified:")
+    path.write_text(text)
+    _add_host(example_inventory, "worker-eu-9")
+    host = example_inventory / "hosts" / "worker-eu-9.yaml"
+    host.write_text(re.sub(r"age_recipient: \S+", "age_recipient: " + "age1" + "q" * 58,
+                           host.read_text()))
+    result = cli("secrets", "sync", str(example_inventory), "--identity", str(RUNNER))
+    assert result.exit_code == 0, result.output
+    assert "secrets/redis-main.yaml: skipped: it also has pgp keys" in result.output
+    assert path.read_text() == text
