@@ -104,7 +104,6 @@ def make_connection(target: ProbeTarget, budget: float, marks: _Marks) -> Connec
         marks.step = "auth"
         await conn.on_connect()  # AUTH, when there is a password
         marks.authenticated = time.perf_counter()
-        marks.step = "ping"
 
     settings: dict[str, Any] = {
         "host": connection.host.strip("[]"), "port": connection.port,
@@ -123,37 +122,92 @@ def make_connection(target: ProbeTarget, budget: float, marks: _Marks) -> Connec
     return Connection(**settings)
 
 
-async def probe(target: ProbeTarget, budget: float, *, samples: int = PING_SAMPLES) -> ProbeOutcome:
-    """Measure one connection within ``budget`` seconds; never raises for a sick server."""
+@dataclass
+class OpenProbe:
+    """A connection after the first stage: connected, authenticated, inspected.
+
+    Latency is sampled in a second stage, once every connection of the run has been
+    opened: PING round trips taken while hundreds of other probes keep the event loop busy
+    would measure the runner, not Redis.
+    """
+
+    target: ProbeTarget
+    marks: _Marks
+    connection: Connection | None
+    outcome: ProbeOutcome
+
+
+async def open_probe(target: ProbeTarget, budget: float) -> OpenProbe:
+    """Connect, AUTH, INFO and queue lengths within ``budget``; never raises for a sick
+    server (the connection stays open only when everything answered)."""
     marks = _Marks()
     connection = make_connection(target, budget, marks)
     try:
         async with asyncio.timeout(budget):
             await connection.connect()  # type: ignore[no-untyped-call]
-            await _ping(connection, marks, samples)
             marks.step = "info"
             server, queues = await _inspect(connection, target)
-        return ProbeOutcome(marks.timings(), server, queues)
-    except RedisTimeoutError:
-        waited = target.connection.options.connect_timeout if marks.step == "connect" \
-            else target.connection.options.read_timeout
+        return OpenProbe(target, marks, connection, ProbeOutcome(marks.timings(), server, queues))
+    except (RedisError, OSError, TimeoutError) as exc:
+        await _close(connection)
+        return OpenProbe(target, marks, None, _classify(exc, target, marks, budget))
+    except BaseException:
+        await _close(connection)
+        raise
+
+
+async def sample_latency(opened: OpenProbe, budget: float, *,
+                         samples: int = PING_SAMPLES) -> ProbeOutcome:
+    """PING round trips on an open probe within ``budget``; closes the connection."""
+    if opened.connection is None:
+        return opened.outcome
+    marks, connection = opened.marks, opened.connection
+    marks.step = "ping"
+    try:
+        async with asyncio.timeout(budget):
+            await _ping(connection, marks, samples)
+        return ProbeOutcome(marks.timings(), opened.outcome.server, opened.outcome.queues)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return _classify(exc, opened.target, marks, budget)
+    finally:
+        await _close(connection)
+
+
+async def probe(target: ProbeTarget, budget: float, *, samples: int = PING_SAMPLES) -> ProbeOutcome:
+    """Both stages for one connection, each within ``budget``."""
+    opened = await open_probe(target, budget)
+    return await sample_latency(opened, budget, samples=samples)
+
+
+async def close_probe(opened: OpenProbe) -> None:
+    if opened.connection is not None:
+        await _close(opened.connection)
+
+
+async def _close(connection: Connection) -> None:
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await connection.disconnect(nowait=True)
+
+
+def _classify(exc: BaseException, target: ProbeTarget, marks: _Marks,
+              budget: float) -> ProbeOutcome:
+    """down when the server did not answer, error when it refused our credentials."""
+    if isinstance(exc, RedisTimeoutError):
+        options = target.connection.options
+        waited = options.connect_timeout if marks.step == "connect" else options.read_timeout
         return _failed(marks, Status.DOWN, "timeout",
                        f"no answer within {_seconds(min(waited, budget))} "
                        f"({_doing(marks.step)})")
-    except TimeoutError:
+    if isinstance(exc, TimeoutError):
         return _failed(marks, Status.DOWN, "timeout",
                        f"no answer within {_seconds(budget)} ({_doing(marks.step)})")
-    except AuthenticationError as exc:
+    if isinstance(exc, AuthenticationError):
         return _failed(marks, Status.ERROR, "auth", _auth_message(target, exc))
-    except ConnectionError as exc:
+    if isinstance(exc, ConnectionError):
         return _failed(marks, Status.DOWN, "connect",
                        f"unreachable while {_doing(marks.step)}: {_clean(exc)}")
-    except (RedisError, OSError) as exc:
-        return _failed(marks, Status.DOWN, marks.step,
-                       f"failed while {_doing(marks.step)}: {_clean(exc)}")
-    finally:
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await connection.disconnect(nowait=True)
+    return _failed(marks, Status.DOWN, marks.step,
+                   f"failed while {_doing(marks.step)}: {_clean(exc)}")
 
 
 async def _ping(connection: Connection, marks: _Marks, samples: int) -> None:

@@ -20,10 +20,22 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hznctl.health.grading import grade, summary
-from hznctl.health.model import ConnectionHealth, Finding, Status, Timings
-from hznctl.health.probe import ProbeOutcome, probe
+from hznctl.health.model import ConnectionHealth, Finding, Status, Timings, worst
+from hznctl.health.probe import (
+    OpenProbe,
+    ProbeOutcome,
+    close_probe,
+    open_probe,
+    probe,
+    sample_latency,
+)
 from hznctl.health.targets import Credentials, ProbeTarget, with_credentials
 
+# PING samples in flight at once in the latency stage: few enough that the event loop
+# answers each reply at once.
+LATENCY_CONCURRENCY = 8
+# Seconds before the run's deadline when latency is sampled even if some openings hang.
+LATENCY_RESERVE = 0.5
 # Time kept back from the run's deadline to cancel the stragglers and write the reports.
 CANCEL_GRACE = 0.25
 
@@ -170,51 +182,118 @@ def _collect(readers: list[Any], ends_at: float,
 
 async def probe_all(targets: list[ProbeTarget], settings: RunSettings,
                     on_result: OnResult | None = None) -> list[ConnectionHealth]:
+    """Two stages: open every connection (connect, AUTH, INFO, queues) with the project's
+    concurrency, then sample PING latency on the open ones a few at a time, with the event
+    loop otherwise quiet, so that the runner's own scheduling is not taken for Redis
+    latency. Both stages share the run's deadline."""
     loop = asyncio.get_running_loop()
     settings = settings.started()
     ends_at = loop.time() + max(settings.remaining() - CANCEL_GRACE, 0.05)
-    slots = asyncio.Semaphore(settings.concurrency)
-    started: set[str] = set()
+    started: dict[str, float] = {}
+    opened: dict[str, OpenProbe] = {}
     results: dict[str, ConnectionHealth] = {}
 
-    async def one(target: ProbeTarget) -> None:
-        async with slots:
-            remaining = ends_at - loop.time()
-            if remaining <= 0:
-                return
-            started.add(target.name)
-            result = await check(target, min(settings.check_timeout, remaining))
-        results[target.name] = result
-        if on_result is not None:
-            on_result(result)
+    def budget() -> float:
+        return min(settings.check_timeout, ends_at - loop.time())
 
-    tasks = [asyncio.create_task(one(t)) for t in targets]
-    if tasks:
-        _, pending = await asyncio.wait(tasks, timeout=max(ends_at - loop.time(), 0))
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=CANCEL_GRACE)
+    def finish(target: ProbeTarget, outcome: ProbeOutcome, extra: Finding | None = None) -> None:
+        seconds = time.perf_counter() - started.get(target.name, time.perf_counter())
+        results[target.name] = graded(target, outcome, seconds, extra)
+        if on_result is not None:
+            on_result(results[target.name])
+
+    slots = asyncio.Semaphore(settings.concurrency)
+
+    async def open_one(target: ProbeTarget) -> None:
+        if target.credential_error is not None:
+            finish(target, _credentials_failed(target))
+            return
+        async with slots:
+            if budget() <= 0:
+                return
+            started[target.name] = time.perf_counter()
+            first = await open_probe(target, budget())
+        if first.connection is None:
+            finish(target, first.outcome)
+        else:
+            opened[target.name] = first
+
+    quiet = asyncio.Semaphore(LATENCY_CONCURRENCY)
+
+    async def sample_one(first: OpenProbe) -> None:
+        async with quiet:
+            if budget() <= 0:
+                return
+            outcome = await sample_latency(first, budget())
+        finish(first.target, outcome)
+
+    sampled: set[str] = set()
+
+    async def sample_opened() -> None:
+        batch = [p for name, p in opened.items() if name not in sampled]
+        sampled.update(p.target.name for p in batch)
+        await _stage([asyncio.create_task(sample_one(p)) for p in batch], loop, ends_at)
+
+    openings = [asyncio.create_task(open_one(t)) for t in targets]
+    # Sample latency when every connection is open, or, when some hang, early enough
+    # before the deadline for the open ones; the hanging openings go on meanwhile.
+    reserve = min(LATENCY_RESERVE, settings.deadline / 4)
+    if openings:
+        await asyncio.wait(openings, timeout=max(ends_at - reserve - loop.time(), 0))
+    await sample_opened()
+    await _stage(openings, loop, ends_at)
+    await sample_opened()
+    for name, first in opened.items():
+        if name not in results:
+            await close_probe(first)
+            finish(first.target, first.outcome, Finding(
+                check="latency", status=Status.WARNING,
+                message="latency not measured before the run's deadline"))
     for target in targets:
         if target.name not in results:
-            result = _unfinished(target, target.name in started, settings.deadline)
-            results[target.name] = result
+            results[target.name] = _unfinished(target, target.name in started,
+                                               settings.deadline)
             if on_result is not None:
-                on_result(result)
+                on_result(results[target.name])
     return [results[t.name] for t in targets]
 
 
+async def _stage(tasks: list[asyncio.Task[None]], loop: asyncio.AbstractEventLoop,
+                 ends_at: float) -> None:
+    """Wait for ``tasks`` until ``ends_at``; cancel what is left."""
+    tasks = [t for t in tasks if not t.done()]
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=max(ends_at - loop.time(), 0))
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=CANCEL_GRACE)
+
+
 async def check(target: ProbeTarget, budget: float) -> ConnectionHealth:
-    """Probe and grade one connection."""
+    """Probe and grade one connection on its own (both stages)."""
     started = time.perf_counter()
     if target.credential_error is not None:
-        outcome = ProbeOutcome(Timings(), failure=Finding(
-            check="credentials", status=Status.ERROR,
-            message=f"password not decryptable: {target.credential_error}"))
+        outcome = _credentials_failed(target)
     else:
         outcome = await probe(target, budget)
+    return graded(target, outcome, time.perf_counter() - started)
+
+
+def graded(target: ProbeTarget, outcome: ProbeOutcome, seconds: float,
+           extra: Finding | None = None) -> ConnectionHealth:
     status, findings = grade(outcome, target.thresholds)
-    return _health(target, status, findings, outcome, time.perf_counter() - started)
+    if extra is not None:
+        findings.append(extra)
+        status = worst([status, extra.status])
+    return _health(target, status, findings, outcome, seconds)
+
+
+def _credentials_failed(target: ProbeTarget) -> ProbeOutcome:
+    return ProbeOutcome(Timings(), failure=Finding(
+        check="credentials", status=Status.ERROR,
+        message=f"password not decryptable: {target.credential_error}"))
 
 
 def _health(target: ProbeTarget, status: Status, findings: list[Finding],
