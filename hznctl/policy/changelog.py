@@ -9,8 +9,6 @@ listed themselves, with their own authors. Deploy records (JSON lines written by
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from typing import Any
 from hznctl.deploy.record import read as read_records
 from hznctl.gitrev import _git, repo_root
 from hznctl.policy.changes import ObjectChange, compare
-from hznctl.policy.snapshot import Snapshot, read_snapshot, resolve_revision, snapshot_at
+from hznctl.policy.snapshot import Snapshot, git_snapshot, resolve_revision
 
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cI", "%s")
 
@@ -128,35 +126,28 @@ def _deploys(paths: Sequence[Path]) -> list[DeployEntry]:
 
 
 class _Snapshots:
-    """Inventories at commits, extracted once each and dropped when no longer needed."""
+    """Inventories at commits, read from git once each and dropped when no longer needed."""
 
-    def __init__(self, root: Path, scratch: Path, label: str) -> None:
-        self.root, self.scratch, self.label = root, scratch, label
+    def __init__(self, root: Path, label: str) -> None:
+        self.root, self.label = root, label
         self.kept: dict[str | None, Snapshot] = {}
 
     def at(self, commit: str | None) -> Snapshot:
         if commit not in self.kept:
-            if commit is None:  # before the first commit: nothing
-                self.kept[None] = read_snapshot(self.scratch / "empty", self.label)
-            else:
-                self.kept[commit] = snapshot_at(self.root, commit, self.scratch / commit,
-                                                self.label)
+            self.kept[commit] = (Snapshot(self.root, self.label) if commit is None  # nothing
+                                 else git_snapshot(self.root, commit, self.label))
         return self.kept[commit]
 
-    def keep_only(self, commits: set[str | None]) -> None:
-        for commit in [c for c in self.kept if c not in commits]:
-            del self.kept[commit]
-            if commit is not None:
-                shutil.rmtree(self.scratch / commit, ignore_errors=True)
+    def keep_only(self, commit: str) -> None:
+        self.kept = {commit: self.kept[commit]}
 
 
 def _commit_entries(root: Path, found: list[Commit], label: str) -> Iterator[CommitEntry]:
-    with tempfile.TemporaryDirectory(prefix="hznctl-log-") as scratch:
-        snapshots = _Snapshots(root, Path(scratch), label)
-        for commit in found:
-            changes = compare(snapshots.at(commit.parent), snapshots.at(commit.sha))
-            yield CommitEntry(commit, tuple(changes))
-            snapshots.keep_only({commit.sha})
+    snapshots = _Snapshots(root, label)
+    for commit in found:
+        changes = compare(snapshots.at(commit.parent), snapshots.at(commit.sha))
+        yield CommitEntry(commit, tuple(changes))
+        snapshots.keep_only(commit.sha)
 
 
 def changelog(root: Path, since: str | None = None, deploy_records: Sequence[Path] = (),

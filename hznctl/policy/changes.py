@@ -277,13 +277,10 @@ class SecretUsers:
         password reads one connection, not the inventory.
         """
         wanted = None if files is None else set(files)
-        needles = [] if wanted is None else [f.encode() for f in wanted]
+        named = None if wanted is None else snapshot.naming([f.encode() for f in wanted])
         for relative in snapshot.files:
             kind, name = classify(relative, set())
-            if kind in ("secret", "file"):
-                continue
-            if wanted is not None and not any(n in (snapshot.raw(relative) or b"")
-                                              for n in needles):
+            if kind in ("secret", "file") or (named is not None and relative not in named):
                 continue
             data = snapshot.data(relative)
             for ref in _secret_refs(data):
@@ -413,6 +410,9 @@ def _without_name(kind: str, data: Any) -> dict[str, Any] | None:
 
 def changed_files(old: Snapshot, new: Snapshot) -> list[str]:
     """Files added, removed, or whose bytes differ."""
+    if type(old) is type(new):  # the same way of telling versions apart on both sides
+        return [p for p in sorted({*old.files, *new.files})
+                if old.identity(p) != new.identity(p)]
     return [p for p in sorted({*old.files, *new.files}) if old.raw(p) != new.raw(p)]
 
 

@@ -18,7 +18,7 @@ from hznctl.gitrev import _git, materialize, repo_root
 from hznctl.inventory import PROJECT, KindSpec, all_kinds, load_inventory
 from hznctl.models.policy import Policy
 from hznctl.policy.kind import POLICY_KIND
-from hznctl.yamlio import Document, YamlProblem, load_document
+from hznctl.yamlio import Document, YamlProblem, load_document, parse_document
 
 
 class _Missing:
@@ -76,6 +76,14 @@ class Snapshot:
 
     def shown(self, relative: str) -> str:
         return str(PurePosixPath(self.label) / relative) if self.label else relative
+
+    def identity(self, relative: str) -> object:
+        """What tells two versions of a file apart (its bytes; a blob id in git)."""
+        return self.raw(relative)
+
+    def naming(self, needles: list[bytes]) -> set[str]:
+        """Files whose text contains one of ``needles``."""
+        return {r for r in self.files if any(n in (self.raw(r) or b"") for n in needles)}
 
     def raw(self, relative: str) -> bytes | None:
         path = self.files.get(relative)
@@ -170,3 +178,90 @@ def merge_base(root: Path, commit: str) -> str:
     except UsageError:  # no common history, or no commit checked out yet
         return commit
     return found or commit
+
+
+@dataclass
+class GitSnapshot(Snapshot):
+    """The inventory at a commit, read from git's objects: nothing is extracted to disk.
+
+    Files are compared by blob id, and only the blobs a change needs are read, so walking
+    a long history of a large inventory costs what the commits changed.
+    """
+
+    top: Path = Path()
+    commit: str = ""
+    blobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (mode, id)
+    prefix: str = ""
+
+    def identity(self, relative: str) -> object:
+        return self.blobs.get(relative)
+
+    def raw(self, relative: str) -> bytes | None:
+        blob = self.blobs.get(relative)
+        if blob is None:
+            return None
+        if relative not in self._raw:
+            data = _git(self.top, "cat-file", "blob", blob[1])
+            self._raw[relative] = b"\0link\0" + data if blob[0] == "120000" else data
+        return self._raw[relative]
+
+    def document(self, relative: str) -> Document | None:
+        if relative not in self._documents:
+            raw = self.raw(relative)
+            doc = None
+            if raw is not None and not raw.startswith(b"\0link\0") and \
+                    PurePosixPath(relative).suffix in _YAML_SUFFIXES:
+                try:
+                    doc = parse_document(raw, self.root / relative, self.shown(relative))
+                except YamlProblem:
+                    doc = None
+            self._documents[relative] = doc
+        return self._documents[relative]
+
+    def naming(self, needles: list[bytes]) -> set[str]:
+        """Files whose text contains one of ``needles`` (git grep, no blob is read here)."""
+        if not needles:
+            return set()
+        args = ["grep", "-l", "-z", "-F", "--no-color"]
+        for needle in needles:
+            args += ["-e", needle.decode("utf-8", "replace")]
+        try:
+            out = _git(self.top, *args, self.commit, "--", self.prefix or ".")
+        except UsageError:  # git grep exits 1 when nothing matches
+            return set()
+        start = len(self.commit) + 1 + (len(self.prefix) + 1 if self.prefix else 0)
+        return {name.decode("utf-8", "replace")[start:] for name in out.split(b"\0") if name}
+
+    def _load_policy(self) -> tuple[Policy | None, bool]:
+        if self._policy is None:
+            with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
+                for name in ("project.yaml", "policy.yaml"):
+                    raw = self.raw(name)
+                    if raw is not None and not raw.startswith(b"\0link\0"):
+                        (Path(scratch) / name).write_bytes(raw)
+                loaded = load_inventory(Path(scratch), kinds=[POLICY_KIND]).inventory
+            found = loaded.objects("policy").get("policy")
+            self._policy = (found if isinstance(found, Policy) else None,
+                            ("policy", "policy") in loaded.broken)
+        return self._policy
+
+
+def git_snapshot(root: Path, commit: str, label: str) -> GitSnapshot:
+    """The folder ``root`` as it was at ``commit``, read lazily from git's objects."""
+    top = repo_root(root)
+    prefix = root.resolve().relative_to(top.resolve()).as_posix()
+    prefix = "" if prefix == "." else prefix
+    out = _git(top, "ls-tree", "-r", "-z", "--full-tree", commit, "--", prefix or ".")
+    snapshot = GitSnapshot(root, label, top=top, commit=commit, prefix=prefix)
+    for entry in out.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, name = entry.partition(b"\t")
+        mode, kind, blob = meta.decode().split(" ")
+        path = name.decode("utf-8", "replace")
+        if kind != "blob" or (prefix and not path.startswith(prefix + "/")):
+            continue
+        relative = path[len(prefix) + 1:] if prefix else path
+        snapshot.files[relative] = root / relative
+        snapshot.blobs[relative] = (mode, blob)
+    return snapshot
