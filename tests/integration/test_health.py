@@ -125,7 +125,7 @@ def test_every_kind_of_server_gets_its_status_within_the_deadline(
     assert "authentication refused" in by_name["wrong-password"]["message"]
     assert "password not decryptable" in by_name["undecryptable"]["message"]
     assert by_name["slow"]["timings"]["latency_max_ms"] > 300  # a PING waited for the sleep
-    assert "slowest reply" in by_name["slow"]["message"]
+    assert "slowest PING" in by_name["slow"]["message"]
     assert "memory" in by_name["full"]["message"]
     assert by_name["full"]["server"]["memory_percent"] >= 95
     healthy_info = by_name["healthy"]

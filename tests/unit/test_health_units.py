@@ -62,10 +62,13 @@ def test_grading_server_figures(server: dict[str, object], expected: Status,
 
 
 def test_grading_latency_backlog_and_failures() -> None:
-    slow = ProbeOutcome(Timings(auth_ms=400, latency_samples_ms=[1, 2, 3], latency_p50_ms=2,
-                                latency_max_ms=3))
+    slow = ProbeOutcome(Timings(auth_ms=900, latency_samples_ms=[1, 400, 3], latency_p50_ms=3,
+                                latency_max_ms=400))
     assert grade(slow, HealthThresholds())[0] is Status.CRITICAL
     assert grade(slow, HealthThresholds(latency_critical_ms=500))[0] is Status.WARNING
+    slow_auth_only = ProbeOutcome(Timings(auth_ms=900, latency_samples_ms=[1, 2, 3],
+                                          latency_p50_ms=2, latency_max_ms=3))
+    assert grade(slow_auth_only, HealthThresholds())[0] is Status.OK
     queues = [QueueDepth(application="a", runtime="rq", queue="q", worker_groups=["w"],
                          key="rq:queue:q", pending=1500)]
     backlog = ProbeOutcome(Timings(), ServerInfo(), queues)
