@@ -3,8 +3,8 @@
 Layout (``state_dir`` and ``include_dir`` come from the host's supervisord settings)::
 
     <state_dir>/bundles/<id>/          complete bundles: manifest.json, programs/, exec/, secrets/
-    <state_dir>/bundles/.staging-*     a copy in progress (a crash leaves it; the next deploy
-                                       deletes it)
+    <state_dir>/bundles/.staging-*     a copy in progress, and .pruning-* a bundle being
+                                       deleted (a crash leaves them; the next deploy deletes them)
     <state_dir>/current  -> bundles/<id>   the bundle the host runs
     <state_dir>/previous -> bundles/<id>   the one before it (rollback)
     <state_dir>/deploy.json            journal of a deploy that has not finished
@@ -172,15 +172,26 @@ class Installation:
             replace_symlink(self.previous, f"bundles/{old}")
 
     def prune(self, keep: set[str]) -> list[str]:
-        """Delete bundles other than current, previous and ``keep``, and staging leftovers."""
+        """Delete bundles other than current, previous and ``keep``, and staging leftovers.
+
+        A bundle is renamed out of the way before it is deleted: a crash half way through
+        must never leave a partial ``bundles/<id>`` that a later deploy would reuse."""
         keep = keep | {i for i in (self.current_id(), self.previous_id()) if i}
         removed: list[str] = []
         if not self.bundles.is_dir():
             return removed
         for entry in sorted(self.bundles.iterdir()):
-            if entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry.name)
+            if entry.name in keep:
+                continue
+            doomed = entry
+            if not entry.name.startswith("."):
+                doomed = self.bundles / f".pruning-{entry.name}-{os.getpid()}"
+                try:
+                    os.rename(entry, doomed)
+                except OSError:
+                    continue
+            shutil.rmtree(doomed, ignore_errors=True)
+            removed.append(entry.name)
         return removed
 
     # -- program links -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,10 +144,28 @@ class _Deploy:
         crashpoint.reached("journal")
         self._switch(self.new_id, self.new)
         self._timed("switch")
+        # Older bundles are needed neither by this deploy, nor by its rollback, nor by undoing
+        # its switch: delete them while supervisord re-reads its configuration.
+        keep = {i for i in (self.base_id, self.new_id, previous_id,
+                            *(self.journal or {}).values()) if i}
+        pruning = threading.Thread(target=inst.prune, args=(keep,), daemon=True)
+        pruning.start()
+        try:
+            self._converge_or_roll_back(record, known, managed, restart, previous_id,
+                                        None if staged_before else self.new_id)
+        finally:
+            pruning.join()
+        if record.result != FAILED:
+            inst.finish()  # a failed rollback keeps the journal: the next deploy redoes it all
+        crashpoint.reached("finished")
+
+    def _converge_or_roll_back(self, record: DeployRecord, known: dict[str, GroupTarget],
+                               managed: set[str], restart: set[str], previous_id: str | None,
+                               staged: str | None) -> None:
         try:
             actions = self._converge(self.new, known, managed, restart, set(self.plan.added))
         except ConfigUnreadable as exc:
-            self._undo(previous_id, None if staged_before else self.new_id)
+            self._undo(previous_id, staged)
             raise HznctlError(
                 "supervisord cannot re-read its configuration, so no reload can succeed "
                 f"until this is fixed (a file hznctl does not manage?):\n  {exc}\n"
@@ -160,11 +179,6 @@ class _Deploy:
             record.result = OK if (actions.added or actions.removed or self.journal
                                    or self.base_id != self.new_id) else UNCHANGED
             self._timed("converge")
-        if record.result != FAILED:
-            inst.finish()  # a failed rollback keeps the journal: the next deploy redoes it all
-        crashpoint.reached("finished")
-        inst.prune(keep=set())
-        self._timed("prune")
 
     def _preflight(self) -> None:
         _check_bundle(self.new, self.request.bundle)

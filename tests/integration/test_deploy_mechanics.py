@@ -58,10 +58,14 @@ def test_only_the_changed_group_restarts_and_removed_groups_stop(cli, host, tmp_
     assert "c-three:c-three_00" not in after
     assert not (host.include_dir / "c-three.conf").exists()
     wait_running(host, v2)
-    # The previous bundle is kept for rollback; older ones are pruned.
-    v3 = {"a-one": Group(numprocs=2)}
-    assert _deploy(cli, make_bundle(tmp_path / "v3", host, v3, revision="r3")).exit_code == 0
-    assert len(list((host.state_dir / "bundles").iterdir())) == 2
+    # The current bundle, the previous one (rollback) and the one before are kept.
+    kept = [(host.state_dir / "current").resolve().name]
+    for n in (3, 4):
+        v = {"a-one": Group(numprocs=2), f"n-{n}": Group()}
+        assert _deploy(cli, make_bundle(tmp_path / f"v{n}", host, v, revision=f"r{n}")
+                       ).exit_code == 0
+        kept.append((host.state_dir / "current").resolve().name)
+    assert sorted(p.name for p in (host.state_dir / "bundles").iterdir()) == sorted(kept)
     assert host.pids()["a-one:a-one_00"] == before["a-one:a-one_00"]
 
 
