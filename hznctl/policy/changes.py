@@ -14,7 +14,6 @@ that no change escapes the check.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,14 +26,15 @@ from hznctl.policy.snapshot import (
     SECRET_FOLDER,
     Snapshot,
     classify,
+    git_snapshot,
     name_field,
     read_snapshot,
-    snapshot_at,
+    worktree_changes,
 )
 from hznctl.yamlio import Document
 
 __all__ = ["MISSING", "SECRET_FOLDER", "FieldChange", "ObjectChange", "Snapshot", "compare",
-           "read_snapshot", "snapshot_at"]
+           "read_snapshot"]
 
 ENCRYPTED = "(encrypted)"
 WHOLE_FILE = "(file)"  # the path of a change to a file that is not read field by field
@@ -408,17 +408,22 @@ def _without_name(kind: str, data: Any) -> dict[str, Any] | None:
     return {k: v for k, v in data.items() if k != name_field(kind)}
 
 
-def changed_files(old: Snapshot, new: Snapshot) -> list[str]:
-    """Files added, removed, or whose bytes differ."""
+def changed_files(old: Snapshot, new: Snapshot, only: Iterable[str] | None = None) -> list[str]:
+    """Files added, removed, or whose bytes differ (among ``only``, when given)."""
+    paths = sorted({*old.files, *new.files} if only is None else set(only))
     if type(old) is type(new):  # the same way of telling versions apart on both sides
-        return [p for p in sorted({*old.files, *new.files})
-                if old.identity(p) != new.identity(p)]
-    return [p for p in sorted({*old.files, *new.files}) if old.raw(p) != new.raw(p)]
+        return [p for p in paths if old.identity(p) != new.identity(p)]
+    return [p for p in paths if old.raw(p) != new.raw(p)]
 
 
-def compare(old: Snapshot, new: Snapshot) -> list[ObjectChange]:
-    """Every change from ``old`` to ``new``, in a stable order (kind, then name)."""
-    changed = changed_files(old, new)
+def compare(old: Snapshot, new: Snapshot, only: Iterable[str] | None = None) -> (
+    list[ObjectChange]
+):
+    """Every change from ``old`` to ``new``, in a stable order (kind, then name).
+
+    ``only``: the files that may differ, when something (git) already knows them.
+    """
+    changed = changed_files(old, new, only)
     candidates = [p for p in changed if classify(p, set())[0] in ("secret", "file")]
     users = SecretUsers()
     if candidates:
@@ -448,10 +453,5 @@ def changes_since(root: Path, commit: str, label: str) -> tuple[Snapshot, Snapsh
     """(snapshot at ``commit``, working tree snapshot, changes) for the folder ``root``."""
     if not root.is_dir():
         raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
-    new = read_snapshot(root, label)
-    with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
-        old = snapshot_at(root, commit, Path(scratch), label)
-        # Files are read lazily: compare, and read the base's policy, before they go away.
-        changes = compare(old, new)
-        old.policy  # noqa: B018
-    return old, new, changes
+    old, new = git_snapshot(root, commit, label), read_snapshot(root, label)
+    return old, new, compare(old, new, worktree_changes(root, commit))

@@ -19,7 +19,7 @@ from hznctl.diagnostics import Diagnostic, sort_diagnostics
 from hznctl.errors import HznctlError, UsageError
 from hznctl.models.policy import EMAIL_PATTERN, USER_PATTERN, Action, Permission, Policy, PolicyKind
 from hznctl.policy.changes import FieldChange, ObjectChange, changes_since
-from hznctl.policy.snapshot import Snapshot, merge_base, policy_at, resolve_revision
+from hznctl.policy.snapshot import Snapshot, git_snapshot, merge_base, resolve_revision
 
 ADMIN = "admin"
 _GLOBAL_KINDS = ("project", "policy")
@@ -253,7 +253,7 @@ def check_policy(root: Path, base: str, author: str, teams: tuple[str, ...] = ()
     fork = merge_base(root, commit)
     shown = label or str(root)
     old, new, changes = changes_since(root, fork, shown)
-    target = old if fork == commit else policy_at(root, commit, shown)
+    target = old if fork == commit else git_snapshot(root, commit, shown)
     policy, notes = policy_in_effect(target, new, base)
     if fork != commit:
         notes.append(f"changes counted from {fork[:12]}, where this branch left {base}")

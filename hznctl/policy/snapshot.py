@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hznctl.errors import UsageError
-from hznctl.gitrev import _git, materialize, repo_root
+from hznctl.gitrev import _git, repo_root
 from hznctl.inventory import PROJECT, KindSpec, all_kinds, load_inventory
 from hznctl.models.policy import Policy
 from hznctl.policy.kind import POLICY_KIND
@@ -154,19 +154,6 @@ def resolve_revision(root: Path, rev: str) -> str:
     return out.decode().strip()
 
 
-def snapshot_at(root: Path, commit: str, scratch: Path, label: str) -> Snapshot:
-    """The inventory folder ``root`` as it was at ``commit`` (extracted under ``scratch``)."""
-    return read_snapshot(materialize(root, commit, scratch), label)
-
-
-def policy_at(root: Path, commit: str, label: str) -> Snapshot:
-    """A snapshot at ``commit`` whose policy has been read (its files are gone after)."""
-    with tempfile.TemporaryDirectory(prefix="hznctl-policy-") as scratch:
-        snapshot = snapshot_at(root, commit, Path(scratch), label)
-        snapshot.policy  # noqa: B018 - read it while the files exist
-    return snapshot
-
-
 def merge_base(root: Path, commit: str) -> str:
     """Where the checked-out branch left ``commit``: the branch's own changes start there.
 
@@ -249,8 +236,7 @@ class GitSnapshot(Snapshot):
 def git_snapshot(root: Path, commit: str, label: str) -> GitSnapshot:
     """The folder ``root`` as it was at ``commit``, read lazily from git's objects."""
     top = repo_root(root)
-    prefix = root.resolve().relative_to(top.resolve()).as_posix()
-    prefix = "" if prefix == "." else prefix
+    prefix = _prefix(root, top)
     out = _git(top, "ls-tree", "-r", "-z", "--full-tree", commit, "--", prefix or ".")
     snapshot = GitSnapshot(root, label, top=top, commit=commit, prefix=prefix)
     for entry in out.split(b"\0"):
@@ -265,3 +251,21 @@ def git_snapshot(root: Path, commit: str, label: str) -> GitSnapshot:
         snapshot.files[relative] = root / relative
         snapshot.blobs[relative] = (mode, blob)
     return snapshot
+
+
+def _prefix(root: Path, top: Path) -> str:
+    prefix = root.resolve().relative_to(top.resolve()).as_posix()
+    return "" if prefix == "." else prefix
+
+
+def worktree_changes(root: Path, commit: str) -> set[str]:
+    """Files under ``root`` that the working tree changes since ``commit`` (git's view:
+    tracked changes, staged or not, and untracked files that are not ignored)."""
+    top = repo_root(root)
+    prefix = _prefix(root, top)
+    spec = prefix or "."
+    listed = _git(top, "diff", "--name-only", "-z", "--no-renames", commit, "--", spec)
+    listed += b"\0" + _git(top, "ls-files", "-z", "--others", "--exclude-standard", "--",
+                           spec)
+    start = len(prefix) + 1 if prefix else 0
+    return {name.decode("utf-8", "replace")[start:] for name in listed.split(b"\0") if name}
