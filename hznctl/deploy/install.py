@@ -69,6 +69,18 @@ def _copy_verified(src: Path, dest: Path, expected: str | None) -> None:
         os.close(fd)
 
 
+def _link_same(installed: tuple[Path, dict[str, str]] | None, relpath: str, sha256: str,
+               target: Path) -> bool:
+    if installed is None or installed[1].get(relpath) != sha256:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(_inside(installed[0], relpath), target)
+    except OSError:
+        return False
+    return True
+
+
 def _sync_tree(root: Path) -> None:
     """Make every file under ``root`` durable before the rename that publishes it: one
     syncfs(2) for the whole file system instead of an fsync per file (hundreds of journal
@@ -126,9 +138,13 @@ class Installation:
     def bundle_dir(self, ident: str) -> Path:
         return self.bundles / ident
 
-    def stage(self, source: Path, files: dict[str, str]) -> str:
-        """Copy a bundle into ``bundles/<id>`` (verified against its manifest, fsynced); a
-        bundle already there is reused."""
+    def stage(self, source: Path, files: dict[str, str],
+              installed: tuple[Path, dict[str, str]] | None = None) -> str:
+        """Copy a bundle into ``bundles/<id>`` (verified against its manifest, made durable);
+        a bundle already there is reused. ``installed``: a bundle already on the host and its
+        file hashes — a file with the same path and hash is hard-linked from it instead of
+        copied (bundles are never modified once staged), which on a host with hundreds of
+        groups where one changed turns most of the copy into metadata."""
         ident = bundle_id(source)
         dest = self.bundles / ident
         if (dest / MANIFEST).is_file():
@@ -138,7 +154,9 @@ class Installation:
         shutil.rmtree(staging, ignore_errors=True)
         try:
             for relpath in sorted(files):
-                _copy_verified(_inside(source, relpath), _inside(staging, relpath), files[relpath])
+                target = _inside(staging, relpath)
+                if not _link_same(installed, relpath, files[relpath], target):
+                    _copy_verified(_inside(source, relpath), target, files[relpath])
             _copy_verified(source / MANIFEST, staging / MANIFEST, None)
             _sync_tree(staging)
             crashpoint.reached("staged")

@@ -138,7 +138,10 @@ class _Deploy:
         self._timed("preflight")
         previous_id = inst.previous_id()
         staged_before = (inst.bundle_dir(self.new_id) / "manifest.json").is_file()
-        inst.stage(self.request.bundle, dict(self.new.files))
+        installed = None
+        if self.base_id is not None and self.base is not None:
+            installed = (inst.bundle_dir(self.base_id), dict(self.base.files))
+        inst.stage(self.request.bundle, dict(self.new.files), installed)
         self._timed("stage")
         inst.begin(self.base_id, self.new_id)
         crashpoint.reached("journal")

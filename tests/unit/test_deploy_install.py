@@ -91,3 +91,16 @@ def test_the_lock_waits_then_fails_clearly(tmp_path):
     assert "gave up after 0.2s" in str(error.value)
     with deploy_lock(tmp_path, timeout=0):
         pass  # released when its holder left
+
+
+def test_unchanged_files_are_hard_linked_from_the_installed_bundle(tmp_path):
+    inst = Installation(tmp_path / "state", tmp_path / "include")
+    old = _bundle(tmp_path / "old", {"programs/a.conf": b"a", "programs/b.conf": b"b"})
+    new = _bundle(tmp_path / "new", {"programs/a.conf": b"a", "programs/b.conf": b"b2"})
+    old_id = inst.stage(tmp_path / "old", old)
+    new_id = inst.stage(tmp_path / "new", new, (inst.bundle_dir(old_id), old))
+    same = [inst.bundle_dir(i) / "programs/a.conf" for i in (old_id, new_id)]
+    assert same[0].stat().st_ino == same[1].stat().st_ino
+    changed = inst.bundle_dir(new_id) / "programs/b.conf"
+    assert changed.read_bytes() == b"b2"
+    assert changed.stat().st_ino != (inst.bundle_dir(old_id) / "programs/b.conf").stat().st_ino
