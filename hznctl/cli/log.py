@@ -33,5 +33,8 @@ def log(path: Path, since: str | None, records: tuple[Path, ...], output_format:
         if not record.is_file():
             raise UsageError(f"deploy records {str(record)!r}: no such file")
     result = changelog(path, since, records, label=display_path(path))
+    if not result.entries:
+        click.echo(f"hznctl: note: no commit{' after ' + since if since else ''} changes "
+                   f"{display_path(path)}", err=True)
     click.echo(RENDERERS[output_format](result), nl=False)
     return 0
