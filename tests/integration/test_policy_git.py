@@ -185,7 +185,7 @@ def test_policy_edits_need_admin_and_use_the_base_policy(repo: Repo, cli: Run) -
     result = check(cli, "@bob")
     assert result.exit_code == 1
     assert violations(result) == [
-        "inventory/policy.yaml:32:11: members.@bob: @bob (role operator) may not change "
+        "inventory/policy.yaml:34:11: members.@bob: @bob (role operator) may not change "
         "policy; allowed for: admin"]
     assert check(cli, "@alice").exit_code == 0
     (repo.path / "inventory/policy.yaml").unlink()
