@@ -157,9 +157,10 @@ def changelog(root: Path, since: str | None = None, deploy_records: Sequence[Pat
     shown = label if label is not None else root.as_posix()
     entries: list[Entry] = list(_commit_entries(root, found, shown))
     deploys = _deploys(deploy_records)
-    if since and found:
-        start = _parse_time(found[0].committed)
-        deploys = [d for d in deploys if d.when >= start]
+    if since:  # deploys after the commit the log starts from
+        start = _parse_time(_git(repo_root(root), "show", "-s", "--format=%cI",
+                                 resolve_revision(root, since)).decode().strip())
+        deploys = [d for d in deploys if d.when > start]
     # Commits keep git's order; a deploy goes after the commits made before it.
     merged = sorted([*entries, *deploys], key=lambda e: (e.when, isinstance(e, DeployEntry)))
     if [e for e in merged if isinstance(e, CommitEntry)] != entries:

@@ -422,6 +422,10 @@ Explain the project name
     assert first["changes"][0]["fields"][1] == {
         "action": "change", "field": "workers[default].max_processes", "new": 4, "old": 2}
     assert cli("log", "--since", "nope").exit_code == 2
+    after_c2 = cli("log", "--since", c2, "--deploy-records", str(records)).output
+    assert after_c2.splitlines()[0] == f"2026-01-05T11:30:00Z deploy to web-1: ok (revision " \
+        f"{s['c2']}): changed shop-default"
+    assert "deploy to" not in cli("log", "--since", c3, "--deploy-records", str(records)).output
 
 
 def test_a_branch_behind_its_target_is_checked_on_its_own_changes(repo: Repo,
