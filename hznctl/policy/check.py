@@ -120,7 +120,7 @@ class Violation:
         verb = "rename" if self.change.action == "rename" else self.action
         why = " (a rename removes one object and adds another)" if verb == "rename" else ""
         allowed = ", ".join(self.allowed) or "no role"
-        return (f"{who} may not {verb} {self.change.policy_kind}{_scope(self.change)}{why}; "
+        return (f"{who} may not {verb} {_what(self.change)}{_scope(self.change)}{why}; "
                 f"allowed for: {allowed}")
 
     def diagnostic(self) -> Diagnostic:
@@ -140,6 +140,14 @@ def _roles_text(roles: tuple[str, ...]) -> str:
     if not roles:
         return "no role"
     return f"role {roles[0]}" if len(roles) == 1 else f"roles {', '.join(roles)}"
+
+
+def _what(change: ObjectChange) -> str:
+    if change.kind == "secret" and change.used_by:
+        return f"secrets of {', '.join(change.used_by)}"
+    if change.kind == "file":
+        return "project (files that are no object count as project)"
+    return change.policy_kind
 
 
 def _scope(change: ObjectChange) -> str:

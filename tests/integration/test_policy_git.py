@@ -209,8 +209,9 @@ def test_rotated_production_password_is_a_secrets_change(repo: Repo, cli: Run,
     assert [(v["file"], v["path"], v["object"]) for v in report["violations"]] == [
         ("inventory/secrets/redis-main.yaml", "password",
          "secret file secrets/redis-main.yaml (of connection redis-main)")]
-    assert "may not change secrets in environment production" in \
-        report["violations"][0]["message"]
+    assert report["violations"][0]["message"] == (
+        "bob@example.com (role operator) may not change secrets of connection redis-main in "
+        "environment production; allowed for: admin")
     assert "rotated-password-value" not in result.output
     assert "ENC[" not in result.output
 
@@ -459,3 +460,12 @@ def test_a_symbolic_link_is_a_change_and_never_followed(repo: Repo, cli: Run,
     assert violations(result)[0].startswith(
         "inventory/connections/redis-x.yaml:1:1: bob@example.com (role operator) may not add "
         "connections in every environment; allowed for: admin")
+
+
+def test_other_files_in_the_inventory_count_as_project(repo: Repo, cli: Run) -> None:
+    (repo.path / "inventory/README.md").write_text("notes\n")
+    result = check(cli, BOB)
+    assert result.exit_code == 1
+    assert violations(result) == [
+        "inventory/README.md:1:1: bob@example.com (role operator) may not add project (files "
+        "that are no object count as project); allowed for: admin"]
