@@ -150,7 +150,8 @@ class HealthReport(ReportModel):
     notifications: list[NotificationResult] = Field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        # Fields in model order (stable); pydantic's own serializer is ~10x json.dumps.
+        return self.model_dump_json(indent=2) + "\n"
 
 
 def count_statuses(connections: list[ConnectionHealth]) -> dict[Status, int]:

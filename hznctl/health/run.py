@@ -14,7 +14,6 @@ from pathlib import Path
 from hznctl.errors import HznctlError, InventoryError, UsageError
 from hznctl.health.history import append_run, read_history, run_record, transitions, with_previous
 from hznctl.health.model import RANK, HealthReport, Status, count_statuses, worst
-from hznctl.health.notify import notify
 from hznctl.health.reports import write_reports
 from hznctl.health.runner import OnResult, RunSettings, run_probes
 from hznctl.health.targets import Credentials, build_targets, select_connections
@@ -100,6 +99,8 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
         transitions=transitions(results, previous, have_history=options.history is not None),
         history=str(options.history) if options.history else None)
     if options.notify and report.transitions:
+        from hznctl.health.notify import notify  # urllib and threads: only when needed
+
         sent = notify(list(inventory.notifications.values()), report, inventory.root,
                       credentials.identities)
         report = report.model_copy(update={"notifications": sent})
