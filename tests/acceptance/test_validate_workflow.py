@@ -93,7 +93,8 @@ def test_a_valid_pull_request_passes_with_its_plan_in_the_summary(clone, tmp_pat
     assert run.ok, [(s.name, s.output) for s in run.steps]
     assert [s.name for s in run.steps if not s.skipped] == [
         "Validate the inventory", "Check the secrets (no key needed)",
-        "Plan against the target branch", "Check the author's permissions"]
+        "Plan against the target branch", "Check that CODEOWNERS matches the policy",
+        "Check the author's permissions"]
     assert "worker-1" in run.summary and "billing-default" in run.summary
     assert "numprocs" in run.summary and "2 → 3" in run.summary
     assert "::error" not in run.step("Validate the inventory").output
