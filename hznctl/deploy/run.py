@@ -90,10 +90,10 @@ class _Deploy:
 
     def run(self) -> DeployRecord:
         began = self._since = time.monotonic()
+        if self.request.dry_run:  # bundles only: no supervisord, no lock, nothing written
+            return self._plan()
         # Ask supervisord first: when it is down, the deploy fails before touching anything.
         self.supervisor.ensure_running()
-        if self.request.dry_run:  # read-only: no lock, not even the state folder is created
-            return self._plan()
         with deploy_lock(self.inst.state_dir, timeout=self.request.lock_timeout):
             self._timed("lock")
             record = self._plan()
