@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,12 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
     changes (with --history), and writes the reports into --out. Exit 0 when all is
     well, 1 when a connection is at or above --fail-on (default: critical or down).
     """
+    started = time.monotonic()
     from hznctl.errors import InventoryError
     from hznctl.health.run import HealthOptions, run_health
 
     options = HealthOptions(path, out, environments, connections, deadline, history, identity,
-                            notify=not no_notify)
+                            notify=not no_notify, started=started)
     progress = _Progress(enabled=output_format == "text" and _interactive())
     try:
         run = run_health(options, on_result=progress.advance, on_start=progress.start)

@@ -35,6 +35,9 @@ class HealthOptions:
     history: Path | None = None
     identity: Path | None = None
     notify: bool = True
+    # time.monotonic() when the command started: the deadline bounds the whole run, loading
+    # and decrypting included, not only the probes.
+    started: float | None = None
 
 
 @dataclass
@@ -81,7 +84,8 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
     credentials = runner_credentials(options.identity)
     deadline = options.deadline or project.health.deadline
     settings = RunSettings(deadline, min(project.health.check_timeout, deadline),
-                           project.health.concurrency)
+                           project.health.concurrency,
+                           deadline_at=(options.started or time.monotonic()) + deadline)
     history = read_history(options.history) if options.history else []
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.perf_counter()
