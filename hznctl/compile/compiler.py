@@ -13,7 +13,7 @@ from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha2
 from hznctl.compile.ini import UnsafeValue
 from hznctl.compile.programs import HostCompiler, Program
 from hznctl.compile.render import GENERATOR, make_environment, render_program
-from hznctl.compile.verify import VerifyError, verify_program
+from hznctl.compile.verify import Verifier, VerifyError
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import HznctlError, UsageError
 from hznctl.inventory import Inventory
@@ -43,6 +43,7 @@ class SecretFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._data: dict[str, bytes] = {}
+        self._hashes: dict[str, str] = {}
 
     def read(self, rel: str) -> bytes:
         if rel not in self._data:
@@ -57,7 +58,9 @@ class SecretFiles:
         return self._data[rel]
 
     def hash(self, rel: str) -> str:
-        return sha256_hex(self.read(rel))
+        if rel not in self._hashes:
+            self._hashes[rel] = sha256_hex(self.read(rel))
+        return self._hashes[rel]
 
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
@@ -82,6 +85,7 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                          f"(hosts: {', '.join(placed) or 'none'})")
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
+    verifier = Verifier()
     bundles = {}
     for name in hosts or list(placed):
         compiler = HostCompiler(inventory, inventory.hosts[name], secrets.hash)
@@ -92,15 +96,16 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
         except ValidationError as exc:  # an exec spec the inventory's rules let through
             raise CompileError(f"host {name}: cannot build an exec spec: "
                                f"{exc.errors(include_url=False)[0]['msg']}") from None
-        bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, revision)
+        bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, verifier,
+                                     revision)
     return bundles
 
 
-def _render(program: Program, env: jinja2.Environment, host: str) -> bytes:
+def _render(program: Program, env: jinja2.Environment, verifier: Verifier, host: str) -> bytes:
     where = f"host {host}, program {program.group}"
     try:
         text = render_program(program, env)
-        verify_program(text, program)
+        verifier.verify(text, program)
     except (UnsafeValue, VerifyError) as exc:
         raise CompileError(f"{where}: {exc}") from None
     except jinja2.TemplateError as exc:
@@ -109,34 +114,39 @@ def _render(program: Program, env: jinja2.Environment, host: str) -> bytes:
 
 
 def _host_bundle(host: Host, programs: list[Program], secrets: SecretFiles,
-                 env: jinja2.Environment, revision: str | None) -> HostBundle:
+                 env: jinja2.Environment, verifier: Verifier, revision: str | None
+                 ) -> HostBundle:
     files: dict[str, bytes] = {}
+    hashes: dict[str, str] = {}
     groups: dict[str, GroupEntry] = {}
     for program in programs:
-        data = _render(program, env, host.name)
+        data = _render(program, env, verifier, host.name)
         files[program.file] = data
+        hashes[program.file] = sha256_hex(data)
         files[program.exec_path] = program.exec_json
         files.update(program.extra_files)
         for bundle_path, sops_path in program.secret_sources.items():
             files[bundle_path] = secrets.read(sops_path)
-        groups[program.group] = _group_entry(program, data)
+            hashes[bundle_path] = secrets.hash(sops_path)
+        groups[program.group] = _group_entry(program, hashes[program.file])
     sv = host.supervisord
     manifest = Manifest(
         generator=GENERATOR, host=host.name, environment=host.environment, revision=revision,
         supervisord=SupervisordRef(url=sv.url, include_dir=sv.include_dir,
                                    state_dir=sv.state_dir, log_dir=sv.log_dir),
-        groups=groups, files={p: sha256_hex(d) for p, d in sorted(files.items())},
+        groups=groups,
+        files={p: hashes.get(p) or sha256_hex(d) for p, d in sorted(files.items())},
     )
     return HostBundle(host.name, manifest, dict(sorted(files.items())))
 
 
-def _group_entry(program: Program, data: bytes) -> GroupEntry:
+def _group_entry(program: Program, sha256: str) -> GroupEntry:
     return GroupEntry(
         application=program.application.slug,
         worker=program.worker.name if program.worker else None,
         runtime=program.runtime.runtime.value,
         file=program.file,
-        sha256=sha256_hex(data),
+        sha256=sha256,
         processes=program.numprocs,
         process_names=program.process_names(),
         startsecs=int(str(program.options["startsecs"])),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import configparser
 import shlex
 import signal
+from collections.abc import Hashable
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +46,30 @@ def parse_program_text(text: str) -> Any:
     except configparser.Error as exc:
         raise VerifyError(f"supervisor cannot parse it: {exc}") from None
     return parser
+
+
+class Verifier:
+    """Reads back each distinct rendered program once per compile.
+
+    A worker group placed on several hosts often renders to the same file on each: the
+    same text meant as the same program reads back the same, so it is parsed only once.
+    The key holds everything ``verify_program`` compares, never the text alone: a text
+    shared by two different intended programs is verified against each of them.
+    """
+
+    def __init__(self) -> None:
+        self._verified: set[tuple[str, Hashable]] = set()
+
+    def verify(self, text: str, program: Program) -> None:
+        key = (text, _intent(program))
+        if key not in self._verified:
+            verify_program(text, program)
+            self._verified.add(key)
+
+
+def _intent(program: Program) -> Hashable:
+    return (program.group, program.numprocs, tuple(program.argv),
+            tuple(program.options.items()))
 
 
 def verify_program(text: str, program: Program) -> None:

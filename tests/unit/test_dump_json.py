@@ -1,0 +1,32 @@
+"""`dump_json` writes exactly the bytes of the standard library's pretty, sorted JSON."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hznctl.bundle import dump_json
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+def _stdlib(data: object) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+@given(_json)
+def test_same_bytes_as_the_standard_library(data: object) -> None:
+    assert dump_json(data) == _stdlib(data)
+
+
+def test_edge_cases() -> None:
+    for data in ({}, [], {"a": {}, "b": [], "c": [{}], "é\n\"": "\u2028\x00"}, (1, 2),
+                 {"x": 1.5, "y": float("inf"), "z": [True, None, -0.0]}, {1: "a", 2: "b"}):
+        assert dump_json(data) == _stdlib(data)
