@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -38,6 +38,7 @@ from hznctl.yamlio import (
 )
 
 MAX_FILES = 100_000
+_T = TypeVar("_T")
 SENSITIVE_WORDS = ("password", "secret", "token", "url", "credential", "passwd", "auth")
 
 
@@ -90,6 +91,21 @@ class Inventory:
     extra: dict[str, dict[str, BaseModel]] = field(default_factory=dict)
     documents: dict[tuple[str, str], Document] = field(default_factory=dict)
     broken: set[tuple[str, str]] = field(default_factory=set)
+    # Values derived from the whole inventory (placement, secret uses), computed once and
+    # shared by every rule and stage of a run; see ``derived``.
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def derived(self, name: str, compute: Callable[[Inventory], _T]) -> _T:
+        """``compute(self)``, computed once per inventory under ``name``.
+
+        Several rules need the same whole-inventory view (where every worker group runs,
+        who reads each secret); computing it once keeps validate linear in the fleet.
+        An inventory is not changed after loading, so the value stays right.
+        """
+        if name not in self._derived:
+            self._derived[name] = compute(self)
+        value: _T = self._derived[name]
+        return value
 
     def objects(self, kind: str) -> dict[str, Any]:
         attr: dict[str, dict[str, Any]] = {

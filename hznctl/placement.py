@@ -77,28 +77,49 @@ class HostIndex:
         return sorted(chosen)
 
 
-def hosts_by_worker(inventory: Inventory) -> dict[tuple[str, str], list[str]]:
-    """(application, worker group) -> the hosts it runs on, for every group of every app."""
+def worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Application slug -> the hosts of each of its worker groups, by position in ``workers``.
+
+    Computed once per inventory and shared by every rule and stage that asks (placement,
+    secrets, program names, compile): placing the fleet is the costly part of validate.
+    By position, not by name: a repeated group name (an error reported elsewhere) must not
+    hide one of the groups.
+    """
+    return inventory.derived("placement.worker_hosts", _worker_hosts)
+
+
+def _worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]:
     index = HostIndex(inventory)
     return {
-        (slug, worker.name): index.hosts_for(app, worker)
+        slug: tuple(tuple(index.hosts_for(app, worker)) for worker in app.workers)
         for slug, app in inventory.applications.items()
-        for worker in app.workers
+    }
+
+
+def hosts_by_worker(inventory: Inventory) -> dict[tuple[str, str], list[str]]:
+    """(application, worker group) -> the hosts it runs on, for every group of every app."""
+    return {
+        (slug, worker.name): list(hosts)
+        for slug, app in inventory.applications.items()
+        for worker, hosts in zip(app.workers, worker_hosts(inventory)[slug], strict=True)
     }
 
 
 def placements(inventory: Inventory) -> Iterator[PlacedGroup]:
     """Every (host, application, worker group) that must run, in a stable order."""
-    index = HostIndex(inventory)
+    return iter(inventory.derived("placement.placements", _placements))
+
+
+def _placements(inventory: Inventory) -> tuple[PlacedGroup, ...]:
+    by_app = worker_hosts(inventory)
     found: list[tuple[str, str, str]] = []
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
-        for worker in app.workers:
-            for host in index.hosts_for(app, worker):
+        for worker, hosts in zip(app.workers, by_app[slug], strict=True):
+            for host in hosts:
                 found.append((host, slug, worker.name))
     found.sort()  # plain tuples: much faster to sort than the dataclasses
-    for host, slug, worker_name in found:
-        yield PlacedGroup(host, slug, worker_name)
+    return tuple(PlacedGroup(host, slug, worker_name) for host, slug, worker_name in found)
 
 
 def groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
@@ -113,14 +134,14 @@ def groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
 
 def connections_by_host(inventory: Inventory) -> dict[str, set[str]]:
     """Which connections each host's workers use (so which secrets each host needs)."""
-    index = HostIndex(inventory)
+    by_app = worker_hosts(inventory)
     result: dict[str, set[str]] = {}
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
-        for worker in app.workers:
+        for worker, hosts in zip(app.workers, by_app[slug], strict=True):
             connection = app.worker_connection(worker)
             if connection is None:
                 continue
-            for host in index.hosts_for(app, worker):
+            for host in hosts:
                 result.setdefault(host, set()).add(connection)
     return result

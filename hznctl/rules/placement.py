@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory
 from hznctl.models import Application, WorkerGroup
-from hznctl.placement import HostIndex
+from hznctl.placement import worker_hosts
 from hznctl.rules import rule
 
 
@@ -25,11 +25,11 @@ def placement(inventory: Inventory) -> Iterator[Diagnostic]:
     # be what a host was meant to run: warning about either would only be noise.
     hosts_broken = _broken(inventory, "host")
     used: set[str] = set()
-    hosts = HostIndex(inventory)
+    placed = worker_hosts(inventory)
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
         for index, worker in enumerate(app.workers):
-            chosen = hosts.hosts_for(app, worker)
+            chosen = placed[slug][index]
             used.update(chosen)
             named_known = all(h in inventory.hosts for h in worker.hosts)
             if not chosen and app.active and worker.active and named_known and not hosts_broken:

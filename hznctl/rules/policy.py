@@ -47,13 +47,14 @@ def policy_permissions(inventory: Inventory) -> Iterator[Diagnostic]:
     policy = _policy(inventory)
     if policy is None:
         return
+    applications = names(inventory, "application")  # once, not once per permission
     for role, spec in policy.roles.items():
         for index, permission in enumerate(spec.permissions):
-            yield from _permission(inventory, role, index, permission)
+            yield from _permission(inventory, role, index, permission, applications)
 
 
-def _permission(inventory: Inventory, role: str, index: int,
-                permission: Permission) -> Iterator[Diagnostic]:
+def _permission(inventory: Inventory, role: str, index: int, permission: Permission,
+                applications: set[str]) -> Iterator[Diagnostic]:
     at = ("roles", role, "permissions", index)
     kinds = set(permission.kinds)
     if role != ADMIN and kinds & {PolicyKind.POLICY, PolicyKind.ALL}:
@@ -70,11 +71,11 @@ def _permission(inventory: Inventory, role: str, index: int,
                                    "only the kind applications", code="policy-permissions",
                                    hint="set kinds: [applications], or add a permission "
                                    "for the other kinds")
-    yield from _references(inventory, at, permission)
+    yield from _references(inventory, at, permission, applications)
 
 
-def _references(inventory: Inventory, at: tuple[str | int, ...],
-                permission: Permission) -> Iterator[Diagnostic]:
+def _references(inventory: Inventory, at: tuple[str | int, ...], permission: Permission,
+                applications: set[str]) -> Iterator[Diagnostic]:
     environments = project_environments(inventory)
     for index, environment in enumerate(permission.environments):
         if environments is not None and environment not in environments:
@@ -82,7 +83,6 @@ def _references(inventory: Inventory, at: tuple[str | int, ...],
                 *_POLICY, (*at, "environments", index), f"unknown environment {environment!r}",
                 code="policy-permissions",
                 hint=unknown_hint(environment, environments, "environments"))
-    applications = names(inventory, "application")
     for index, slug in enumerate(permission.applications):
         if slug not in applications:
             # A warning: the policy may name an application before its file is added.

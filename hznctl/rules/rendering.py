@@ -102,16 +102,10 @@ def reserved_env(inventory: Inventory) -> Iterator[Diagnostic]:
 @rule("program-names")
 def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
     """Two programs on one host never share a name (supervisord would merge them)."""
-    from hznctl.compile.programs import group_name
-    from hznctl.runtimes import runtime_spec
-
+    programs = _programs(inventory)
     seen: dict[tuple[str, str], str] = {}
     for placed in placements(inventory):
-        app = inventory.applications[placed.application]
-        index, worker = next((i, w) for i, w in enumerate(app.workers)
-                             if w.name == placed.worker)
-        per_app = runtime_spec(app.runtime).per_application
-        program = group_name(app, None if per_app else worker)
+        index, program = programs[placed.application, placed.worker]
         owner = seen.setdefault((placed.host, program), placed.application)
         if owner != placed.application:
             yield inventory.diagnostic(
@@ -119,3 +113,22 @@ def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
                 f"program {program!r} on host {placed.host} is also a program of "
                 f"application {owner!r}", code="program-names",
                 hint="rename the worker group")
+
+
+def _programs(inventory: Inventory) -> dict[tuple[str, str], tuple[int, str]]:
+    """(application, worker group name) -> the group's position and its program's name.
+
+    Once per group, not once per host it runs on; a repeated group name (reported by
+    worker-names) stands for its first group.
+    """
+    from hznctl.compile.programs import group_name
+    from hznctl.runtimes import runtime_spec
+
+    programs: dict[tuple[str, str], tuple[int, str]] = {}
+    for slug, app in inventory.applications.items():
+        per_app = runtime_spec(app.runtime).per_application
+        for index, worker in enumerate(app.workers):
+            if (slug, worker.name) not in programs:
+                program = group_name(app, None if per_app else worker)
+                programs[slug, worker.name] = (index, program)
+    return programs
