@@ -11,6 +11,7 @@ No message quotes a value: it could be the secret itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,47 +50,78 @@ def sensitive_name(name: str) -> bool:
     )
 
 
-def _walk(value: Any, parts: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...],
-                                                                      Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk(item, (*parts, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, (*parts, index))
-    else:
-        yield parts, value
+@functools.lru_cache(maxsize=4096)
+def _sensitive_key(name: str) -> bool:
+    # The same few field and variable names recur in every file of a large inventory.
+    return sensitive_name(name)
 
 
-def _literal_problem(parts: tuple[str | int, ...], value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
+def _literal_problem(name: str | int, value: str) -> str | None:
+    """Why the text ``value`` under key ``name`` is a literal secret (None when it is not)."""
+    if not value:
         return None
     if _AGE_PRIVATE_KEY in value.upper():
         return "an age private key is written here: remove it and replace the key (it leaked)"
-    if _URL_WITH_PASSWORD.search(value):
+    # "://" and "@" are in every match: most values skip the regular expression.
+    if "@" in value and "://" in value and _URL_WITH_PASSWORD.search(value):
         return "a URL with a password is written here: a literal secret is not allowed"
-    name = parts[-1] if parts else ""
-    if isinstance(name, str) and sensitive_name(name):
+    if isinstance(name, str) and _sensitive_key(name):
         return f"{name} holds a literal secret: a literal secret is not allowed"
     return None
+
+
+Finding = tuple[tuple[str | int, ...], str]
+
+
+def _literals(value: Any, parts: tuple[str | int, ...], found: list[Finding]) -> None:
+    """Append (field path, problem) for every text value under ``value``, depth first.
+
+    Only text can be a literal secret; the path of a value is built only when the value
+    is a container to descend into or a finding to report.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key)
+            if isinstance(item, str):
+                problem = _literal_problem(name, item)
+                if problem is not None:
+                    found.append(((*parts, name), problem))
+            elif isinstance(item, dict | list):
+                _literals(item, (*parts, name), found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                problem = _literal_problem(index, item)
+                if problem is not None:
+                    found.append(((*parts, index), problem))
+            elif isinstance(item, dict | list):
+                _literals(item, (*parts, index), found)
+    elif isinstance(value, str):
+        problem = _literal_problem(parts[-1] if parts else "", value)
+        if problem is not None:
+            found.append((parts, problem))
 
 
 @rule("secret-literal")
 def literal_secrets(inventory: Inventory) -> Iterator[Diagnostic]:
     for (kind, name), doc in sorted(inventory.documents.items()):
         skip = _SECRET_REF_FIELDS.get(kind, ())
-        for parts, value in _walk(doc.data, ()):
-            if parts and parts[0] in skip:
-                continue
-            problem = _literal_problem(parts, value)
-            if problem is not None:
-                yield inventory.diagnostic(kind, name, parts, problem, code="secret-literal",
-                                           hint=_LITERAL_HINT)
+        found: list[Finding] = []
+        if isinstance(doc.data, dict):
+            for key, value in doc.data.items():
+                if str(key) not in skip:
+                    _literals({key: value}, (), found)
+        else:
+            _literals(doc.data, (), found)
+        for parts, problem in found:
+            yield inventory.diagnostic(kind, name, parts, problem, code="secret-literal",
+                                       hint=_LITERAL_HINT)
 
 
 def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` is in the folder ``root`` (which is already resolved)."""
     try:
-        return path.resolve().is_relative_to(root.resolve())
+        return path.resolve().is_relative_to(root)
     except OSError:
         return False
 
@@ -111,9 +143,13 @@ def _file_diagnostic(inventory: Inventory, use: SecretUse, found: SopsFile) -> D
 @rule("secret-file")
 def secret_files(inventory: Inventory) -> Iterator[Diagnostic]:
     files = _files(inventory)
+    try:
+        root = inventory.root.resolve()
+    except OSError:
+        root = None
     for use in _uses(inventory):
         path = inventory.root / use.file
-        if not _inside(inventory.root, path):
+        if root is None or not _inside(root, path):
             yield inventory.diagnostic(use.kind, use.name, (use.field, "sops"),
                                        f"{use.file} points outside the inventory folder",
                                        code="secret-file")
@@ -143,20 +179,12 @@ def _stray_files(inventory: Inventory, files: FileCache) -> Iterator[Diagnostic]
 
 def _files(inventory: Inventory) -> FileCache:
     # One inspection of each file per inventory, shared by the rules of one validate run.
-    cache: FileCache | None = getattr(inventory, "_sops_files", None)
-    if cache is None:
-        cache = FileCache()
-        object.__setattr__(inventory, "_sops_files", cache)
-    return cache
+    return inventory.derived("secrets.files", lambda _: FileCache())
 
 
 def _uses(inventory: Inventory) -> list[SecretUse]:
     # Placement over every application is the costly part: computed once per inventory.
-    uses: list[SecretUse] | None = getattr(inventory, "_secret_uses", None)
-    if uses is None:
-        uses = secret_uses(inventory)
-        object.__setattr__(inventory, "_secret_uses", uses)
-    return uses
+    return inventory.derived("secrets.uses", secret_uses)
 
 
 @rule("secret-recipients")
