@@ -334,7 +334,7 @@ def _doing(step: str) -> str:
 
 
 def _seconds(value: float) -> str:
-    return f"{value:g} s"
+    return f"{value:.2g} s" if value < 1 else f"{value:.3g} s"
 
 
 def _clean(exc: BaseException) -> str:

@@ -33,7 +33,9 @@ from hznctl.health.targets import Credentials, ProbeTarget, with_credentials
 
 # PING samples in flight at once in the latency stage: few enough that the event loop
 # answers each reply at once.
-LATENCY_CONCURRENCY = 8
+LATENCY_CONCURRENCY = 16
+# Seconds without a finished opening after which the openings left are taken as hanging.
+QUIET = 0.1
 # Seconds before the run's deadline when latency is sampled even if some openings hang.
 LATENCY_RESERVE = 0.5
 # Time kept back from the run's deadline to cancel the stragglers and write the reports.
@@ -214,12 +216,15 @@ async def probe_all(targets: list[ProbeTarget], settings: RunSettings,
             on_result(results[target.name])
 
     slots = asyncio.Semaphore(settings.concurrency)
+    queued = [0]  # openings waiting for a slot
 
     async def open_one(target: ProbeTarget) -> None:
         if target.credential_error is not None:
             finish(target, _credentials_failed(target))
             return
+        queued[0] += 1
         async with slots:
+            queued[0] -= 1
             if budget() <= 0:
                 return
             started[target.name] = time.perf_counter()
@@ -246,11 +251,11 @@ async def probe_all(targets: list[ProbeTarget], settings: RunSettings,
         await _stage([asyncio.create_task(sample_one(p)) for p in batch], loop, ends_at)
 
     openings = [asyncio.create_task(open_one(t)) for t in targets]
-    # Sample latency when every connection is open, or, when some hang, early enough
-    # before the deadline for the open ones; the hanging openings go on meanwhile.
+    # Sample latency when every connection is open, or as soon as the ones left hang (none
+    # waits for a slot and none finished for a while), at the latest shortly before the
+    # deadline; the hanging openings go on meanwhile.
     reserve = min(LATENCY_RESERVE, settings.deadline / 4)
-    if openings:
-        await asyncio.wait(openings, timeout=max(ends_at - reserve - loop.time(), 0))
+    await _until_quiet(openings, loop, ends_at - reserve, lambda: queued[0] == 0)
     await sample_opened()
     await _stage(openings, loop, ends_at)
     await sample_opened()
@@ -267,6 +272,15 @@ async def probe_all(targets: list[ProbeTarget], settings: RunSettings,
             if on_result is not None:
                 on_result(results[target.name])
     return [results[t.name] for t in targets]
+
+
+async def _until_quiet(tasks: list[asyncio.Task[None]], loop: asyncio.AbstractEventLoop,
+                       until: float, all_started: Callable[[], bool]) -> None:
+    pending = {t for t in tasks if not t.done()}
+    while pending and loop.time() < until:
+        done, pending = await asyncio.wait(pending, timeout=min(QUIET, until - loop.time()))
+        if not done and all_started():
+            return
 
 
 async def _stage(tasks: list[asyncio.Task[None]], loop: asyncio.AbstractEventLoop,

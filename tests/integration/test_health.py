@@ -49,18 +49,22 @@ def _fill(server) -> None:  # type: ignore[no-untyped-def]
             client.set(f"fill:{i}", value)
 
 
-def _block_later(server, after: float, seconds: float) -> threading.Timer:  # type: ignore[no-untyped-def]
-    """DEBUG SLEEP from a second client, ``after`` seconds from now.
+def _block_when_opened(server, seconds: float) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """DEBUG SLEEP from a second client as soon as the probe has opened its connection.
 
-    Latency is sampled once every connection has been opened, which here is when the hung
-    ones give up (their read timeout, 2 s): the sleep covers that moment with a second of
-    margin on either side, and the slow server's own opening (at once) comes before it.
+    The probe samples PING latency after opening every connection (its INFO pipeline ends
+    with SELECT); the hung connections of this run keep that stage ≥ 0.1 s away, and the
+    server is asleep by then, so the PINGs wait.
     """
-    timer = threading.Timer(after, lambda: server.client().execute_command(
-        "DEBUG", "SLEEP", str(seconds)))
-    timer.daemon = True
-    timer.start()
-    return timer
+    def block() -> None:
+        watcher = server.client()
+        wait_for(lambda: "cmd=select" in watcher.execute_command("CLIENT", "LIST").decode(),
+                 timeout=10, interval=0.002, what="the probe to open its connection")
+        watcher.execute_command("DEBUG", "SLEEP", str(seconds))
+
+    thread = threading.Thread(target=block, daemon=True)
+    thread.start()
+    return thread
 
 
 def test_every_kind_of_server_gets_its_status_within_the_deadline(
@@ -97,7 +101,7 @@ def test_every_kind_of_server_gets_its_status_within_the_deadline(
                                 check_timeout=CHECK_TIMEOUT, deadline=10)
     os.kill(stopped.process.pid, signal.SIGSTOP)
     try:
-        sleeper = _block_later(slow, 1.0, 2.5)
+        sleeper = _block_when_opened(slow, 1.0)
         started = time.monotonic()
         result = cli("health", str(inventory), "--out", str(tmp_path / "out"),
                      "--identity", str(runner.path))
