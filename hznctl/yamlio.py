@@ -236,12 +236,25 @@ def _tab_near(text: str, line: int) -> bool:
 
 @dataclass
 class Document:
-    """One YAML file's data together with its node tree, to locate any field later."""
+    """One YAML file's data together with its text, to locate any field later."""
 
     path: Path
     display: str
     data: Any
-    root: Node | None = field(repr=False, default=None)
+    text: str = field(repr=False, default="")
+    _root: Node | None = field(repr=False, default=None, compare=False)
+
+    @property
+    def root(self) -> Node | None:
+        """The file's node tree, composed again from ``text`` when first asked for.
+
+        Only a file with a diagnostic needs it. Keeping every file's tree from loading cost
+        more memory than the data itself (a node per value, with its marks), and the
+        garbage collector had to scan all of them once validate was done.
+        """
+        if self._root is None and self.text:
+            self._root = _compose(self.text)
+        return self._root
 
     def locate(self, parts: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """Line and column of the value at ``parts`` (or of its key with ``key=True``).
@@ -318,6 +331,14 @@ def parse_document(raw: bytes, path: Path, display: str) -> Document:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise YamlProblem("file contains a NUL character", line, 1)
+    root = _compose(text)
+    if root is None:
+        raise YamlProblem("file is empty", hint="an inventory file holds one mapping")
+    data = _Builder().build(root)
+    return Document(path=path, display=display, data=data, text=text)
+
+
+def _compose(text: str) -> Node | None:
     composer = _Composer(text)
     try:
         root = composer.get_single_node()
@@ -336,7 +357,4 @@ def parse_document(raw: bytes, path: Path, display: str) -> Document:
         raise YamlProblem(f"invalid YAML: {exc}") from None
     finally:
         composer.dispose()
-    if root is None:
-        raise YamlProblem("file is empty", hint="an inventory file holds one mapping")
-    data = _Builder().build(root)
-    return Document(path=path, display=display, data=data, root=root)
+    return root
