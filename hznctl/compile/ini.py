@@ -16,6 +16,7 @@ from dataclasses import dataclass
 MAX_VALUE = 32768  # well under Linux's 128 KiB limit for one argument of a command
 _SAFE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _COMMENT = re.compile(r"\s[;#]")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^ -~]")  # the first character outside space … tilde
 _CHAR_NAMES = {
     "\n": "a newline", "\r": "a carriage return", "\x00": "a NUL character",
     "\t": "a tab", "\x85": "a next-line character (U+0085)",
@@ -54,12 +55,13 @@ def _describe(char: str) -> str:
 
 def value_problem(text: str) -> str | None:
     """Why ``text`` cannot be written as a supervisord value, or None when it can."""
-    for char in text:
-        if not " " <= char <= "~":
-            if ord(char) > 127 and char not in _CHAR_NAMES:
-                return (f"contains {_describe(char)}: supervisord reads its configuration in "
-                        "the locale's encoding, so only ASCII is written")
-            return f"contains {_describe(char)}, which supervisord's configuration cannot hold"
+    outside = _NOT_PRINTABLE_ASCII.search(text)
+    if outside is not None:
+        char = outside.group()
+        if ord(char) > 127 and char not in _CHAR_NAMES:
+            return (f"contains {_describe(char)}: supervisord reads its configuration in "
+                    "the locale's encoding, so only ASCII is written")
+        return f"contains {_describe(char)}, which supervisord's configuration cannot hold"
     if text != text.strip(" "):
         return "starts or ends with a space, which supervisord strips"
     if _COMMENT.search(text):

@@ -22,7 +22,7 @@ from typing import Any
 from supervisor import options as supervisor_options
 from supervisor.options import ServerOptions, UnhosedConfigParser
 
-from hznctl.compile.ini import expand, ini_value, quoted_word
+from hznctl.compile.ini import expand, quoted_word
 from hznctl.compile.programs import Program
 
 _MACHINE_OPTIONS = ("user", "stdout_logfile", "stderr_logfile")
@@ -80,7 +80,8 @@ def verify_program(text: str, program: Program) -> None:
     missing = sorted(set(program.options) - set(parser.options(section)))
     if missing:
         raise VerifyError(f"options missing from the rendered file: {', '.join(missing)}")
-    _compare_strings(parser, section, program)
+    written = dict(parser.items(section))  # every value as supervisor read it, unexpanded
+    _compare_strings(parser, section, written, program)
     for option in _MACHINE_OPTIONS:
         parser.remove_option(section, option)
     if program.numprocs > _BUILT:
@@ -93,17 +94,20 @@ def verify_program(text: str, program: Program) -> None:
         configs = options.processes_from_section(parser, section, program.group)
     except ValueError as exc:
         raise VerifyError(f"supervisor rejects it: {exc}") from None
-    _compare_processes(configs, program)
+    _compare_processes(configs, written["process_name"], program)
 
 
-def _compare_strings(parser: Any, section: str, program: Program) -> None:
+def _compare_strings(parser: Any, section: str, written: dict[str, str],
+                     program: Program) -> None:
+    """Each option as supervisor's ``saneget`` reads it (its ``expand`` over the raw value)."""
     for option, intended in program.options.items():
         if option in _STRUCTURED:
             continue
         for num in _sample(program.numprocs) if option in _MACHINE_OPTIONS else [0]:
-            expansions = program.expansions(num)
+            expansions = {**parser.expansions, **program.expansions(num)}
             try:
-                read = parser.saneget(section, option, expansions=dict(expansions))
+                read = supervisor_options.expand(written[option], expansions,
+                                                 f"{section}.{option}")
             except ValueError as exc:
                 raise VerifyError(f"{option}: supervisor cannot expand it: {exc}") from None
             if read != expand(intended, expansions):
@@ -120,12 +124,13 @@ def _expected_environment(program: Program) -> dict[str, str]:
     return {name: value}
 
 
-def _compare_processes(configs: list[Any], program: Program) -> None:
+def _compare_processes(configs: list[Any], process_name: str, program: Program) -> None:
     expected_names = program.process_names()
     names = sorted(c.name for c in configs)
     if names != sorted(expected_names[:_BUILT]):
         raise VerifyError(f"supervisor makes processes {names}, expected {expected_names}")
-    if [supervisor_expand(program, n) for n in range(program.numprocs)] != expected_names:
+    if [supervisor_expand(process_name, program, n) for n in range(program.numprocs)] \
+            != expected_names:
         raise VerifyError("process_name: supervisor names the processes otherwise")
     first = next(c for c in configs if c.name == expected_names[0])
     _compare_command(first.command, program)
@@ -166,7 +171,7 @@ def _split_word(word: str) -> tuple[str, ...]:
         return ()
 
 
-def supervisor_expand(program: Program, num: int) -> str:
-    """A process's name as supervisor's ``expand`` makes it from the written option."""
-    written = ini_value(list(program.options["process_name"]))
-    return str(supervisor_options.expand(written, program.expansions(num), "process_name"))
+def supervisor_expand(process_name: str, program: Program, num: int) -> str:
+    """A process's name as supervisor's ``expand`` makes it from the option it read."""
+    return str(supervisor_options.expand(process_name, program.expansions(num),
+                                         "process_name"))
