@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from hznctl.diagnostics import Diagnostic
@@ -53,6 +54,11 @@ def _one_primary(inventory: Inventory, slug: str, app: Application) -> Iterator[
 def worker_connections(inventory: Inventory) -> Iterator[Diagnostic]:
     """A worker group consumes from a connection its application binds, actively."""
     existing = names(inventory, "connection")
+
+    @functools.cache
+    def nearest_existing(name: str) -> str:
+        return nearest(name, existing)  # difflib against every connection: once per name
+
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
         bound = {b.connection: b for b in app.connections}
@@ -64,7 +70,7 @@ def worker_connections(inventory: Inventory) -> Iterator[Diagnostic]:
             if binding is None:
                 known = worker.connection in existing
                 hint = "" if known else (nearest(worker.connection, bound)
-                                         or nearest(worker.connection, existing))
+                                         or nearest_existing(worker.connection))
                 yield inventory.diagnostic(
                     "application", slug, parts,
                     f"connection {worker.connection!r} is not bound to the application"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 from hznctl.rules import rule
-from hznctl.rules.common import names, nearest, project_environments, unknown_hint
+from hznctl.rules.common import UnknownHints, names, nearest, project_environments
 
 
 @rule("unique-names")
@@ -37,6 +37,8 @@ def references(inventory: Inventory) -> Iterator[Diagnostic]:
     """Every connection and host an application names exists."""
     connections = names(inventory, "connection")
     hosts = names(inventory, "host")
+    connection_hint = UnknownHints(connections, "connections")
+    host_hint = UnknownHints(hosts, "hosts")
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
         for index, binding in enumerate(app.connections):
@@ -44,7 +46,7 @@ def references(inventory: Inventory) -> Iterator[Diagnostic]:
                 yield inventory.diagnostic(
                     "application", slug, ("connections", index, "connection"),
                     f"unknown connection {binding.connection!r}", code="references",
-                    hint=unknown_hint(binding.connection, connections, "connections"),
+                    hint=connection_hint(binding.connection),
                 )
         for w_index, worker in enumerate(app.workers):
             for h_index, host in enumerate(worker.hosts):
@@ -52,13 +54,14 @@ def references(inventory: Inventory) -> Iterator[Diagnostic]:
                     yield inventory.diagnostic(
                         "application", slug, ("workers", w_index, "hosts", h_index),
                         f"unknown host {host!r}", code="references",
-                        hint=unknown_hint(host, hosts, "hosts"),
+                        hint=host_hint(host),
                     )
 
 
 @rule("notification-references")
 def notification_references(inventory: Inventory) -> Iterator[Diagnostic]:
     connections = names(inventory, "connection")
+    connection_hint = UnknownHints(connections, "connections")
     environments = project_environments(inventory)
     for name in sorted(inventory.notifications):
         channel = inventory.notifications[name]
@@ -67,7 +70,7 @@ def notification_references(inventory: Inventory) -> Iterator[Diagnostic]:
                 yield inventory.diagnostic(
                     "notification", name, ("connections", index),
                     f"unknown connection {connection!r}", code="references",
-                    hint=unknown_hint(connection, connections, "connections"),
+                    hint=connection_hint(connection),
                 )
         if environments is None:
             continue
