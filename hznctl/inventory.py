@@ -196,22 +196,31 @@ def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) 
         yield entry
 
 
-def _inside(root: Path, path: Path) -> bool:
+def _inside(real_root: str | None, path: Path) -> bool:
     # Plain strings: this runs for every file, and Path.resolve() is several times slower.
+    # The root's real path is worked out once per load (``_real_root``), not once per file.
+    if real_root is None:
+        return False
     try:
         real = os.path.realpath(path)
-        real_root = os.path.realpath(root)
     except OSError:
         return False
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _real_root(root: Path) -> str | None:
+    try:
+        return os.path.realpath(root)
+    except OSError:
+        return None
 
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while building large acyclic structures.
 
-    Loading keeps every file's node tree (to place diagnostics later): hundreds of thousands
-    of objects that the collector would rescan again and again, for nothing — at 2,000
+    Loading keeps every file's data and model: hundreds of thousands of objects
+    that the collector would rescan again and again, for nothing — at 2,000
     applications that doubled the load time. Reference counting still frees everything.
     """
     enabled = gc.isenabled()
@@ -237,9 +246,10 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
                                       "inventory folder does not exist", code="no-inventory"))
         return LoadResult(inventory, diagnostics)
 
+    real_root = _real_root(root)
     project_path = root / "project.yaml"
     if project_path.exists():
-        project = _load_one(root, project_path, PROJECT, None, inventory, diagnostics)
+        project = _load_one(real_root, project_path, PROJECT, None, inventory, diagnostics)
         inventory.project = project if isinstance(project, Project) else None
     else:
         diagnostics.append(Diagnostic(display_path(project_path), 1, 1, "",
@@ -250,7 +260,7 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
         if spec.filename is not None:
             path = root / spec.filename
             if path.exists():
-                _load_one(root, path, spec, inventory.project, inventory, diagnostics)
+                _load_one(real_root, path, spec, inventory.project, inventory, diagnostics)
             elif spec.required:
                 diagnostics.append(Diagnostic(display_path(path), 1, 1, "",
                                               f"{spec.filename} is missing", code="missing-file"))
@@ -264,7 +274,7 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
                     f"{spec.kind} {path.stem!r} is already defined in {display_path(first)}",
                     code="duplicate-name", hint="keep one of the two files"))
                 continue
-            _load_one(root, path, spec, inventory.project, inventory, diagnostics)
+            _load_one(real_root, path, spec, inventory.project, inventory, diagnostics)
     return LoadResult(inventory, diagnostics)
 
 
@@ -282,7 +292,7 @@ def all_kinds() -> list[KindSpec]:
 
 
 def _load_one(
-    root: Path,
+    real_root: str | None,
     path: Path,
     spec: KindSpec,
     project: Project | None,
@@ -291,7 +301,7 @@ def _load_one(
 ) -> BaseModel | None:
     display = display_path(path)
     name = path.stem if spec.folder else spec.kind
-    if not _inside(root, path):
+    if not _inside(real_root, path):
         diagnostics.append(Diagnostic(display, 1, 1, "",
                                       "symbolic link points outside the inventory folder",
                                       code="symlink-escape",
