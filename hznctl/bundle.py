@@ -270,7 +270,8 @@ def _tree_equals(root: Path, files: Mapping[str, bytes]) -> bool:
     present = _files_under(root)
     if set(present) != set(files):
         return False
-    for rel, path in present.items():
+    # The manifest holds every other file's hash: when it differs, nothing else is read.
+    for rel, path in sorted(present.items(), key=lambda item: item[0] != MANIFEST):
         if path.is_symlink():
             return False
         try:
@@ -295,20 +296,32 @@ def _link_tree(src: Path, dest: Path) -> None:
 
 
 def _build_tree(dest: Path, files: Mapping[str, bytes], old: Path | None) -> None:
+    made: set[Path] = set()
     for rel in sorted(files):
         target = dest / rel
+        if target.parent not in made:
+            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            made.add(target.parent)
         previous = old / rel if old is not None else None
         if previous is not None and previous.is_file() and not previous.is_symlink():
             with contextlib.suppress(OSError):
                 if previous.read_bytes() == files[rel]:
                     _link_or_copy(previous, target)
                     continue
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        # No fsync per file: the tree becomes visible only through the final rename, and
-        # a build artifact lost to a power cut is recompiled, not trusted half-written.
-        with open(target, "wb") as handle:
-            handle.write(files[rel])
-        os.chmod(target, 0o644)
+        _write_new(target, files[rel])
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    # No fsync per file: the tree becomes visible only through the final rename, and
+    # a build artifact lost to a power cut is recompiled, not trusted half-written.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 _RENAME_EXCHANGE = 2

@@ -9,6 +9,7 @@ it cannot write so that supervisor reads back exactly the same value, it rejects
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,18 @@ def value_problem(text: str) -> str | None:
 
 def ini_value(value: str | Sequence[Part]) -> IniText:
     """``value`` as written on an INI line (``%`` doubled), or UnsafeValue."""
+    if isinstance(value, str | tuple):
+        # Most values recur in every program (true, 999, a user, a folder): check each once.
+        return _remembered_ini_value(value)
+    return _ini_value(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _remembered_ini_value(value: str | tuple[Part, ...]) -> IniText:
+    return _ini_value(value)  # a rejected value raises and is not remembered
+
+
+def _ini_value(value: str | Sequence[Part]) -> IniText:
     parts: Sequence[Part] = [value] if isinstance(value, str) else value
     # An expansion stands for digits: check the text supervisor will see around them.
     seen = "".join(p if isinstance(p, str) else "0" for p in parts)

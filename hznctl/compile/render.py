@@ -53,8 +53,7 @@ def make_environment(inventory_root: Path | None) -> jinja2.Environment:
 
 
 def template_values(program: Program) -> dict[str, IniText]:
-    values = {k: ini_value(list(v) if isinstance(v, tuple) else v)
-              for k, v in program.options.items() if k != "command"}
+    values = {k: ini_value(v) for k, v in program.options.items() if k != "command"}
     values["command"] = command_value(program.argv)
     return values
 
