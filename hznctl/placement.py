@@ -58,6 +58,9 @@ class HostIndex:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.by_label: dict[tuple[str, str], set[str]] = {}
+        # Many groups share a selector (pool=general in production): select each once.
+        self._selected: dict[tuple[frozenset[tuple[str, str]], frozenset[str]],
+                             frozenset[str]] = {}
         for name, host in inventory.hosts.items():
             if host.active:
                 for item in host.labels.items():
@@ -70,11 +73,19 @@ class HostIndex:
         hosts = self.inventory.hosts
         chosen = {name for name in worker.hosts if name in hosts and hosts[name].active}
         if worker.host_labels:
-            sets = [self.by_label.get(item, set()) for item in worker.host_labels.items()]
-            environments = {app.environment, *app.allow_environments}
-            chosen.update(name for name in set.intersection(*sets)
-                          if hosts[name].environment in environments)
+            chosen.update(self._select(worker.host_labels,
+                                       frozenset({app.environment, *app.allow_environments})))
         return sorted(chosen)
+
+    def _select(self, labels: dict[str, str], environments: frozenset[str]) -> frozenset[str]:
+        key = (frozenset(labels.items()), environments)
+        found = self._selected.get(key)
+        if found is None:
+            hosts = self.inventory.hosts
+            sets = [self.by_label.get(item, set()) for item in labels.items()]
+            found = self._selected[key] = frozenset(
+                name for name in set.intersection(*sets) if hosts[name].environment in environments)
+        return found
 
 
 def worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]:
