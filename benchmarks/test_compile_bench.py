@@ -4,13 +4,16 @@ Targets (issue 3): compile ≤ 2× validate; a recompile with no change rewrites
 Also measured: the naive way of rendering, a fresh Jinja2 environment and template load
 per program, against ours (one environment per compile, each template compiled once).
 
-Full scale: `HZNCTL_BENCH_SCALE=1 .venv/bin/pytest benchmarks/test_compile_bench.py
---benchmark-only -p no:cacheprovider -s` (prints the ratios).
+Times are CPU seconds of the fastest round (the machine is shared; see
+``test_validate_bench.best_of``). Full scale (prints the ratios and where the time goes):
+
+    HZNCTL_BENCH_SCALE=1 .venv/bin/pytest benchmarks/test_compile_bench.py -p no:cacheprovider -s
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -18,9 +21,14 @@ import pytest
 
 from benchmarks.generate import generate_inventory, sizes
 from hznctl.bundle import write_bundles
+from hznctl.compile import verify
 from hznctl.compile.compiler import build_bundles, compile_inventory
 from hznctl.compile.render import make_environment
 from hznctl.validate import validate_inventory
+
+# Not the issue's 2× yet: every distinct program file is read back with supervisor's own
+# parser, which alone costs several times validate. This guards against a blow-up.
+MAX_RATIO = 15.0
 
 
 @pytest.fixture(scope="module")
@@ -39,44 +47,80 @@ class FreshEnvironmentPerProgram:
         return make_environment(self.root).get_template(name)
 
 
-def _timed(func, *args, **kwargs):
-    start = time.perf_counter()
+def _cpu(func, *args, **kwargs):
+    started = time.process_time()
     result = func(*args, **kwargs)
-    return time.perf_counter() - start, result
+    return time.process_time() - started, result
+
+
+def _best(rounds, func, *args, **kwargs):
+    runs = [_cpu(func, *args, **kwargs) for _ in range(rounds)]
+    return min(t for t, _ in runs), runs[-1][1]
+
+
+class _VerifyClock:
+    """CPU time spent reading programs back (the one supervisor-bound phase)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.seconds = 0.0
+        original = verify.verify_program
+
+        def timed(text, program):
+            started = time.process_time()
+            try:
+                original(text, program)
+            finally:
+                self.seconds += time.process_time() - started
+
+        monkeypatch.setattr(verify, "verify_program", timed)
 
 
 def _stats(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p): (os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in root.rglob("*")}
 
 
-def test_compile_against_validate_and_the_naive_renderer(benchmark, inventory, tmp_path):
-    validate_time, validation = _timed(validate_inventory, inventory)
+def test_compile_against_validate_and_the_naive_renderer(benchmark, inventory, tmp_path,
+                                                         scale, monkeypatch):
+    rounds = 2 if scale >= 0.5 else 3
+    validate_time, validation = _best(rounds, validate_inventory, inventory)
     assert validation.ok()
-    naive_time, naive = _timed(build_bundles, validation.inventory,
-                               templates=FreshEnvironmentPerProgram(inventory))
+    naive_time, naive = _cpu(build_bundles, validation.inventory,
+                             templates=FreshEnvironmentPerProgram(inventory))
     outs = iter(range(1000))
+    cpu_rounds: list[float] = []
 
     def compile_and_write():
+        out = tmp_path / f"out{next(outs)}"
+        started = time.process_time()
         result = compile_inventory(inventory, revision=None)
-        write_bundles(tmp_path / f"out{next(outs)}", result.bundles)
+        write_bundles(out, result.bundles)
+        cpu_rounds.append(time.process_time() - started)
+        shutil.rmtree(out)
         return result
 
-    result = benchmark.pedantic(compile_and_write, rounds=1, iterations=1)
-    compile_time = benchmark.stats.stats.mean
-    build_time, bundles = _timed(build_bundles, validation.inventory)
+    result = benchmark.pedantic(compile_and_write, rounds=rounds, iterations=1)
+    compile_time = min(cpu_rounds)
+    clock = _VerifyClock(monkeypatch)
+    build_time, bundles = _cpu(build_bundles, validation.inventory)
+    write_time, _ = _cpu(write_bundles, tmp_path / "written", bundles)
     programs = sum(len(b.manifest.groups) for b in bundles.values())
     assert {h: b.all_files() for h, b in naive.items()} == \
         {h: b.all_files() for h, b in result.bundles.items()}
+    ratio = compile_time / validate_time
     benchmark.extra_info.update({
-        "programs": programs, "validate_s": round(validate_time, 3),
-        "compile_s": round(compile_time, 3), "render_s": round(build_time, 3),
-        "naive_render_s": round(naive_time, 3),
-        "compile_over_validate": round(compile_time / validate_time, 2),
+        "programs": programs, "validate_cpu_s": round(validate_time, 3),
+        "compile_cpu_s": round(compile_time, 3), "render_cpu_s": round(build_time, 3),
+        "verify_cpu_s": round(clock.seconds, 3), "write_cpu_s": round(write_time, 3),
+        "naive_render_cpu_s": round(naive_time, 3),
+        "compile_over_validate": round(ratio, 2),
         "naive_over_ours": round(naive_time / build_time, 2),
     })
-    print(f"\ncompile: {programs} programs; validate {validate_time:.2f}s, compile "
-          f"{compile_time:.2f}s ({compile_time / validate_time:.2f}x validate); rendering "
-          f"{build_time:.2f}s vs naive {naive_time:.2f}s ({naive_time / build_time:.2f}x)")
+    print(f"\ncompile: {programs} programs (scale {scale}); validate {validate_time:.2f}s, "
+          f"compile {compile_time:.2f}s CPU ({ratio:.2f}x validate); building bundles "
+          f"{build_time:.2f}s, of which read-back {clock.seconds:.2f}s; writing "
+          f"{write_time:.2f}s; naive rendering {naive_time:.2f}s "
+          f"({naive_time / build_time:.2f}x ours)")
+    assert ratio <= MAX_RATIO
 
 
 def test_an_unchanged_recompile_rewrites_nothing(benchmark, inventory, tmp_path):
