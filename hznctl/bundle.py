@@ -17,6 +17,7 @@ import ctypes.util
 import functools
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -102,13 +103,14 @@ def dump_json(data: Any) -> bytes:
 
 _INDENT = "  "
 _encode_string = json.encoder.encode_basestring  # the C encoder where there is one
+_is_str = str.__instancecheck__
 _SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
 
 
 def _pretty(value: Any, newline: str, out: list[str]) -> None:
     if isinstance(value, str):
         out.append(_encode_string(value))
-    elif isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+    elif isinstance(value, dict) and value and all(map(_is_str, value)):
         inner = newline + _INDENT
         out.append("{")
         for index, key in enumerate(sorted(value)):
@@ -128,7 +130,9 @@ def _pretty(value: Any, newline: str, out: list[str]) -> None:
         out.append("{}" if isinstance(value, dict) else "[]")
     elif type(value) is int:
         out.append(int.__repr__(value))
-    else:  # floats, dicts with other keys: the standard encoder's own rules
+    elif type(value) is float and math.isfinite(value):
+        out.append(float.__repr__(value))
+    else:  # NaN, infinities, dicts with other keys: the standard encoder's own rules
         text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
         out.append(text.replace("\n", newline))
 
