@@ -93,7 +93,9 @@ class Inventory:
     broken: set[tuple[str, str]] = field(default_factory=set)
     # Values derived from the whole inventory (placement, secret uses), computed once and
     # shared by every rule and stage of a run; see ``derived``.
-    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # (init=False: an inventory made with dataclasses.replace starts with none of them.)
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                     compare=False)
 
     def derived(self, name: str, compute: Callable[[Inventory], _T]) -> _T:
         """``compute(self)``, computed once per inventory under ``name``.

@@ -7,6 +7,7 @@ explicit hosts, label selectors, other environments, inactive objects and repeat
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import yaml
@@ -88,3 +89,6 @@ def test_placement_is_worked_out_once_per_inventory(tmp_path: Path) -> None:
     other = load_inventory(inventory.root).inventory
     assert worker_hosts(other) is not worker_hosts(inventory)
     assert worker_hosts(other) == worker_hosts(inventory)
+    # A changed copy is placed again, not given the original's placement.
+    without_hosts = dataclasses.replace(inventory, hosts={})
+    assert all(not hosts for groups in worker_hosts(without_hosts).values() for hosts in groups)
