@@ -5,7 +5,25 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def _staged(path: Path, data: bytes, mode: int) -> Iterator[str]:
+    """A fully written, fsynced temporary file beside ``path``; removed if still there after."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
@@ -15,19 +33,19 @@ def write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
             return False
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+    with _staged(path, data, mode) as tmp:
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    fsync_dir(path.parent)
+    return True
+
+
+def create_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
+    """Create ``path`` atomically with ``data``; returns False if it exists (never replaced)."""
+    with _staged(path, data, mode) as tmp:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
     fsync_dir(path.parent)
     return True
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hznctl.atomic import fsync_dir, write_bytes
+from hznctl.atomic import create_bytes, write_bytes
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import HznctlError, InventoryError
 from hznctl.inventory import display_path
@@ -149,20 +148,5 @@ def _install_order(relative: str) -> tuple[int, str]:
 
 def _create(path: Path, data: bytes, mode: int) -> None:
     """Write a new file atomically, refusing to replace one that appeared meanwhile."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise HznctlError(f"{display_path(path)} appeared meanwhile; nothing was "
-                              "replaced") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    fsync_dir(path.parent)
+    if not create_bytes(path, data, mode=mode):
+        raise HznctlError(f"{display_path(path)} appeared meanwhile; nothing was replaced")
