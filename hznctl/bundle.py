@@ -11,7 +11,6 @@ A bundle is the folder ``DIR/<host>/``::
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -20,6 +19,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -300,22 +300,32 @@ def _link_tree(src: Path, dest: Path) -> None:
 
 
 def _build_tree(dest: Path, files: Mapping[str, bytes], old: Path | None) -> None:
-    made: set[Path] = set()
+    # Plain strings, not Path objects: a large fleet writes tens of thousands of files.
+    made: set[str] = set()
     for rel in sorted(files):
-        target = dest / rel
-        if target.parent not in made:
-            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            made.add(target.parent)
-        previous = old / rel if old is not None else None
-        if previous is not None and previous.is_file() and not previous.is_symlink():
-            with contextlib.suppress(OSError):
-                if previous.read_bytes() == files[rel]:
-                    _link_or_copy(previous, target)
-                    continue
+        target = f"{dest}/{rel}"
+        folder = os.path.dirname(target)
+        if folder not in made:
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+            made.add(folder)
+        if old is not None and _same_regular_file(f"{old}/{rel}", files[rel]):
+            _link_or_copy(Path(old, rel), Path(target))
+            continue
         _write_new(target, files[rel])
 
 
-def _write_new(target: Path, data: bytes) -> None:
+def _same_regular_file(path: str, data: bytes) -> bool:
+    """Whether ``path`` is a regular file (not a symlink) holding exactly ``data``."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, "rb") as handle:
+            return handle.read() == data
+    except OSError:
+        return False
+
+
+def _write_new(target: str, data: bytes) -> None:
     # No fsync per file: the tree becomes visible only through the final rename, and
     # a build artifact lost to a power cut is recompiled, not trusted half-written.
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
