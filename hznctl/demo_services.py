@@ -16,12 +16,12 @@ import socket
 import subprocess
 import sys
 import time
-import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hznctl.deploy.supervisor import Address, Supervisor
 from hznctl.errors import HznctlError
 
 
@@ -126,15 +126,11 @@ class Supervisord(Service):
     def url(self) -> str:
         return f"unix://{self.socket}"
 
-    def rpc(self) -> Any:
-        from supervisor.xmlrpc import SupervisorTransport
-
-        transport = SupervisorTransport(None, None, self.url)
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    def client(self) -> Supervisor:
+        return Supervisor(Address(self.url, timeout=10))
 
     def processes(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.rpc().supervisor.getAllProcessInfo()
-        return found
+        return self.client().processes()
 
 
 def start_supervisord(folder: Path) -> Supervisord:
@@ -168,6 +164,6 @@ files = {include}/*.conf
                                start_new_session=True)
     sup = Supervisord("supervisord", process, config, sock, include)
     wait_until(lambda: process.poll() is None
-               and sup.rpc().supervisor.getState()["statename"] == "RUNNING",
+               and sup.client().state() == "RUNNING",
                timeout=30, what="supervisord")
     return sup
