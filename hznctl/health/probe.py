@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,11 +117,29 @@ def make_connection(target: ProbeTarget, budget: float, marks: _Marks) -> Connec
         "retry": NO_RETRY, "retry_on_error": [], "driver_info": None,
         "redis_connect_func": handshake,
     }
-    if connection.tls.enabled:
-        return SSLConnection(
-            **settings, ssl_cert_reqs="required" if connection.tls.verify else "none",
-            ssl_check_hostname=connection.tls.verify, ssl_ca_certs=connection.tls.ca_file)
+    tls = connection.tls
+    if tls.enabled:
+        return _TlsConnection(
+            **settings, server_name=tls.server_name,
+            ssl_cert_reqs="required" if tls.verify else "none",
+            ssl_check_hostname=tls.verify, ssl_ca_certs=tls.ca_file)
     return Connection(**settings)
+
+
+class _TlsConnection(SSLConnection):
+    """TLS that verifies the certificate against ``server_name`` (and sends it as SNI)
+    instead of the address connected to: redis-py has no option for it, but passes its
+    connection arguments to ``asyncio.open_connection``, which takes ``server_hostname``."""
+
+    def __init__(self, *, server_name: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.server_name = server_name
+
+    def _connection_arguments(self) -> Mapping[str, Any]:
+        arguments = dict(super()._connection_arguments())
+        if self.server_name is not None:
+            arguments["server_hostname"] = self.server_name
+        return arguments
 
 
 @dataclass
@@ -203,11 +223,28 @@ def _classify(exc: BaseException, target: ProbeTarget, marks: _Marks,
                        f"no answer within {_seconds(budget)} ({_doing(marks.step)})")
     if isinstance(exc, AuthenticationError):
         return _failed(marks, Status.ERROR, "auth", _auth_message(target, exc))
+    rejected = _rejected_certificate(exc)
+    if rejected is not None:  # the server answered; we do not trust it: error, not down
+        return _failed(marks, Status.ERROR, "connect",
+                       f"TLS certificate failed verification: {rejected}")
     if isinstance(exc, ConnectionError):
         return _failed(marks, Status.DOWN, "connect",
                        f"unreachable while {_doing(marks.step)}: {_clean(exc)}")
     return _failed(marks, Status.DOWN, marks.step,
                    f"failed while {_doing(marks.step)}: {_clean(exc)}")
+
+
+def _rejected_certificate(exc: BaseException) -> str | None:
+    """Why the server's TLS certificate was rejected, if that is what failed; redis-py
+    raises its own ConnectionError while handling the ssl error, so look down the chain."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return " ".join((seen.verify_message or str(seen)).split())[:300]
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def _ping(connection: Connection, marks: _Marks, samples: int) -> None:
