@@ -71,6 +71,9 @@ def render_text(record: DeployRecord) -> str:
 @supervisor_options
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="S",
               help="Seconds to wait for new processes to be RUNNING (default 30 + startsecs).")
+@click.option("--settle", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              metavar="S", help="Seconds started processes must stay RUNNING (same PID) "
+              "after reaching it, or the deploy rolls back; 0 disables.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               metavar="S", help="Seconds to wait for another deploy to finish.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
@@ -79,14 +82,15 @@ def render_text(record: DeployRecord) -> str:
               help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
 def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
            password_file: Path | None, state_dir: Path | None, include_dir: Path | None,
-           timeout: float | None, lock_timeout: float, dry_run: bool, output_format: str,
-           record_file: Path | None) -> int:
+           timeout: float | None, settle: float, lock_timeout: float, dry_run: bool,
+           output_format: str, record_file: Path | None) -> int:
     """Converge this host's supervisord to BUNDLE (one host's folder from `hznctl compile`).
 
     Takes the host's deploy lock, plans against the bundle installed now, stages the new
     bundle under <state-dir>/bundles/, switches <state-dir>/current to it in one rename,
     then stops and re-adds only the worker groups that changed (gracefully: stop signal,
-    stopwaitsecs) and waits until their processes are RUNNING. If they fail, the previous
+    stopwaitsecs), waits until their processes are RUNNING and watches them stay so for
+    --settle seconds (a worker that crashes just after startsecs). If they fail, the previous
     bundle is restored and re-applied and the exit code is 1. Unchanged groups keep their
     processes. Program files reach supervisord as links in the include folder, so its
     supervisord.conf must include them, e.g. `[include] files = <include-dir>/*.conf`.
@@ -102,7 +106,7 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
         bundle=bundle,
         address=make_address(supervisor_url or settings.url, username, password_file),
         state_dir=state, include_dir=include_dir or Path(settings.include_dir),
-        timeout=timeout, lock_timeout=lock_timeout, dry_run=dry_run)
+        timeout=timeout, lock_timeout=lock_timeout, dry_run=dry_run, settle=settle)
     record = run_deploy(request, manifest)
     if not dry_run:
         append(record_file or state / "deploys.jsonl", record)

@@ -62,9 +62,9 @@ def _by_group(processes: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, A
 
 def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dict[str, GroupTarget],
              managed: set[str], restart: set[str], fresh: set[str], *, timeout: float,
-             wait: bool = True) -> Actions:
+             wait: bool = True, settle: float = 0.0) -> Actions:
     """Apply the installed files: stop+remove groups gone or changed, add new or changed ones,
-    then wait for their processes to be RUNNING.
+    then wait for their processes to be RUNNING and watch them stay so for ``settle`` seconds.
 
     ``restart``: groups the plan says changed; ``fresh``: groups the plan says are new;
     ``known``: every group of the bundles involved (for stop deadlines). What runs is read
@@ -98,8 +98,12 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
 
     if wait and to_add:
         began = time.monotonic()
-        wait_running(supervisor, [targets[g] for g in to_add], timeout=timeout)
+        pids = wait_running(supervisor, [targets[g] for g in to_add], timeout=timeout)
         actions.durations["wait"] = time.monotonic() - began
+        if settle > 0:
+            began = time.monotonic()
+            watch_settle(supervisor, pids, settle)
+            actions.durations["settle"] = time.monotonic() - began
     return actions
 
 
@@ -150,14 +154,17 @@ def _stop(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarge
         time.sleep(POLL)
 
 
-def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *, timeout: float) -> None:
+def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *,
+                 timeout: float) -> dict[str, int]:
     """Wait until every process of ``groups`` is RUNNING (supervisord moves a process from
-    STARTING to RUNNING once it has stayed up ``startsecs``); fail at once on a crash loop."""
+    STARTING to RUNNING once it has stayed up ``startsecs``); fail at once on a crash loop.
+    Returns the PID of each process (``group:name``) as it was when found RUNNING."""
     expected = {f"{g.name}:{name}": name for g in groups for name in g.processes}
     deadline = time.monotonic() + timeout
     while True:
         seen = supervisor.process_infos(sorted(expected))
         waiting = []
+        pids: dict[str, int] = {}
         for full, name in sorted(expected.items()):
             info = seen.get(full)
             state = info["statename"] if info else "ABSENT"
@@ -165,19 +172,56 @@ def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *, timeout: 
                 raise ApplyFailure(_failed_start(name, state, info))
             if state != "RUNNING":
                 waiting.append(f"{name} ({state})")
+            elif info is not None:
+                pids[full] = int(info["pid"])
         if not waiting:
-            return
+            return pids
         if time.monotonic() > deadline:
             raise ApplyFailure(f"not RUNNING after {timeout:g}s: {', '.join(waiting[:5])}"
                                f"{' …' if len(waiting) > 5 else ''}")
         time.sleep(POLL)
 
 
+def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -> None:
+    """Keep watching the processes just found RUNNING for ``seconds``: `startsecs` is short
+    next to a typical failed boot (a worker that crashes a second or two after it starts),
+    so one that leaves RUNNING or is restarted (another PID) in this window fails the
+    deploy as a failed start would."""
+    names = sorted(pids)
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = supervisor.process_infos(names)
+        for full in names:
+            info = seen.get(full)
+            state = info["statename"] if info else "ABSENT"
+            if state != "RUNNING" or (info is not None and int(info["pid"]) != pids[full]):
+                raise ApplyFailure(_unsettled(full, state, pids[full], info, seconds))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(POLL, left))
+
+
+def _unsettled(full: str, state: str, pid: int, info: dict[str, Any] | None,
+               seconds: float) -> str:
+    name = full.split(":", 1)[1]
+    if state == "RUNNING" and info is not None:
+        state = f"restarted (pid {pid} → {info['pid']})"
+    detail = _detail(info)
+    return (f"{name} did not stay RUNNING through the {seconds:g}s settle window: {state}"
+            + (f" ({detail})" if detail else ""))
+
+
 def _failed_start(name: str, state: str, info: dict[str, Any] | None) -> str:
-    detail = ""
-    if info is not None:
-        detail = str(info.get("spawnerr") or info.get("description") or "")
-        log = info.get("stderr_logfile") or info.get("stdout_logfile")
-        if log:
-            detail += f"; see {log}"
+    detail = _detail(info)
     return f"{name} failed to start: {state}" + (f" ({detail})" if detail else "")
+
+
+def _detail(info: dict[str, Any] | None) -> str:
+    if info is None:
+        return ""
+    parts = [str(info.get("spawnerr") or info.get("description") or "")]
+    log = info.get("stderr_logfile") or info.get("stdout_logfile")
+    if log:
+        parts.append(f"see {log}")
+    return "; ".join(p for p in parts if p)

@@ -36,6 +36,7 @@ class DeployRecord:
     actions: dict[str, Any] = field(default_factory=dict)
     rollback_actions: dict[str, Any] | None = None
     durations: dict[str, float] = field(default_factory=dict)
+    settle_window: float = 0.0  # seconds started processes had to stay RUNNING (0: off)
 
     @property
     def ok(self) -> bool:

@@ -36,6 +36,8 @@ class DeployRequest:
     lock_timeout: float = 60.0
     dry_run: bool = False
     wait: bool = True
+    # Seconds the started processes must stay RUNNING (same PID) after reaching it; 0: off.
+    settle: float = 3.0
 
 
 def targets(manifest: Manifest | None) -> dict[str, GroupTarget]:
@@ -99,6 +101,7 @@ class _Deploy:
             record = self._plan()
             self._apply(record)
         record.durations = {**self.durations, "total": time.monotonic() - began}
+        record.settle_window = self.request.settle
         return record
 
     def _plan(self) -> DeployRecord:
@@ -179,6 +182,7 @@ class _Deploy:
             self._timed("rollback")
         else:
             record.actions = actions.as_dict()
+            self.durations["settle_seconds"] = actions.durations.get("settle", 0.0)
             record.result = OK if (actions.added or actions.removed or self.journal
                                    or self.base_id != self.new_id) else UNCHANGED
             self._timed("converge")
@@ -233,7 +237,7 @@ class _Deploy:
         if timeout is None:
             timeout = 30.0 + max((t.startsecs for t in wanted.values()), default=0)
         return converge(self.supervisor, wanted, known, managed, restart, fresh,
-                        timeout=timeout, wait=self.request.wait)
+                        timeout=timeout, wait=self.request.wait, settle=self.request.settle)
 
     def _rollback(self, record: DeployRecord, known: dict[str, GroupTarget],
                   managed: set[str]) -> None:

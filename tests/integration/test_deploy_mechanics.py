@@ -20,7 +20,9 @@ def host(supervisord, tmp_path) -> Host:
 
 
 def _deploy(cli, bundle: Path, *args: str):
-    return cli("deploy", str(bundle), "--format", "json", *args)
+    # These groups are `sleep`s: the settle window (tested in test_deploy_hostile) only
+    # adds seconds here.
+    return cli("deploy", str(bundle), "--format", "json", "--settle", "0", *args)
 
 
 def test_first_deploy_installs_and_runs_every_group(cli, host, tmp_path):
