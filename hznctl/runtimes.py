@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hznctl.compile.ini import PROCESS_NUM, Arg
+from hznctl.compile.ini import Arg
 from hznctl.models import Application, Balance, Runtime, WorkerGroup
 
 # The Laravel queue connection (config/queue.php) that points at REDIS_* variables.
@@ -69,8 +69,9 @@ def rq_argv(ctx: WorkerContext) -> list[Arg]:
     w = _need(ctx.worker)
     argv: list[Arg] = [
         ctx.application.executable or "rq", "worker",
-        # Unique among all live workers: rq refuses a second worker with the same name.
-        "--name", (f"{ctx.group}_", PROCESS_NUM, f"@{ctx.host}"),
+        # No --name: rq refuses to start a worker whose name is still registered, and a
+        # worker stopped without cleaning up (killed, or its password rotated) stays
+        # registered for --worker-ttl; rq's default name is unique for every start.
         "--worker-ttl", str(RQ_WORKER_TTL),
     ]
     if w.max_jobs:

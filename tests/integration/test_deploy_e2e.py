@@ -84,11 +84,10 @@ def test_a_job_in_flight_finishes_across_its_groups_restart(cli, site):
 
 
 def test_rotating_a_password_restarts_exactly_the_workers_using_it(cli, site):
-    # --settle 0 keeps this deploy as short as before the settle window: an rq worker that
-    # has registered itself and then loses redis (the password rotated under it) cannot
-    # unregister, and rq refuses a new worker of its name until that registration expires.
-    # Rotating under registered workers is a known limit (see docs/deploy.md), not tested here.
-    compile_and_deploy(cli, site, "--settle", "0")
+    # The workers have registered themselves in redis (settle window) before the rotation:
+    # they cannot unregister once the password changes under them, and their successors
+    # must start all the same.
+    compile_and_deploy(cli, site)
     wait_for(site.running, timeout=30, what="workers RUNNING")
     before = site.pids()
     redis_a = site.redis["redis-a"]
