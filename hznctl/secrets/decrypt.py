@@ -185,16 +185,22 @@ def _decrypted(path: Path, identities: Identities) -> _Decrypted:
     return result
 
 
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """At most ``limit`` bytes of ``path``; a SecretError naming ``what`` otherwise."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise SecretError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise SecretError(f"{what} {path} is larger than {limit} bytes")
+    return data
+
+
 def _read_document(path: Path) -> dict[str, Any]:
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise NeedsSopsBinary
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as exc:
-        raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise SecretError(f"{path} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+    data = read_bounded(path, MAX_SECRET_FILE_BYTES, "secret file")
     try:
         if path.suffix == ".json":
             document = json.loads(data)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from hznctl.execspec import ExecSpec, RedisUrl
-from hznctl.secrets.decrypt import Identities, decrypt_value, load_identities
+from hznctl.secrets.decrypt import Identities, decrypt_value, load_identities, read_bounded
 from hznctl.secrets.errors import SecretError
 
 IDENTITY_OVERRIDE_ENV = "HZNCTL_AGE_KEY_FILE"
@@ -34,13 +34,7 @@ class WorkerEnvironment:
 
 
 def read_spec(path: Path) -> ExecSpec:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SPEC_BYTES + 1)
-    except OSError as exc:
-        raise SecretError(f"cannot read exec spec {path}: {exc.strerror}") from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SecretError(f"exec spec {path} is larger than {MAX_SPEC_BYTES} bytes")
+    data = read_bounded(path, MAX_SPEC_BYTES, "exec spec")
     try:
         return ExecSpec.model_validate_json(data)
     except ValidationError as exc:
