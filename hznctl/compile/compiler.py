@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
 from hznctl.compile.ini import UnsafeValue
-from hznctl.compile.programs import HostCompiler, Program
+from hznctl.compile.programs import HostCompiler, HostProgram, Program, ProgramBuilder
 from hznctl.compile.render import GENERATOR, make_environment, render_program
 from hznctl.compile.verify import Verifier, VerifyError
 from hznctl.diagnostics import Diagnostic
@@ -86,9 +86,11 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     verifier = Verifier()
+    builder = ProgramBuilder(inventory, secrets.hash)
+    outputs: dict[Program, _Output] = {}
     bundles = {}
     for name in hosts or list(placed):
-        compiler = HostCompiler(inventory, inventory.hosts[name], secrets.hash)
+        compiler = HostCompiler(inventory.hosts[name], builder)
         try:
             programs = compiler.programs(placed[name])
         except (UnsafeValue, CommandProblem) as exc:
@@ -97,51 +99,80 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
             raise CompileError(f"host {name}: cannot build an exec spec: "
                                f"{exc.errors(include_url=False)[0]['msg']}") from None
         bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, verifier,
-                                     revision)
+                                     outputs, revision)
     return bundles
 
 
-def _render(program: Program, env: jinja2.Environment, verifier: Verifier, host: str) -> bytes:
+@dataclass(frozen=True)
+class _Output:
+    """What a program puts in every bundle that has it, made once per compile."""
+
+    text: str
+    data: bytes
+    sha256: str
+    exec_sha256: str
+    entry: GroupEntry
+
+
+def _output(program: Program, env: jinja2.Environment, host: str) -> _Output:
     where = f"host {host}, program {program.group}"
     try:
         text = render_program(program, env)
-        verifier.verify(text, program)
-    except (UnsafeValue, VerifyError) as exc:
+    except UnsafeValue as exc:
         raise CompileError(f"{where}: {exc}") from None
     except jinja2.TemplateError as exc:
         raise CompileError(f"{where}: template {program.runtime.template}: {exc}") from None
-    return text.encode("ascii")
+    data = text.encode("ascii")
+    sha256 = sha256_hex(data)
+    return _Output(text, data, sha256, sha256_hex(program.exec_json),
+                   _group_entry(program, sha256))
 
 
-def _host_bundle(host: Host, programs: list[Program], secrets: SecretFiles,
-                 env: jinja2.Environment, verifier: Verifier, revision: str | None
-                 ) -> HostBundle:
+def _verify(text: str, program: Program, verifier: Verifier, host: str) -> None:
+    try:
+        verifier.verify(text, program)
+    except (UnsafeValue, VerifyError) as exc:
+        raise CompileError(f"host {host}, program {program.group}: {exc}") from None
+
+
+def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
+                 env: jinja2.Environment, verifier: Verifier,
+                 outputs: dict[Program, _Output], revision: str | None) -> HostBundle:
     files: dict[str, bytes] = {}
     hashes: dict[str, str] = {}
     groups: dict[str, GroupEntry] = {}
-    for program in programs:
-        data = _render(program, env, verifier, host.name)
-        files[program.file] = data
-        hashes[program.file] = sha256_hex(data)
+    for placed in programs:
+        program = placed.program
+        output = outputs.get(program)
+        if output is None:
+            output = outputs[program] = _output(program, env, host.name)
+        _verify(output.text, program, verifier, host.name)
+        files[program.file] = output.data
+        hashes[program.file] = output.sha256
         files[program.exec_path] = program.exec_json
-        files.update(program.extra_files)
+        hashes[program.exec_path] = output.exec_sha256
+        for path, data in placed.files.items():
+            files[path] = data
+            hashes[path] = sha256_hex(data)
         for bundle_path, sops_path in program.secret_sources.items():
             files[bundle_path] = secrets.read(sops_path)
             hashes[bundle_path] = secrets.hash(sops_path)
-        groups[program.group] = _group_entry(program, hashes[program.file])
+        groups[program.group] = output.entry
     sv = host.supervisord
     manifest = Manifest(
         generator=GENERATOR, host=host.name, environment=host.environment, revision=revision,
         supervisord=SupervisordRef(url=sv.url, include_dir=sv.include_dir,
                                    state_dir=sv.state_dir, log_dir=sv.log_dir),
         groups=groups,
-        files={p: hashes.get(p) or sha256_hex(d) for p, d in sorted(files.items())},
+        files={p: hashes[p] for p in sorted(files)},
     )
     return HostBundle(host.name, manifest, dict(sorted(files.items())))
 
 
 def _group_entry(program: Program, sha256: str) -> GroupEntry:
-    return GroupEntry(
+    # Every value is already of its field's type: a validation per program would only
+    # repeat what the types say (the manifest holding them is still validated).
+    return GroupEntry.model_construct(
         application=program.application.slug,
         worker=program.worker.name if program.worker else None,
         runtime=program.runtime.runtime.value,

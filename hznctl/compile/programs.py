@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
-from hznctl.bundle import dump_json
-from hznctl.compile.ini import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
-from hznctl.compile.spec import LARAVEL_RUNTIMES, SpecBuilder, env_prefix, spec_hash
+from hznctl.compile.ini import (
+    PROCESS_NUM,
+    PROGRAM_NAME,
+    Arg,
+    display,
+    display_command,
+    expand,
+)
+from hznctl.compile.spec import (
+    LARAVEL_RUNTIMES,
+    SpecBuilder,
+    SpecParts,
+    env_prefix,
+    json_member,
+    json_object,
+    json_string,
+    spec_hash,
+)
 from hznctl.execspec import ExecSpec
 from hznctl.inventory import Inventory
-from hznctl.models import Application, Balance, Host, WorkerGroup
+from hznctl.models import Application, Balance, Host, SupervisordSettings, WorkerGroup
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import LARAVEL_CONNECTION, RuntimeSpec, WorkerContext, runtime_spec
 
@@ -19,9 +34,15 @@ LOG_BACKUPS = "10"
 DEFAULT_STARTSECS = 1
 
 
-@dataclass
+@dataclass(eq=False)
 class Program:
-    """One supervisord program group and every file it needs."""
+    """One supervisord program group and every file it needs but the host's own.
+
+    A compile builds each distinct program once and shares it between the hosts where it
+    is the same (``ProgramBuilder``): nothing in it names a host, and programs compare by
+    identity. The files that name a host (a Horizon file) are each host's own
+    (``HostProgram.files``); ``host_files`` lists their paths.
+    """
 
     group: str
     application: Application
@@ -35,7 +56,7 @@ class Program:
     exec_json: bytes
     parameters: dict[str, str]
     secret_sources: dict[str, str]  # bundle path -> inventory path of each SOPS file
-    extra_files: dict[str, bytes] = field(default_factory=dict)
+    host_files: tuple[str, ...] = ()
 
     @property
     def exec_path(self) -> str:
@@ -54,14 +75,20 @@ class Program:
                 "process_num": process_num, "numprocs": self.numprocs}
 
     def settings(self) -> dict[str, str]:
-        from hznctl.compile.ini import display_command
-
         return {k: display_command(self.argv) if k == "command" else display(v)
                 for k, v in self.options.items()}
 
     @property
     def files(self) -> list[str]:
-        return [self.exec_path, *sorted(self.secret_sources), *sorted(self.extra_files)]
+        return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files)]
+
+
+@dataclass(frozen=True)
+class HostProgram:
+    """A program as one host runs it: the shared program and the host's own files of it."""
+
+    program: Program
+    files: dict[str, bytes]  # bytes of each of ``program.host_files`` for this host
 
 
 def group_name(app: Application, worker: WorkerGroup | None) -> str:
@@ -101,56 +128,67 @@ def _app_parameters(app: Application, runtime: RuntimeSpec) -> dict[str, str]:
     return params
 
 
-@dataclass
-class HostCompiler:
-    """Builds the programs of one host from the validated inventory."""
+class ProgramBuilder:
+    """Builds each distinct program of a compile once, for every host where it is the same.
 
-    inventory: Inventory
-    host: Host
-    secret_hash: Callable[[str], str]
+    A program depends on its host only through the host's supervisord settings and the
+    worker argv its runtime makes for that host (celery names the host in ``--hostname``):
+    both are in the key, and the builder is never given the host itself, so whatever else
+    it builds cannot depend on one. Files that name the host are made by ``HostCompiler``.
+    """
 
-    @property
-    def margin(self) -> int:
-        return self.inventory.project.stop_margin if self.inventory.project else 30
+    def __init__(self, inventory: Inventory, secret_hash: Callable[[str], str]) -> None:
+        self.inventory = inventory
+        self.secret_hash = secret_hash
+        self.margin = inventory.project.stop_margin if inventory.project else 30
+        self.spec_parts = SpecParts(inventory.connections, secret_hash)
+        self._built: dict[Hashable, Program] = {}
+        self._workers = {(slug, w.name): w for slug, app in inventory.applications.items()
+                         for w in reversed(app.workers)}  # the first of a repeated name
+        self._supervisors: dict[tuple[str, str], str] = {}
 
-    def programs(self, placed: list[PlacedGroup]) -> list[Program]:
-        by_app: dict[str, list[WorkerGroup]] = {}
-        for item in placed:
-            app = self.inventory.applications[item.application]
-            worker = next(w for w in app.workers if w.name == item.worker)
-            by_app.setdefault(item.application, []).append(worker)
-        found: list[Program] = []
-        for slug, workers in sorted(by_app.items()):
-            app = self.inventory.applications[slug]
-            spec = runtime_spec(app.runtime)
-            if spec.per_application:
-                found.append(self._program(app, None, workers, spec))
-            else:
-                found.extend(self._program(app, w, [w], spec) for w in workers
-                             if w.max_processes > 0)
-        return sorted(found, key=lambda p: p.group)
+    def worker(self, application: str, name: str) -> WorkerGroup:
+        return self._workers[application, name]
 
-    def _program(self, app: Application, worker: WorkerGroup | None,
-                 workers: list[WorkerGroup], spec: RuntimeSpec) -> Program:
+    def horizon_supervisor(self, app: Application, worker: WorkerGroup) -> str:
+        """``horizon_supervisor`` as JSON laid out for its place in the Horizon file."""
+        key = (app.slug, worker.name)
+        found = self._supervisors.get(key)
+        if found is None:
+            found = self._supervisors[key] = json_member(horizon_supervisor(app, worker), 2)
+        return found
+
+    def program(self, supervisord: SupervisordSettings, app: Application,
+                worker: WorkerGroup | None, workers: list[WorkerGroup], spec: RuntimeSpec,
+                connection: str | None, worker_argv: list[Arg]) -> Program:
+        key = (supervisord, app.slug, worker.name if worker else None,
+               tuple(w.name for w in workers), tuple(worker_argv))
+        program = self._built.get(key)
+        if program is None:
+            program = self._build(supervisord, app, worker, workers, spec, connection,
+                                  worker_argv)
+            self._built[key] = program
+        return program
+
+    def _build(self, sv: SupervisordSettings, app: Application, worker: WorkerGroup | None,
+               workers: list[WorkerGroup], spec: RuntimeSpec, connection: str | None,
+               worker_argv: list[Arg]) -> Program:
         group = group_name(app, worker)
         main = worker or workers[0]
-        connection = app.worker_connection(main) if worker else _primary(app)
-        builder = SpecBuilder(self.host, self.secret_hash)
+        builder = SpecBuilder(sv.state_dir, self.spec_parts)
         self._connections(builder, app, workers, connection, spec)
-        extra: dict[str, bytes] = {}
+        host_files: tuple[str, ...] = ()
         if spec.per_application:
-            path = f"horizon/{app.slug}.json"
-            extra[path] = dump_json(self._horizon_file(app, workers))
+            path = horizon_path(app)
+            host_files = (path,)
             builder.env["HZNCTL_HORIZON_FILE"] = builder.installed(path)
         builder.env["HZNCTL_GROUP"] = group
         for source in (app.env, *(w.env for w in ([worker] if worker else []))):
             builder.env.update(source)
-        exec_spec, exec_json = builder.build(self.host.supervisord.age_key_file)
-        ctx = WorkerContext(app, worker, group, self.host.name, connection)
+        exec_spec, exec_json = builder.build(sv.age_key_file)
         numprocs = 1 if spec.own_pool else main.max_processes
-        sv = self.host.supervisord
         argv: list[Arg] = [sv.hznctl_bin, "exec", "--spec",
-                           f"{sv.state_dir}/current/exec/{group}.json", "--", *spec.argv(ctx)]
+                           f"{sv.state_dir}/current/exec/{group}.json", "--", *worker_argv]
         params = _app_parameters(app, spec)
         for w in workers:
             params |= _worker_parameters(w, app.worker_connection(w), spec,
@@ -158,24 +196,23 @@ class HostCompiler:
         if worker is None:
             params["workers"] = ",".join(w.name for w in workers)
         program = Program(group, app, worker, workers, spec, argv, numprocs, {}, exec_spec,
-                          exec_json, params, builder.secret_files, extra)
-        program.options = self._options(program, workers)
+                          exec_json, params, builder.secret_files, host_files)
+        program.options = self._options(sv, program, workers)
         return program
 
     def _connections(self, builder: SpecBuilder, app: Application,
                      workers: list[WorkerGroup], connection: str | None,
                      spec: RuntimeSpec) -> None:
         if connection is not None:
-            builder.connection(self.inventory.connections[connection],
-                               url_aliases=spec.url_variables)
+            builder.connection(connection, url_aliases=spec.url_variables)
         others = {c for w in workers if (c := app.worker_connection(w)) not in (None, connection)}
         for other in sorted(c for c in others if c is not None):
-            builder.connection(self.inventory.connections[other], prefix=env_prefix(other))
+            builder.connection(other, prefix=env_prefix(other))
         if app.runtime in LARAVEL_RUNTIMES and app.key_prefix:
             builder.env["REDIS_PREFIX"] = app.key_prefix
 
-    def _options(self, program: Program, workers: list[WorkerGroup]) -> dict[str, Arg]:
-        sv = self.host.supervisord
+    def _options(self, sv: SupervisordSettings, program: Program,
+                 workers: list[WorkerGroup]) -> dict[str, Arg]:
         startsecs = max((w.startsecs for w in workers if w.startsecs is not None),
                         default=DEFAULT_STARTSECS)
         stopwait = max(_stopwaitsecs(w, self.margin) for w in workers)
@@ -204,28 +241,77 @@ class HostCompiler:
             "stderr_logfile_backups": LOG_BACKUPS,
         }
 
-    def _horizon_file(self, app: Application, workers: list[WorkerGroup]) -> dict[str, object]:
-        primary = _primary(app)
-        supervisors = {}
-        for w in workers:
-            connection = app.worker_connection(w)
-            supervisors[group_name(app, w)] = {
-                "connection": LARAVEL_CONNECTION if connection == primary else connection,
-                "queue": list(w.queues),
-                "balance": w.balance.value if w.balance is not Balance.OFF else False,
-                "minProcesses": w.min_processes,
-                "maxProcesses": w.max_processes,
-                "tries": w.tries,
-                "timeout": w.timeout,
-                "memory": w.memory,
-                "sleep": w.sleep,
-                "maxJobs": w.max_jobs,
-                "maxTime": w.max_time,
-                "backoff": w.backoff,
-                "nice": w.nice,
-            }
-        return {"application": app.slug, "environment": app.environment,
-                "host": self.host.name, "supervisors": supervisors}
+
+def horizon_path(app: Application) -> str:
+    return f"horizon/{app.slug}.json"
+
+
+@dataclass
+class HostCompiler:
+    """The programs of one host: the host's parts, and the rest from the shared builder."""
+
+    host: Host
+    builder: ProgramBuilder
+
+    def programs(self, placed: list[PlacedGroup]) -> list[HostProgram]:
+        applications = self.builder.inventory.applications
+        by_app: dict[str, list[WorkerGroup]] = {}
+        for item in placed:
+            worker = self.builder.worker(item.application, item.worker)
+            by_app.setdefault(item.application, []).append(worker)
+        found: list[HostProgram] = []
+        for slug, workers in sorted(by_app.items()):
+            app = applications[slug]
+            spec = runtime_spec(app.runtime)
+            if spec.per_application:
+                found.append(self._program(app, None, workers, spec))
+            else:
+                found.extend(self._program(app, w, [w], spec) for w in workers
+                             if w.max_processes > 0)
+        return sorted(found, key=lambda p: p.program.group)
+
+    def _program(self, app: Application, worker: WorkerGroup | None,
+                 workers: list[WorkerGroup], spec: RuntimeSpec) -> HostProgram:
+        # Everything that depends on the host's name is made here, nowhere else.
+        group = group_name(app, worker)
+        connection = app.worker_connection(worker) if worker else _primary(app)
+        ctx = WorkerContext(app, worker, group, self.host.name, connection)
+        program = self.builder.program(self.host.supervisord, app, worker, workers, spec,
+                                       connection, spec.argv(ctx))
+        files = {}
+        if spec.per_application:
+            files[horizon_path(app)] = self._horizon_file(app, workers)
+        return HostProgram(program, files)
+
+    def _horizon_file(self, app: Application, workers: list[WorkerGroup]) -> bytes:
+        # dump_json of the file's data, from each group's supervisor made once per compile.
+        supervisors = {group_name(app, w): self.builder.horizon_supervisor(app, w)
+                       for w in workers}
+        members = {"application": json_string(app.slug),
+                   "environment": json_string(app.environment),
+                   "host": json_string(self.host.name),
+                   "supervisors": json_object(supervisors, 1)}
+        return (json_object(members, 0) + "\n").encode()
+
+
+def horizon_supervisor(app: Application, worker: WorkerGroup) -> dict[str, object]:
+    """A worker group as a supervisor of the application's Horizon file."""
+    connection = app.worker_connection(worker)
+    return {
+        "connection": LARAVEL_CONNECTION if connection == _primary(app) else connection,
+        "queue": list(worker.queues),
+        "balance": worker.balance.value if worker.balance is not Balance.OFF else False,
+        "minProcesses": worker.min_processes,
+        "maxProcesses": worker.max_processes,
+        "tries": worker.tries,
+        "timeout": worker.timeout,
+        "memory": worker.memory,
+        "sleep": worker.sleep,
+        "maxJobs": worker.max_jobs,
+        "maxTime": worker.max_time,
+        "backoff": worker.backoff,
+        "nice": worker.nice,
+    }
 
 
 def _primary(app: Application) -> str | None:

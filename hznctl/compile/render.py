@@ -26,6 +26,8 @@ def builtin_templates() -> Path:
 
 
 def _finalize(value: Any) -> IniText:
+    if type(value) is IniText:
+        return value
     if isinstance(value, IniText):
         return value
     if isinstance(value, bool):
@@ -52,10 +54,19 @@ def make_environment(inventory_root: Path | None) -> jinja2.Environment:
     )
 
 
+class _Values(dict[str, IniText]):
+    """A program's values: ``program.command`` in a template finds the value as an attribute
+    (Jinja tries attributes before items; on a plain dict that is a failed lookup each)."""
+
+    def __init__(self, values: dict[str, IniText]) -> None:
+        super().__init__(values)
+        self.__dict__ = self
+
+
 def template_values(program: Program) -> dict[str, IniText]:
     values = {k: ini_value(v) for k, v in program.options.items() if k != "command"}
     values["command"] = command_value(program.argv)
-    return values
+    return _Values(values)
 
 
 def render_program(program: Program, env: jinja2.Environment) -> str:

@@ -9,12 +9,15 @@ whose groups use other connections than the primary also gets REDIS_<NAME>_* for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from hznctl.bundle import sha256_hex
+from pydantic import BaseModel
+
+from hznctl.bundle import dump_json, sha256_hex
 from hznctl.execspec import ExecSpec, RedisUrl, SecretEnv
-from hznctl.models import Host, RedisConnection, Runtime
+from hznctl.models import RedisConnection, Runtime
 
 LARAVEL_RUNTIMES = (Runtime.LARAVEL_QUEUE, Runtime.LARAVEL_HORIZON)
 RESERVED_PREFIXES = ("REDIS_", "HZNCTL_")
@@ -35,51 +38,134 @@ def env_prefix(connection: str) -> str:
     return "REDIS_" + connection.upper().replace("-", "_")
 
 
-@dataclass
-class SpecBuilder:
-    """Accumulates one program's exec spec; ``secret_hash`` reads a SOPS file's hash."""
+@dataclass(frozen=True)
+class _ConnectionEntries:
+    """A connection's part of an exec spec under one prefix, with its entries' JSON."""
 
-    host: Host
-    secret_hash: Callable[[str], str]
+    env: dict[str, str]
+    secrets: dict[str, tuple[SecretEnv, str]]
+    urls: dict[str, tuple[RedisUrl, str]]
+    secret_file: tuple[str, str] | None  # bundle path, inventory path
 
-    def __post_init__(self) -> None:
-        self.env: dict[str, str] = {}
-        self.secrets: dict[str, SecretEnv] = {}
-        self.urls: dict[str, RedisUrl] = {}
-        self.secret_files: dict[str, str] = {}  # bundle path -> inventory path
 
-    def installed(self, bundle_path: str) -> str:
-        return f"{self.host.supervisord.state_dir}/current/{bundle_path}"
+class SpecParts:
+    """What every exec spec of a compile shares, made once: each connection's entries.
 
-    def connection(self, conn: RedisConnection, prefix: str = "REDIS",
-                   url_aliases: Sequence[str] = ()) -> None:
-        self.env[f"{prefix}_HOST"] = conn.host
-        self.env[f"{prefix}_PORT"] = str(conn.port)
-        self.env[f"{prefix}_DB"] = str(conn.database)
+    Keyed by everything an entry is made from (the connection's name within the one
+    inventory of the compile, the prefix, the URL aliases and the host's state_dir).
+    """
+
+    def __init__(self, connections: Mapping[str, RedisConnection],
+                 secret_hash: Callable[[str], str]) -> None:
+        self.connections = connections
+        self.secret_hash = secret_hash
+        self._entries: dict[tuple[str, str, tuple[str, ...], str], _ConnectionEntries] = {}
+
+    def entries(self, name: str, prefix: str, url_aliases: Sequence[str],
+                state_dir: str) -> _ConnectionEntries:
+        key = (name, prefix, tuple(url_aliases), state_dir)
+        found = self._entries.get(key)
+        if found is None:
+            found = self._entries[key] = self._make(self.connections[name], *key[1:])
+        return found
+
+    def _make(self, conn: RedisConnection, prefix: str, url_aliases: tuple[str, ...],
+              state_dir: str) -> _ConnectionEntries:
+        env = {f"{prefix}_HOST": conn.host, f"{prefix}_PORT": str(conn.port),
+               f"{prefix}_DB": str(conn.database)}
         if conn.username is not None:
-            self.env[f"{prefix}_USERNAME"] = conn.username
+            env[f"{prefix}_USERNAME"] = conn.username
+        secrets = {}
+        secret_file = None
         password_env = None
         if conn.password is not None:
             path = secret_bundle_path(conn.password.sops)
             password_env = f"{prefix}_PASSWORD"
-            self.secrets[password_env] = SecretEnv(
-                file=self.installed(path), key=conn.password.key,
-                sha256=self.secret_hash(conn.password.sops),
-            )
-            if self.secret_files.setdefault(path, conn.password.sops) != conn.password.sops:
-                raise ValueError(f"two secret files would both be installed as {path}")
+            secret = SecretEnv(file=f"{state_dir}/current/{path}", key=conn.password.key,
+                               sha256=self.secret_hash(conn.password.sops))
+            secrets[password_env] = (secret, _member_json(secret))
+            secret_file = (path, conn.password.sops)
         url = RedisUrl(tls=conn.tls.enabled, host=conn.host, port=conn.port,
                        database=conn.database, username=conn.username,
                        password_env=password_env)
-        for name in (f"{prefix}_URL", *url_aliases):
-            self.urls[name] = url
+        url_json = _member_json(url)
+        urls = {name: (url, url_json) for name in (f"{prefix}_URL", *url_aliases)}
+        return _ConnectionEntries(env, secrets, urls, secret_file)
+
+
+@dataclass
+class SpecBuilder:
+    """Accumulates one program's exec spec from the compile's shared ``parts``."""
+
+    state_dir: str  # the host's supervisord.state_dir, where its bundle is installed
+    parts: SpecParts
+
+    def __post_init__(self) -> None:
+        self.env: dict[str, str] = {}
+        self.secrets: dict[str, tuple[SecretEnv, str]] = {}
+        self.urls: dict[str, tuple[RedisUrl, str]] = {}
+        self.secret_files: dict[str, str] = {}  # bundle path -> inventory path
+
+    def installed(self, bundle_path: str) -> str:
+        return f"{self.state_dir}/current/{bundle_path}"
+
+    def connection(self, name: str, prefix: str = "REDIS",
+                   url_aliases: Sequence[str] = ()) -> None:
+        entries = self.parts.entries(name, prefix, url_aliases, self.state_dir)
+        self.env.update(entries.env)
+        self.secrets.update(entries.secrets)
+        self.urls.update(entries.urls)
+        if entries.secret_file is not None:
+            path, sops = entries.secret_file
+            if self.secret_files.setdefault(path, sops) != sops:
+                raise ValueError(f"two secret files would both be installed as {path}")
 
     def build(self, identity_file: str) -> tuple[ExecSpec, bytes]:
-        from hznctl.bundle import dump_json
+        env = dict(sorted(self.env.items()))
+        spec = ExecSpec(identity_file=identity_file, env=env,
+                        secrets={k: v for k, (v, _) in self.secrets.items()},
+                        urls={k: v for k, (v, _) in self.urls.items()})
+        # dump_json(spec.model_dump(mode="json")), from the entries' JSON made once each.
+        members = {
+            "env": json_object({k: _encode(v) for k, v in env.items()}, 1),
+            "format": str(spec.format),
+            "identity_file": _encode(identity_file),
+            "secrets": json_object({k: j for k, (_, j) in self.secrets.items()}, 1),
+            "urls": json_object({k: j for k, (_, j) in self.urls.items()}, 1),
+        }
+        return spec, (json_object(members, 0) + "\n").encode()
 
-        spec = ExecSpec(identity_file=identity_file, env=dict(sorted(self.env.items())),
-                        secrets=self.secrets, urls=self.urls)
-        return spec, dump_json(spec.model_dump(mode="json"))
+
+_encode = json.encoder.encode_basestring  # dump_json's spelling of a string
+
+
+def json_string(text: str) -> str:
+    return _encode(text)
+
+
+def json_object(members: Mapping[str, str], depth: int) -> str:
+    """An object as ``dump_json`` lays it out at ``depth``, from its members' JSON text.
+
+    Each member's text must already be laid out for ``depth + 1``.
+    """
+    if not members:
+        return "{}"
+    outer = "\n" + "  " * depth
+    inner = outer + "  "
+    return ("{" + ",".join(f"{inner}{_encode(k)}: {members[k]}" for k in sorted(members))
+            + outer + "}")
+
+
+def json_member(data: object, depth: int) -> str:
+    """``data`` as ``dump_json`` lays it out at ``depth``, for ``json_object``."""
+    # dump_json writes no raw newline inside a string: every newline is layout.
+    text = dump_json(data).decode()
+    return text.removesuffix("\n").replace("\n", "\n" + "  " * depth)
+
+
+def _member_json(model: BaseModel) -> str:
+    """A secret's or URL's entry, laid out for its place in an exec spec."""
+    return json_member(model.model_dump(mode="json"), 2)
 
 
 def spec_hash(data: bytes) -> str:
