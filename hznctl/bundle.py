@@ -218,28 +218,43 @@ def write_bundles(out: Path, bundles: Mapping[str, HostBundle], *, prune: bool =
     The new tree is built in a temporary folder next to ``out`` and swapped in with one
     rename, so a reader sees the old bundles or the new, never a mix. Files that did not
     change are hard-linked into the new tree (same inode and mtime), and when nothing
-    changed at all nothing is touched.
+    changed at all nothing is touched. Within the new tree each distinct content is
+    written once and its other occurrences are hard links to it: the same secret file in
+    two hundred host bundles is one file on disk.
     """
     out = out.absolute()
+    try:
+        return _write(out, bundles, prune, trust_inodes=True)
+    except _Untrusted:
+        # A file system whose folder listings do not give the files' inode numbers:
+        # every existing file is read, rather than each inode once.
+        return _write(out, bundles, prune, trust_inodes=False)
+
+
+def _write(out: Path, bundles: Mapping[str, HostBundle], prune: bool, trust_inodes: bool
+           ) -> WriteResult:
     existing = _existing_hosts(out)
     stale = sorted(set(existing) - set(bundles)) if prune else []
     result = WriteResult(removed=stale)
     wanted = {host: bundle.all_files() for host, bundle in bundles.items()}
+    old = {host: _Existing.scan(f"{out}/{host}") for host in existing if host not in stale}
+    verified = _Verified(trust_inodes)
     for host in sorted(wanted):
-        same = host in existing and _tree_equals(out / host, wanted[host])
+        same = host in old and _tree_equals(old[host], wanted[host], verified)
         (result.unchanged if same else result.written).append(host)
     if not result.changed:
         return result
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         os.chmod(tmp, 0o755)
-        for host in existing:
-            if host not in wanted and host not in stale:
-                _link_tree(out / host, tmp / host)
+        fresh = _Fresh()
+        for host, tree in old.items():
+            if host not in wanted:
+                _link_tree(tree, f"{tmp}/{host}")
         for host, files in wanted.items():
-            _build_tree(tmp / host, files, out / host if host in existing else None)
-        _swap(out, tmp)
+            _build_tree(f"{tmp}/{host}", files, old.get(host), verified, fresh)
+        _swap(out, Path(tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
@@ -265,64 +280,166 @@ def _existing_hosts(out: Path) -> list[str]:
     return hosts
 
 
-def _files_under(root: Path) -> dict[str, Path]:
-    return {p.relative_to(root).as_posix(): p for p in root.rglob("*")
-            if p.is_file() or p.is_symlink()}
+_NOT_A_FILE = -1
+_FILE_MODE = stat.S_IFREG | 0o644
 
 
-def _tree_equals(root: Path, files: Mapping[str, bytes]) -> bool:
-    present = _files_under(root)
-    if set(present) != set(files):
-        return False
-    # The manifest holds every other file's hash: when it differs, nothing else is read.
-    for rel, path in sorted(present.items(), key=lambda item: item[0] != MANIFEST):
-        if path.is_symlink():
+class _Untrusted(Exception):
+    """A folder listing gave an inode number that is not the file's."""
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """A bundle already in the output folder: its files' inode numbers, by relative path."""
+
+    root: str
+    device: int
+    inodes: dict[str, int]  # _NOT_A_FILE for symlinks and anything else not a regular file
+
+    @classmethod
+    def scan(cls, root: str) -> _Existing:
+        # The listing gives each entry's inode number and type: no stat per file.
+        device = os.lstat(root).st_dev
+        inodes: dict[str, int] = {}
+        pending = [("", root)]
+        while pending:
+            prefix, folder = pending.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    rel = prefix + entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((rel + "/", entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        inodes[rel] = entry.inode()
+                    else:
+                        inodes[rel] = _NOT_A_FILE
+        return cls(root, device, inodes)
+
+
+class _Verified:
+    """Which existing files hold which bytes: each inode is read at most once per write.
+
+    The same secret hard-linked into every host is read once. A file edited by hand in
+    place is found different for every bundle that has it: a mismatch is not remembered,
+    so the inode is read again for each of them."""
+
+    def __init__(self, trust_inodes: bool) -> None:
+        self._trust = trust_inodes
+        self._holds: dict[tuple[int, int], bytes] = {}
+
+    def holds(self, tree: _Existing, rel: str, data: bytes) -> bool:
+        """Whether ``rel`` in ``tree`` is a regular 0644 file holding exactly ``data``."""
+        inode = tree.inodes[rel]
+        if inode == _NOT_A_FILE:
             return False
+        key = (tree.device, inode)
+        known = self._holds.get(key)
+        if known is not None:
+            return known is data or known == data
+        if not self._read_equals(f"{tree.root}/{rel}", key, data):
+            return False
+        if self._trust:
+            self._holds[key] = data
+        return True
+
+    def _read_equals(self, path: str, key: tuple[int, int], data: bytes) -> bool:
         try:
-            if path.read_bytes() != files[rel]:
-                return False
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return False
-    return True
+        try:
+            st = os.fstat(fd)
+            if self._trust and (st.st_dev, st.st_ino) != key:
+                raise _Untrusted(path)
+            if st.st_mode != _FILE_MODE or st.st_size != len(data):
+                return False
+            # The size matched: no read past the end to find it.
+            return _read_at_most(fd, len(data)) == data
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks = []
+    while limit > 0:
+        chunk = os.read(fd, limit)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return b"".join(chunks)
+
+
+def _tree_equals(tree: _Existing, files: Mapping[str, bytes], verified: _Verified) -> bool:
+    if tree.inodes.keys() != files.keys():
+        return False
+    # The manifest holds every other file's hash: when it differs, nothing else is read.
+    if not verified.holds(tree, MANIFEST, files[MANIFEST]):
+        return False
+    return all(verified.holds(tree, rel, data) for rel, data in files.items()
+               if rel != MANIFEST)
+
+
+class _Fresh:
+    """The files written into the new tree, by content: a content met again is linked."""
+
+    def __init__(self) -> None:
+        # The same bytes object is often in many bundles: its id saves hashing it again.
+        # The bundles keep every ``data`` alive while this lives, so no id is reused.
+        self._by_id: dict[int, str] = {}
+        self._by_content: dict[bytes, str] = {}
+
+    def put(self, target: str, data: bytes) -> None:
+        source = self._by_id.get(id(data)) or self._by_content.get(data)
+        if source is not None:
+            try:
+                os.link(source, target)
+            except OSError:  # too many links, or a file system without hard links
+                pass
+            else:
+                self._by_id[id(data)] = source
+                return
+        _write_new(target, data)
+        self._by_id[id(data)] = target
+        self._by_content[data] = target
+
+
+def _link_or_copy(src: str, dest: str) -> None:
     try:
         os.link(src, dest)
     except OSError:
         shutil.copy2(src, dest)
 
 
-def _link_tree(src: Path, dest: Path) -> None:
-    for rel, path in _files_under(src).items():
-        _link_or_copy(path, dest / rel)
+def _make_folders(dest: str, rels: list[str]) -> None:
+    os.mkdir(dest, 0o755)
+    # Sorted, a folder comes before the folders inside it.
+    for folder in sorted({rel.rpartition("/")[0] for rel in rels} - {""}):
+        os.makedirs(f"{dest}/{folder}", mode=0o755, exist_ok=True)
 
 
-def _build_tree(dest: Path, files: Mapping[str, bytes], old: Path | None) -> None:
+def _link_tree(tree: _Existing, dest: str) -> None:
+    _make_folders(dest, list(tree.inodes))
+    for rel in tree.inodes:
+        _link_or_copy(f"{tree.root}/{rel}", f"{dest}/{rel}")
+
+
+def _build_tree(dest: str, files: Mapping[str, bytes], old: _Existing | None,
+                verified: _Verified, fresh: _Fresh) -> None:
     # Plain strings, not Path objects: a large fleet writes tens of thousands of files.
-    made: set[str] = set()
-    for rel in sorted(files):
+    rels = sorted(files)
+    _make_folders(dest, rels)
+    for rel in rels:
+        data = files[rel]
         target = f"{dest}/{rel}"
-        folder = os.path.dirname(target)
-        if folder not in made:
-            os.makedirs(folder, mode=0o755, exist_ok=True)
-            made.add(folder)
-        if old is not None and _same_regular_file(f"{old}/{rel}", files[rel]):
-            _link_or_copy(Path(old, rel), Path(target))
-            continue
-        _write_new(target, files[rel])
-
-
-def _same_regular_file(path: str, data: bytes) -> bool:
-    """Whether ``path`` is a regular file (not a symlink) holding exactly ``data``."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False
-        with open(path, "rb") as handle:
-            return handle.read() == data
-    except OSError:
-        return False
+        # An unchanged file keeps its inode and mtime. A changed one is always written
+        # anew (or linked to another new file), so its mtime says that it changed.
+        if old is not None and rel in old.inodes and verified.holds(old, rel, data):
+            _link_or_copy(f"{old.root}/{rel}", target)
+        else:
+            fresh.put(target, data)
 
 
 def _write_new(target: str, data: bytes) -> None:

@@ -1,0 +1,232 @@
+"""Writing host bundles: shared content is one file on disk, yet every host reads its own.
+
+Identical files across hosts (the same SOPS file in every bundle) are written once and
+hard-linked; these tests pin what a reader of one host folder sees, the modes, what an
+unchanged recompile leaves alone, and that a file edited by hand is found and rewritten
+in every bundle that shares it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import hznctl.bundle as bundle_module
+from hznctl.bundle import HostBundle, Manifest, SupervisordRef, write_bundles
+from tests.compile_support import stats, tree
+
+SECRET = b"sops:\n  mac: ENC[abc]\npassword: ENC[AES256_GCM,data:xyz]\n" * 20
+
+
+def _bundle(host: str, files: dict[str, bytes]) -> HostBundle:
+    manifest = Manifest(
+        generator="tests", host=host, environment="test", revision=None,
+        supervisord=SupervisordRef(url="unix:///tmp/s.sock", include_dir="/etc/s",
+                                   state_dir="/var/lib/h", log_dir="/var/log/h"),
+        groups={}, files={p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items())})
+    return HostBundle(host, manifest, files)
+
+
+def _fleet(secret: bytes = SECRET) -> dict[str, HostBundle]:
+    """Three hosts: one secret in all (the same object in two, an equal copy in the
+    third), one exec spec in two, a program file of their own each."""
+    copy = bytes(bytearray(secret))
+    assert copy is not secret
+    exec_spec = b'{"group": "billing-mail"}\n'
+    return {
+        "web-1": _bundle("web-1", {"secrets/redis.yaml": secret, "exec/mail.json": exec_spec,
+                                   "programs/mail.conf": b"[program:mail]\nnumprocs=1\n"}),
+        "web-2": _bundle("web-2", {"secrets/redis.yaml": secret, "exec/mail.json": exec_spec,
+                                   "programs/mail.conf": b"[program:mail]\nnumprocs=2\n"}),
+        "web-3": _bundle("web-3", {"secrets/redis.yaml": copy,
+                                   "programs/other.conf": b"[program:other]\n"}),
+    }
+
+
+def _inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def _assert_reads_exactly(out: Path, bundles: dict[str, HostBundle]) -> None:
+    assert sorted(p.name for p in out.iterdir()) == sorted(bundles)
+    for host, bundle in bundles.items():
+        assert tree(out / host) == bundle.all_files(), host
+        for path in (out / host).rglob("*"):
+            if path.is_file():
+                assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.fixture
+def restrictive_umask() -> Iterator[None]:
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_identical_content_across_hosts_is_one_file(tmp_path):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    _assert_reads_exactly(out, bundles)
+    secrets = {_inode(out / h / "secrets/redis.yaml") for h in bundles}
+    assert len(secrets) == 1  # the equal copy of web-3 included
+    assert (out / "web-1/secrets/redis.yaml").stat().st_nlink == 3
+    assert _inode(out / "web-1/exec/mail.json") == _inode(out / "web-2/exec/mail.json")
+    assert _inode(out / "web-1/programs/mail.conf") != _inode(out / "web-2/programs/mail.conf")
+
+
+def test_every_file_is_0644_whatever_the_umask(tmp_path, restrictive_umask):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    _assert_reads_exactly(out, bundles)
+    changed = dict(bundles)
+    changed["web-2"] = _bundle("web-2", {**bundles["web-2"].files, "exec/new.json": b"{}\n"})
+    assert write_bundles(out, changed).written == ["web-2"]
+    _assert_reads_exactly(out, changed)
+
+
+def test_an_unchanged_rewrite_touches_nothing(tmp_path):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    before = stats(out)
+    result = write_bundles(out, _fleet())  # equal bytes, other objects
+    assert not result.changed
+    assert result.unchanged == sorted(bundles)
+    assert stats(out) == before
+
+
+def test_unchanged_files_keep_their_inode_and_a_changed_one_gets_a_new_file(tmp_path):
+    out = tmp_path / "out"
+    bundles = {"a": _bundle("a", {"secrets/s.yaml": b"old\n", "exec/x.json": b"{}\n"}),
+               "b": _bundle("b", {"secrets/s.yaml": b"new\n"})}
+    write_bundles(out, bundles)
+    before = stats(out, files_only=True)
+    bundles["a"] = _bundle("a", {"secrets/s.yaml": b"new\n", "exec/x.json": b"{}\n"})
+    assert write_bundles(out, bundles).written == ["a"]
+    after = stats(out, files_only=True)
+    _assert_reads_exactly(out, bundles)
+    assert after["a/exec/x.json"] == before["a/exec/x.json"]
+    assert after["b/secrets/s.yaml"] == before["b/secrets/s.yaml"]
+    # a's secret changed: a new file (its mtime says so), not b's older one linked in.
+    assert after["a/secrets/s.yaml"][0] not in {ino for ino, _ in before.values()}
+
+
+def test_a_hand_edit_of_a_shared_file_is_found_in_every_host(tmp_path):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    with open(out / "web-1/secrets/redis.yaml", "r+b") as handle:  # in place: all 3 see it
+        handle.write(b"EDITED")
+    assert (out / "web-3/secrets/redis.yaml").read_bytes().startswith(b"EDITED")
+    exec_inode = _inode(out / "web-1/exec/mail.json")
+    result = write_bundles(out, bundles)
+    assert result.written == ["web-1", "web-2", "web-3"]
+    _assert_reads_exactly(out, bundles)
+    assert len({_inode(out / h / "secrets/redis.yaml") for h in bundles}) == 1
+    assert _inode(out / "web-1/exec/mail.json") == exec_inode
+    assert not write_bundles(out, bundles).changed
+
+
+def test_a_file_replaced_by_hand_in_one_host_is_found_there(tmp_path):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    path = out / "web-2/secrets/redis.yaml"
+    path.unlink()
+    path.write_bytes(SECRET)  # same bytes, but a separate file with the umask's mode
+    path.chmod(0o600)
+    (out / "web-3/programs/other.conf").unlink()
+    (out / "web-3/programs/other.conf").symlink_to(out / "web-1/programs/mail.conf")
+    assert write_bundles(out, bundles).written == ["web-2", "web-3"]
+    _assert_reads_exactly(out, bundles)
+    assert not (out / "web-3/programs/other.conf").is_symlink()
+
+
+def test_a_file_edited_in_place_behind_a_matching_manifest_is_found(tmp_path):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    with open(out / "web-3/programs/other.conf", "r+b") as handle:
+        handle.write(b"#")  # same size, other bytes
+    assert write_bundles(out, bundles).written == ["web-3"]
+    _assert_reads_exactly(out, bundles)
+
+
+@pytest.mark.parametrize("links_before_failing", [0, 1])
+def test_a_failing_link_falls_back_to_a_copy(tmp_path, monkeypatch, links_before_failing):
+    out, bundles = tmp_path / "out", _fleet()
+    real_link, calls = os.link, []
+
+    def link(src, dest, **kwargs):
+        calls.append(dest)
+        if len(calls) > links_before_failing:
+            raise OSError(errno.EMLINK, "Too many links")
+        real_link(src, dest, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    write_bundles(out, bundles)
+    assert calls
+    _assert_reads_exactly(out, bundles)
+    before = stats(out, files_only=True)
+    changed = dict(bundles)
+    changed["web-1"] = _bundle("web-1", {**bundles["web-1"].files, "exec/new.json": b"{}\n"})
+    assert write_bundles(out, changed).written == ["web-1"]
+    _assert_reads_exactly(out, changed)
+    after = stats(out, files_only=True)
+    # Copied from the old tree rather than linked: still the old mtime.
+    assert after["web-3/programs/other.conf"][1] == before["web-3/programs/other.conf"][1]
+
+
+def test_listings_without_true_inode_numbers_read_every_file(tmp_path, monkeypatch):
+    """Some file systems list every entry with one made-up inode number: then nothing is
+    taken as verified from another file, each one is read."""
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+
+    class Entry:
+        def __init__(self, entry):
+            self._entry = entry
+
+        def __getattr__(self, name):
+            return getattr(self._entry, name)
+
+        def inode(self):
+            return 0xFFFFFFFF
+
+    class Listing:
+        def __init__(self, path):
+            self._listing = real_scandir(path)
+
+        def __enter__(self):
+            return (Entry(e) for e in self._listing.__enter__())
+
+        def __exit__(self, *exc):
+            return self._listing.__exit__(*exc)
+
+    real_scandir = os.scandir
+    monkeypatch.setattr(bundle_module.os, "scandir", Listing)
+    assert not write_bundles(out, bundles).changed
+    path = out / "web-2/exec/mail.json"
+    path.unlink()
+    path.write_bytes(b'{"group": "billing-mall"}\n')
+    path.chmod(0o644)
+    assert write_bundles(out, bundles).written == ["web-2"]
+    _assert_reads_exactly(out, bundles)
+
+
+def test_a_shared_file_changed_for_one_host_leaves_the_others_linked(tmp_path):
+    out, bundles = tmp_path / "out", _fleet()
+    write_bundles(out, bundles)
+    shared = _inode(out / "web-1/secrets/redis.yaml")
+    changed = dict(bundles)
+    changed["web-2"] = _bundle("web-2", {**bundles["web-2"].files,
+                                         "secrets/redis.yaml": SECRET + b"rotated: 1\n"})
+    assert write_bundles(out, changed).written == ["web-2"]
+    _assert_reads_exactly(out, changed)
+    assert _inode(out / "web-1/secrets/redis.yaml") == shared
+    assert _inode(out / "web-3/secrets/redis.yaml") == shared
+    assert _inode(out / "web-2/secrets/redis.yaml") != shared
