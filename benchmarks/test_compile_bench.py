@@ -63,16 +63,19 @@ class _VerifyClock:
 
     def __init__(self, monkeypatch) -> None:
         self.seconds = 0.0
-        original = verify.verify_program
+        read, check = verify.Verifier.read, verify.Verifier.verify
 
-        def timed(text, program):
-            started = time.process_time()
-            try:
-                original(text, program)
-            finally:
-                self.seconds += time.process_time() - started
+        def timed(original):
+            def run(*args):
+                started = time.process_time()
+                try:
+                    return original(*args)
+                finally:
+                    self.seconds += time.process_time() - started
+            return run
 
-        monkeypatch.setattr(verify, "verify_program", timed)
+        monkeypatch.setattr(verify.Verifier, "read", timed(read))
+        monkeypatch.setattr(verify.Verifier, "verify", timed(check))
 
 
 def _stats(root: Path) -> dict[str, tuple[int, int]]:
