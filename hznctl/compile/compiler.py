@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +80,26 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                   revision: str | None = None,
                   templates: jinja2.Environment | None = None) -> dict[str, HostBundle]:
+    with _no_cycle_collection():
+        return _build_bundles(inventory, hosts, revision, templates)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Nearly everything a compile makes lives on in the bundles: Python's collector would
+    scan it, and the whole inventory, again and again for cycles that are not there (a
+    quarter of the build's time on a large inventory). Leftover cycles go at its next run."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | None,
+                   templates: jinja2.Environment | None) -> dict[str, HostBundle]:
     placed = groups_by_host(inventory)
     unknown = sorted(set(hosts) - set(placed))
     if unknown:

@@ -118,3 +118,22 @@ def test_json_files_are_dump_json_of_their_data(inventory: Inventory) -> None:
                             "supervisors": {group_name(app, w): horizon_supervisor(app, w)
                                             for w in program.workers}}
                 assert data == dump_json(expected), path
+
+
+def test_the_cycle_collector_is_back_as_it_was_after_a_compile(inventory: Inventory) -> None:
+    import gc
+
+    from hznctl.errors import UsageError
+
+    assert gc.isenabled()
+    build_bundles(inventory, hosts=["worker-eu-1"])
+    assert gc.isenabled()
+    with pytest.raises(UsageError):
+        build_bundles(inventory, hosts=["no-such-host"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_bundles(inventory, hosts=["worker-eu-1"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
