@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -75,12 +76,18 @@ class Program:
                 "process_num": process_num, "numprocs": self.numprocs}
 
     def settings(self) -> dict[str, str]:
-        return {k: display_command(self.argv) if k == "command" else display(v)
-                for k, v in self.options.items()}
+        return {k: " ".join(map(_shown_argument, self.argv)) if k == "command"
+                else display(v) for k, v in self.options.items()}
 
     @property
     def files(self) -> list[str]:
         return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files)]
+
+
+@functools.lru_cache(maxsize=65536)
+def _shown_argument(arg: Arg) -> str:
+    # display_command joins its arguments' words with spaces; most recur in every program.
+    return display_command([arg])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 
 from hznctl.bundle import dump_json
 from hznctl.compile.compiler import SecretFiles, build_bundles
+from hznctl.compile.ini import display_command
 from hznctl.compile.programs import (
     HostCompiler,
     HostProgram,
@@ -104,13 +105,14 @@ def test_a_worker_argv_naming_the_host_gets_its_own_program(inventory: Inventory
             is not programs["worker-batch-2"]["search-indexer-indexing"].program)
 
 
-def test_json_files_are_dump_json_of_their_data(inventory: Inventory) -> None:
+def test_parts_made_once_assemble_into_the_whole(inventory: Inventory) -> None:
     """Exec specs and Horizon files are assembled from parts made once: the same bytes as
-    ``dump_json`` of the whole."""
+    ``dump_json`` of the whole; a command line is its arguments each shown once."""
     for host, programs in _programs(inventory).items():
         for placed in programs.values():
             program = placed.program
             assert program.exec_json == dump_json(program.exec_spec.model_dump(mode="json"))
+            assert program.settings()["command"] == display_command(program.argv)
             for path, data in placed.files.items():
                 app = program.application
                 expected = {"application": app.slug, "environment": app.environment,
