@@ -61,6 +61,7 @@ _FREE_TEXT = ("command", "directory", "environment", "numprocs", "stopwaitsecs",
               *_MACHINE_OPTIONS)
 # Lines that could continue the line above: supervisor would read them with it.
 _INDENTED = re.compile(r"^[^\S\n]+\S", re.MULTILINE)
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _OPTION_KEY = re.compile(r"[^=:]*")
 _SIMPLE_ENVIRONMENT = re.compile(r"([A-Za-z0-9_]+)=([A-Za-z0-9_]+)")
 
@@ -236,7 +237,11 @@ class _LineReader:
         except configparser.Error:
             found = None
         finally:
-            self._parser = UnhosedConfigParser()
+            if parser.defaults():
+                self._parser = UnhosedConfigParser()
+            else:
+                for name in parser.sections():
+                    parser.remove_section(name)
         if found is None:
             return False
         self._readings.update(found)
@@ -429,6 +434,10 @@ def _plain_word(arg: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _split_word(word: str) -> tuple[str, ...]:
+    if _PLAIN_WORD.fullmatch(word):
+        # No space, quote or backslash: shlex.split makes it one argument, itself (a
+        # property test holds shlex to that); most words of a command are such.
+        return (word,)
     try:
         return tuple(shlex.split(word))
     except ValueError:

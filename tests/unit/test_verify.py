@@ -9,6 +9,7 @@ is the first of its skeleton (built by supervisor) or a later one (checked per p
 from __future__ import annotations
 
 import dataclasses
+import shlex
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -19,7 +20,7 @@ from supervisor.options import UnhosedConfigParser
 from hznctl.compile.compiler import SecretFiles
 from hznctl.compile.programs import HostCompiler, Program, ProgramBuilder
 from hznctl.compile.render import make_environment, render_program
-from hznctl.compile.verify import Verifier, VerifyError, _LineReader
+from hznctl.compile.verify import _PLAIN_WORD, Verifier, VerifyError, _LineReader
 from hznctl.inventory import load_inventory
 from hznctl.placement import groups_by_host
 from tests.support import EXAMPLE_INVENTORY
@@ -93,6 +94,14 @@ def test_lines_that_could_continue_another_are_read_with_the_whole_file():
 def test_supervisor_reads_a_simple_environment_pair_as_it_is(name, value):
     """What the per-program environment check relies on (see verify's module doc)."""
     assert dict_of_key_value_pairs(f"{name}={value}") == {name: value}
+
+
+@settings(max_examples=500, deadline=None)
+@given(word=st.from_regex(r"[A-Za-z0-9_@%+=:,./-]+", fullmatch=True))
+def test_shlex_splits_a_plain_word_into_itself(word):
+    """What the command check relies on for words without quotes (see _split_word)."""
+    assert _PLAIN_WORD.fullmatch(word)
+    assert shlex.split(word) == [word]
 
 
 @pytest.fixture(scope="module")
