@@ -26,8 +26,6 @@ def builtin_templates() -> Path:
 
 
 def _finalize(value: Any) -> IniText:
-    if type(value) is IniText:
-        return value
     if isinstance(value, IniText):
         return value
     if isinstance(value, bool):
@@ -36,6 +34,8 @@ def _finalize(value: Any) -> IniText:
         return IniText(str(value))
     if isinstance(value, str):
         return ini_value(value)
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # a StrictUndefined raises: the template names a value that is not there
     raise TypeError(f"a template printed a {type(value).__name__}, not text")
 
 
@@ -55,12 +55,12 @@ def make_environment(inventory_root: Path | None) -> jinja2.Environment:
 
 
 class _Values(dict[str, IniText]):
-    """A program's values: ``program.command`` in a template finds the value as an attribute
-    (Jinja tries attributes before items; on a plain dict that is a failed lookup each)."""
+    """A program's values, also as attributes: Jinja looks ``program.command`` up as an
+    attribute first, and on a plain dict each such lookup fails before the item is found."""
 
     def __init__(self, values: dict[str, IniText]) -> None:
         super().__init__(values)
-        self.__dict__ = self
+        self.__dict__.update(values)  # a copy: ``self.__dict__ = self`` would be a cycle
 
 
 def template_values(program: Program) -> dict[str, IniText]:

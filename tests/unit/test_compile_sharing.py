@@ -139,3 +139,22 @@ def test_the_cycle_collector_is_back_as_it_was_after_a_compile(inventory: Invent
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_templates_read_program_values_as_attributes_and_as_items(
+        inventory: Inventory, tmp_path: Path) -> None:
+    import jinja2
+
+    from hznctl.compile.render import make_environment, render_program
+
+    (tmp_path / "templates").mkdir()
+    template = tmp_path / "templates" / "laravel-horizon.conf.j2"
+    template.write_text("{{ program.user }} {{ program['user'] }} {{ program.get('user') }} "
+                        "{{ program.items() | list | length }} {{ 'command' in program }}\n")
+    program = _programs(inventory)["worker-eu-1"]["billing-horizon"].program
+    env = make_environment(tmp_path)
+    assert render_program(program, env) == (
+        f"www-data www-data www-data {len(program.options)} true\n")
+    template.write_text("{{ program.no_such_option }}\n")
+    with pytest.raises(jinja2.UndefinedError):
+        render_program(program, make_environment(tmp_path))
