@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.options import format_option, inventory_argument, jobs_option
 
 
 @click.command("compile")
@@ -16,7 +16,9 @@ from hznctl.cli.options import format_option, inventory_argument
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Compile only this host (repeatable); other hosts' bundles are kept.")
 @format_option("text", "json", "github")
-def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format: str) -> int:
+@jobs_option
+def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format: str,
+                    jobs: int | None) -> int:
     """Compile the inventory at PATH into one supervisord bundle per host in --out.
 
     Validates first (an invalid inventory writes nothing, exit 1). Writes atomically;
@@ -28,7 +30,7 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
     from hznctl.diagnostics import RENDERERS, render_json
     from hznctl.gitrev import revision
 
-    result = compile_inventory(path, hosts=hosts, revision=revision(path))
+    result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs)
     if not result.ok:
         if output_format == "json":
             click.echo(render_json(result.diagnostics, valid=False), nl=False)

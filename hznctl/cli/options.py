@@ -28,3 +28,11 @@ def format_option(*choices: str, default: str = "text") -> Callable[[F], F]:
         show_default=True,
         help="Output format.",
     )
+
+
+def jobs_option(func: F) -> F:
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+        help="Build host bundles in N processes (default: one per core, up to 8; "
+             "small inventories always build in one).",
+    )(func)

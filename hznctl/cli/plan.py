@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option
+from hznctl.cli.options import format_option, jobs_option
 
 
 @click.command()
@@ -18,8 +18,9 @@ from hznctl.cli.options import format_option
 @format_option("text", "json", "markdown")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing changes, 2 when something does.")
+@jobs_option
 def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
-         output_format: str, detailed_exitcode: bool) -> int:
+         output_format: str, detailed_exitcode: bool, jobs: int | None) -> int:
     """Show which worker groups a change adds, changes (and why) or removes, per host.
 
     `hznctl plan OLD NEW` compares two bundle folders (a host's bundle, or folders of
@@ -34,7 +35,8 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
     if base is not None:
         if len(paths) > 1:
             raise UsageError("with --base, give at most one inventory PATH")
-        result = plan_against_revision(paths[0] if paths else Path("inventory"), base, hosts)
+        result = plan_against_revision(paths[0] if paths else Path("inventory"), base, hosts,
+                                       jobs=jobs)
     elif len(paths) == 2:
         result = plan_bundles(paths[0], paths[1], hosts)
     else:

@@ -39,25 +39,26 @@ def plan_bundles(old: Path, new: Path, hosts: tuple[str, ...] = ()) -> PlanResul
                                                                         hosts)))
 
 
-def compiled_manifests(root: Path, rev: str | None) -> tuple[dict[str, Manifest],
-                                                             list[Diagnostic]]:
-    result = compile_inventory(root, revision=rev)
+def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
+                       ) -> tuple[dict[str, Manifest], list[Diagnostic]]:
+    result = compile_inventory(root, revision=rev, jobs=jobs)
     return {h: b.manifest for h, b in result.bundles.items()}, result.diagnostics
 
 
-def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = ()) -> PlanResult:
+def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
+                          jobs: int | None = None) -> PlanResult:
     """Compile the inventory at git revision ``base`` and in the working tree; compare."""
     if not root.is_dir():
         raise UsageError(f"{root}: no such inventory folder")
     top = repo_root(root)
     base_sha = _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
-    new, diagnostics = compiled_manifests(root, revision(root))
+    new, diagnostics = compiled_manifests(root, revision(root), jobs)
     result = PlanResult([], diagnostics)
     if not result.ok:
         return result
     with tempfile.TemporaryDirectory(prefix="hznctl-plan-") as tmp:
         old_root = materialize(root, base_sha, Path(tmp))
-        old, old_diagnostics = compiled_manifests(old_root, base_sha)
+        old, old_diagnostics = compiled_manifests(old_root, base_sha, jobs)
     if any(d.is_error for d in old_diagnostics):
         result.notes.append(f"the inventory at {base} ({base_sha[:12]}) is invalid or "
                             "missing: planned as if no host ran anything")

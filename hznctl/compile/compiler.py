@@ -12,6 +12,7 @@ import jinja2
 from pydantic import ValidationError
 
 from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
+from hznctl.compile import parallel
 from hznctl.compile.ini import UnsafeValue
 from hznctl.compile.programs import HostCompiler, HostProgram, Program, ProgramBuilder
 from hznctl.compile.render import GENERATOR, make_environment, render_program
@@ -66,22 +67,40 @@ class SecretFiles:
 
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
-                      templates: jinja2.Environment | None = None) -> CompileResult:
-    """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty)."""
+                      templates: jinja2.Environment | None = None,
+                      jobs: int | None = None) -> CompileResult:
+    """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty).
+
+    ``jobs``: processes to build on (None: one per core; see ``parallel``).
+    """
     validation = validate_inventory(root)
     result = CompileResult(validation.diagnostics)
     if not validation.ok():
         return result
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
-                                   templates=templates)
+                                   templates=templates,
+                                   jobs=parallel.default_jobs() if jobs is None else jobs)
     return result
 
 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                   revision: str | None = None,
-                  templates: jinja2.Environment | None = None) -> dict[str, HostBundle]:
+                  templates: jinja2.Environment | None = None,
+                  jobs: int = 1) -> dict[str, HostBundle]:
+    """The bundles of ``hosts`` (all active hosts if empty), in their order."""
+    placed = groups_by_host(inventory)
+    unknown = sorted(set(hosts) - set(placed))
+    if unknown:
+        raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
+                         f"(hosts: {', '.join(placed) or 'none'})")
+    names = list(hosts) or list(placed)
+
+    def build(run: Sequence[str]) -> dict[str, HostBundle]:
+        return _build_bundles(inventory, run, revision, templates)
+
     with _no_cycle_collection():
-        return _build_bundles(inventory, hosts, revision, templates)
+        return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
+                                          jobs)
 
 
 @contextmanager
@@ -101,17 +120,13 @@ def _no_cycle_collection() -> Iterator[None]:
 def _build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | None,
                    templates: jinja2.Environment | None) -> dict[str, HostBundle]:
     placed = groups_by_host(inventory)
-    unknown = sorted(set(hosts) - set(placed))
-    if unknown:
-        raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
-                         f"(hosts: {', '.join(placed) or 'none'})")
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     verifier = Verifier()
     builder = ProgramBuilder(inventory, secrets.hash)
     outputs: dict[Program, _Output] = {}
     bundles = {}
-    for name in hosts or list(placed):
+    for name in hosts:
         compiler = HostCompiler(inventory.hosts[name], builder)
         try:
             programs = compiler.programs(placed[name])

@@ -128,3 +128,26 @@ def test_small_inventories_are_built_here(inventory, monkeypatch):
     bundles = parallel.build_in_parallel(lambda hs: build_bundles(inventory, hosts=hs),
                                          hosts, weights, 4)
     assert list(bundles) == hosts
+
+
+def test_compile_builds_on_the_jobs_it_is_given(forks, tmp_path):
+    from click.testing import CliRunner
+
+    from hznctl.cli.main import cli
+    from hznctl.compile.compiler import compile_inventory
+    from tests.compile_support import tree
+
+    alone = compile_inventory(EXAMPLE_INVENTORY, jobs=1)
+    assert not forks
+    together = compile_inventory(EXAMPLE_INVENTORY, jobs=2)
+    assert len(forks) == 1
+    assert {h: b.all_files() for h, b in together.bundles.items()} == \
+        {h: b.all_files() for h, b in alone.bundles.items()}
+    runner = CliRunner()
+    for jobs in ("1", "3"):
+        result = runner.invoke(cli, ["compile", str(EXAMPLE_INVENTORY), "--out",
+                                     str(tmp_path / jobs), "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+    assert len(forks) == 3
+    assert tree(tmp_path / "1") == tree(tmp_path / "3")
+    assert _reaped(forks)
