@@ -21,7 +21,9 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -248,14 +250,17 @@ def _write(out: Path, bundles: Mapping[str, HostBundle], prune: bool, trust_inod
     tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         os.chmod(tmp, 0o755)
-        fresh = _Fresh()
+        plan = _Plan()
         for host, tree in old.items():
             if host not in wanted:
-                _link_tree(tree, f"{tmp}/{host}")
+                plan.keep_tree(tree, f"{tmp}/{host}")
         for host, files in wanted.items():
-            _build_tree(f"{tmp}/{host}", files, old.get(host), verified, fresh)
+            plan.add_tree(f"{tmp}/{host}", files, old.get(host), verified)
+        plan.carry_out(_modes_need_fixing(tmp))
         _swap(out, Path(tmp))
     finally:
+        # Only once every worker has stopped (carry_out waits for them): nothing is
+        # created in the temporary tree after it is removed.
         shutil.rmtree(tmp, ignore_errors=True)
     return result
 
@@ -382,28 +387,127 @@ def _tree_equals(tree: _Existing, files: Mapping[str, bytes], verified: _Verifie
                if rel != MANIFEST)
 
 
-class _Fresh:
-    """The files written into the new tree, by content: a content met again is linked."""
+# From this many files on, the new tree is made by several threads: creating, writing and
+# linking files is kernel work that runs outside the interpreter lock, most of a cold
+# write of a large fleet. Below it, threads cost more than they save.
+PARALLEL_FROM = 2000
+_MAX_THREADS = 4
+_CHUNK = 64  # operations a thread takes at a time
+
+
+def _threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return min(_MAX_THREADS, cpus)
+
+
+class _Plan:
+    """What the new tree needs, decided before any file is made: folders, files linked
+    from the old tree, and each distinct content with the paths that hold it.
+
+    Each operation only needs the folders, so once they exist the rest can be done in
+    any order, by several threads. A content is written once at its first path and its
+    other paths are hard links to that file, in one operation: a link never waits on a
+    write made by another thread."""
 
     def __init__(self) -> None:
+        self.folders: list[str] = []
+        self.kept: list[tuple[str, str]] = []  # (file in the old tree, path in the new)
+        self.fresh: list[tuple[bytes, list[str]]] = []  # content, the paths to hold it
         # The same bytes object is often in many bundles: its id saves hashing it again.
         # The bundles keep every ``data`` alive while this lives, so no id is reused.
-        self._by_id: dict[int, str] = {}
-        self._by_content: dict[bytes, str] = {}
+        self._by_id: dict[int, list[str]] = {}
+        self._by_content: dict[bytes, list[str]] = {}
 
-    def put(self, target: str, data: bytes) -> None:
-        source = self._by_id.get(id(data)) or self._by_content.get(data)
-        if source is not None:
+    def keep_tree(self, tree: _Existing, dest: str) -> None:
+        self._add_folders(dest, tree.inodes)
+        self.kept.extend((f"{tree.root}/{rel}", f"{dest}/{rel}") for rel in tree.inodes)
+
+    def add_tree(self, dest: str, files: Mapping[str, bytes], old: _Existing | None,
+                 verified: _Verified) -> None:
+        self._add_folders(dest, files)
+        for rel, data in files.items():
+            target = f"{dest}/{rel}"
+            # An unchanged file keeps its inode and mtime. A changed one is always written
+            # anew (or linked to another new file), so its mtime says that it changed.
+            if old is not None and rel in old.inodes and verified.holds(old, rel, data):
+                self.kept.append((f"{old.root}/{rel}", target))
+                continue
+            paths = self._by_id.get(id(data))
+            if paths is None:
+                paths = self._by_content.get(data)
+                if paths is None:
+                    paths = self._by_content[data] = []
+                    self.fresh.append((data, paths))
+                self._by_id[id(data)] = paths
+            paths.append(target)
+
+    def _add_folders(self, dest: str, rels: Iterable[str]) -> None:
+        self.folders.append(dest)
+        # Sorted, a folder comes before the folders inside it.
+        inner = sorted({rel.rpartition("/")[0] for rel in rels} - {""})
+        self.folders.extend(f"{dest}/{folder}" for folder in inner)
+
+    def size(self) -> int:
+        return len(self.kept) + sum(len(paths) for _, paths in self.fresh)
+
+    def carry_out(self, fix_modes: bool) -> None:
+        for folder in self.folders:
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+        kept = [self.kept[i:i + _CHUNK] for i in range(0, len(self.kept), _CHUNK)]
+        fresh = [self.fresh[i:i + _CHUNK] for i in range(0, len(self.fresh), _CHUNK)]
+        jobs: list[Callable[[], None]] = [functools.partial(_keep_all, c) for c in kept]
+        jobs += [functools.partial(_put_all, c, fix_modes) for c in fresh]
+        threads = _threads()
+        if threads > 1 and self.size() >= PARALLEL_FROM:
+            _run_in_threads(jobs, threads)
+        else:
+            for job in jobs:
+                job()
+
+
+def _run_in_threads(jobs: list[Callable[[], None]], threads: int) -> None:
+    """Run every job; the first failure is raised once no job runs any more."""
+    failed = threading.Event()
+
+    def run(job: Callable[[], None]) -> None:
+        if failed.is_set():
+            return
+        try:
+            job()
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="hznctl-write") as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            # On a failure (or Ctrl-C) the jobs not started are dropped; leaving the
+            # ``with`` waits for the running ones.
+            failed.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _keep_all(pairs: list[tuple[str, str]]) -> None:
+    for src, dest in pairs:
+        _link_or_copy(src, dest)
+
+
+def _put_all(contents: list[tuple[bytes, list[str]]], fix_modes: bool) -> None:
+    for data, paths in contents:
+        source = paths[0]
+        _write_new(source, data, fix_modes)
+        for target in paths[1:]:
             try:
                 os.link(source, target)
             except OSError:  # too many links, or a file system without hard links
-                pass
-            else:
-                self._by_id[id(data)] = source
-                return
-        _write_new(target, data)
-        self._by_id[id(data)] = target
-        self._by_content[data] = target
+                _write_new(target, data, fix_modes)
+                source = target
 
 
 def _link_or_copy(src: str, dest: str) -> None:
@@ -413,41 +517,27 @@ def _link_or_copy(src: str, dest: str) -> None:
         shutil.copy2(src, dest)
 
 
-def _make_folders(dest: str, rels: list[str]) -> None:
-    os.mkdir(dest, 0o755)
-    # Sorted, a folder comes before the folders inside it.
-    for folder in sorted({rel.rpartition("/")[0] for rel in rels} - {""}):
-        os.makedirs(f"{dest}/{folder}", mode=0o755, exist_ok=True)
+def _modes_need_fixing(folder: str) -> bool:
+    """Whether a file created 0644 in ``folder`` (and the folders made in it) ends up
+    with another mode: a umask taking read bits, or a default ACL. Found by making one,
+    so as to set neither the process umask nor each file's mode when it is not needed."""
+    probe = f"{folder}/.mode"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+    return mode != _FILE_MODE
 
 
-def _link_tree(tree: _Existing, dest: str) -> None:
-    _make_folders(dest, list(tree.inodes))
-    for rel in tree.inodes:
-        _link_or_copy(f"{tree.root}/{rel}", f"{dest}/{rel}")
-
-
-def _build_tree(dest: str, files: Mapping[str, bytes], old: _Existing | None,
-                verified: _Verified, fresh: _Fresh) -> None:
-    # Plain strings, not Path objects: a large fleet writes tens of thousands of files.
-    rels = sorted(files)
-    _make_folders(dest, rels)
-    for rel in rels:
-        data = files[rel]
-        target = f"{dest}/{rel}"
-        # An unchanged file keeps its inode and mtime. A changed one is always written
-        # anew (or linked to another new file), so its mtime says that it changed.
-        if old is not None and rel in old.inodes and verified.holds(old, rel, data):
-            _link_or_copy(f"{old.root}/{rel}", target)
-        else:
-            fresh.put(target, data)
-
-
-def _write_new(target: str, data: bytes) -> None:
+def _write_new(target: str, data: bytes, fix_mode: bool = True) -> None:
     # No fsync per file: the tree becomes visible only through the final rename, and
     # a build artifact lost to a power cut is recompiled, not trusted half-written.
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        os.fchmod(fd, 0o644)  # whatever the umask
+        if fix_mode:
+            os.fchmod(fd, 0o644)  # whatever the umask
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,3 +231,121 @@ def test_a_shared_file_changed_for_one_host_leaves_the_others_linked(tmp_path):
     assert _inode(out / "web-1/secrets/redis.yaml") == shared
     assert _inode(out / "web-3/secrets/redis.yaml") == shared
     assert _inode(out / "web-2/secrets/redis.yaml") != shared
+
+
+def _large_fleet(hosts: int = 12) -> dict[str, HostBundle]:
+    """Enough files for several chunks: a secret shared by all, one by every other
+    host, folders two deep, and files of each host's own."""
+    shared, half = SECRET, SECRET + b"half: 1\n"
+    bundles = {}
+    for n in range(hosts):
+        files = {"secrets/redis.yaml": shared if n % 3 else bytes(bytearray(shared)),
+                 "secrets/deep/er/half.yaml": half if n % 2 else b"own\n"}
+        for g in range(8):
+            files[f"programs/g{g}.conf"] = f"[program:g{g}]\nnumprocs={n % 2 + 1}\n".encode()
+            files[f"exec/g{g}.json"] = f'{{"host": "h{n}", "group": {g}}}\n'.encode()
+        bundles[f"h{n}"] = _bundle(f"h{n}", files)
+    return bundles
+
+
+def _shape(out: Path) -> dict[str, object]:
+    """Everything a reader can see, and which paths share one file."""
+    by_inode: dict[int, list[str]] = {}
+    modes = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        modes[rel] = stat.S_IMODE(path.lstat().st_mode)
+        if path.is_file():
+            by_inode.setdefault(path.stat().st_ino, []).append(rel)
+    return {"files": {h.name: tree(h) for h in out.iterdir()}, "modes": modes,
+            "shared": sorted(by_inode.values())}
+
+
+def _go_threaded(monkeypatch) -> list[int]:
+    """From here on every write of more than one file takes the threaded path, in small
+    chunks; the list gets the thread count of each threaded write."""
+    runs: list[int] = []
+    real_run = bundle_module._run_in_threads
+
+    def run(jobs, threads):
+        runs.append(threads)
+        real_run(jobs, threads)
+
+    monkeypatch.setattr(bundle_module, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(bundle_module, "_CHUNK", 3)
+    monkeypatch.setattr(bundle_module, "_threads", lambda: 4)
+    monkeypatch.setattr(bundle_module, "_run_in_threads", run)
+    return runs
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["022", "077"])
+def test_the_threaded_write_makes_the_tree_the_serial_one_does(tmp_path, monkeypatch,
+                                                                umask):
+    bundles = _large_fleet()
+    monkeypatch.setattr(bundle_module, "_threads", lambda: 4)
+    old_umask = os.umask(umask)
+    try:
+        write_bundles(tmp_path / "serial", bundles)  # 12 hosts: below PARALLEL_FROM
+        serial = _shape(tmp_path / "serial")
+        runs = _go_threaded(monkeypatch)
+        write_bundles(tmp_path / "threaded", bundles)
+        assert runs == [4]
+        assert _shape(tmp_path / "threaded") == serial
+        # An update links unchanged files and a host not pruned from the old tree.
+        before = stats(tmp_path / "threaded", files_only=True)
+        changed = {h: b for h, b in bundles.items() if h != "h0"}
+        changed["h1"] = _bundle("h1", {**bundles["h1"].files, "exec/new.json": b"{}\n"})
+        assert write_bundles(tmp_path / "threaded", changed, prune=False).written == ["h1"]
+        assert runs == [4, 4]
+    finally:
+        os.umask(old_umask)
+    after = stats(tmp_path / "threaded", files_only=True)
+    new = {"h1/exec/new.json", "h1/manifest.json"}
+    assert {k: v for k, v in after.items() if k not in new} == \
+        {k: v for k, v in before.items() if k not in new}
+    _assert_reads_exactly(tmp_path / "threaded", {**changed, "h0": bundles["h0"]})
+
+
+def test_files_get_their_mode_without_a_chmod_each_when_the_umask_allows(
+        tmp_path, monkeypatch):
+    calls = []
+    real_fchmod = os.fchmod
+    monkeypatch.setattr(os, "fchmod", lambda fd, mode: calls.append(real_fchmod(fd, mode)))
+    old_umask = os.umask(0o022)
+    try:
+        write_bundles(tmp_path / "out", _fleet())
+    finally:
+        os.umask(old_umask)
+    _assert_reads_exactly(tmp_path / "out", _fleet())
+    assert calls == []
+
+
+@pytest.mark.parametrize("failing_write", [1, 7, 20])
+def test_a_failure_in_a_writing_thread_leaves_the_old_output(tmp_path, monkeypatch,
+                                                              failing_write):
+    out, bundles = tmp_path / "out", _large_fleet()
+    write_bundles(out, bundles)
+    before = stats(out)
+    runs = _go_threaded(monkeypatch)
+    lock, count, real_write = threading.Lock(), [0], os.write
+
+    def write(fd, data):
+        with lock:
+            count[0] += 1
+            if count[0] == failing_write:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    changed = {h: _bundle(h, {**b.files, "exec/extra.json": h.encode()})
+               for h, b in bundles.items()}
+    with pytest.raises(OSError) as raised:
+        write_bundles(out, changed)
+    assert runs == [4]
+    assert (raised.value.errno, raised.value.strerror) == (errno.ENOSPC,
+                                                           "No space left on device")
+    assert stats(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder
+    monkeypatch.setattr(os, "write", real_write)
+    assert write_bundles(out, changed).written == sorted(changed)
+    _assert_reads_exactly(out, changed)
