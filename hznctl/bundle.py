@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -393,6 +393,7 @@ def _tree_equals(tree: _Existing, files: Mapping[str, bytes], verified: _Verifie
 PARALLEL_FROM = 2000
 _MAX_THREADS = 4
 _CHUNK = 64  # operations a thread takes at a time
+_T = TypeVar("_T")
 
 
 def _threads() -> int:
@@ -404,26 +405,27 @@ def _threads() -> int:
 
 
 class _Plan:
-    """What the new tree needs, decided before any file is made: folders, files linked
-    from the old tree, and each distinct content with the paths that hold it.
+    """What the new tree needs, decided before any file is made: its folders, each
+    distinct content written once at its first path, and every other path a hard link
+    (to that file, or to the unchanged file of the old tree).
 
-    Each operation only needs the folders, so once they exist the rest can be done in
-    any order, by several threads. A content is written once at its first path and its
-    other paths are hard links to that file, in one operation: a link never waits on a
-    write made by another thread."""
+    Once the folders exist, the files can be written in any order, and then the links
+    made in any order: each of these two steps can be shared between threads."""
 
     def __init__(self) -> None:
         self.folders: list[str] = []
-        self.kept: list[tuple[str, str]] = []  # (file in the old tree, path in the new)
-        self.fresh: list[tuple[bytes, list[str]]] = []  # content, the paths to hold it
+        self.writes: list[tuple[str, bytes]] = []
+        # (source, path, content): a content to write at the path if the link fails;
+        # None for an old file, copied then.
+        self.links: list[tuple[str, str, bytes | None]] = []
         # The same bytes object is often in many bundles: its id saves hashing it again.
         # The bundles keep every ``data`` alive while this lives, so no id is reused.
-        self._by_id: dict[int, list[str]] = {}
-        self._by_content: dict[bytes, list[str]] = {}
+        self._by_id: dict[int, str] = {}
+        self._by_content: dict[bytes, str] = {}
 
     def keep_tree(self, tree: _Existing, dest: str) -> None:
         self._add_folders(dest, tree.inodes)
-        self.kept.extend((f"{tree.root}/{rel}", f"{dest}/{rel}") for rel in tree.inodes)
+        self.links.extend((f"{tree.root}/{rel}", f"{dest}/{rel}", None) for rel in tree.inodes)
 
     def add_tree(self, dest: str, files: Mapping[str, bytes], old: _Existing | None,
                  verified: _Verified) -> None:
@@ -433,16 +435,15 @@ class _Plan:
             # An unchanged file keeps its inode and mtime. A changed one is always written
             # anew (or linked to another new file), so its mtime says that it changed.
             if old is not None and rel in old.inodes and verified.holds(old, rel, data):
-                self.kept.append((f"{old.root}/{rel}", target))
+                self.links.append((f"{old.root}/{rel}", target, None))
                 continue
-            paths = self._by_id.get(id(data))
-            if paths is None:
-                paths = self._by_content.get(data)
-                if paths is None:
-                    paths = self._by_content[data] = []
-                    self.fresh.append((data, paths))
-                self._by_id[id(data)] = paths
-            paths.append(target)
+            source = self._by_id.get(id(data)) or self._by_content.get(data)
+            if source is None:
+                self.writes.append((target, data))
+                self._by_content[data] = source = target
+            else:
+                self.links.append((source, target, data))
+            self._by_id[id(data)] = source
 
     def _add_folders(self, dest: str, rels: Iterable[str]) -> None:
         self.folders.append(dest)
@@ -450,22 +451,24 @@ class _Plan:
         inner = sorted({rel.rpartition("/")[0] for rel in rels} - {""})
         self.folders.extend(f"{dest}/{folder}" for folder in inner)
 
-    def size(self) -> int:
-        return len(self.kept) + sum(len(paths) for _, paths in self.fresh)
-
     def carry_out(self, fix_modes: bool) -> None:
         for folder in self.folders:
             os.makedirs(folder, mode=0o755, exist_ok=True)
-        kept = [self.kept[i:i + _CHUNK] for i in range(0, len(self.kept), _CHUNK)]
-        fresh = [self.fresh[i:i + _CHUNK] for i in range(0, len(self.fresh), _CHUNK)]
-        jobs: list[Callable[[], None]] = [functools.partial(_keep_all, c) for c in kept]
-        jobs += [functools.partial(_put_all, c, fix_modes) for c in fresh]
         threads = _threads()
-        if threads > 1 and self.size() >= PARALLEL_FROM:
-            _run_in_threads(jobs, threads)
-        else:
-            for job in jobs:
-                job()
+        if threads < 2 or len(self.writes) + len(self.links) < PARALLEL_FROM:
+            _write_all(self.writes, fix_modes)
+            _link_all(self.links, fix_modes, {})
+            return
+        # Chunks in the plan's order: a thread works in one host's folders at a time.
+        replaced: dict[str, str] = {}
+        _run_in_threads([functools.partial(_write_all, chunk, fix_modes)
+                         for chunk in _chunks(self.writes)], threads)
+        _run_in_threads([functools.partial(_link_all, chunk, fix_modes, replaced)
+                         for chunk in _chunks(self.links)], threads)
+
+
+def _chunks(items: list[_T]) -> list[list[_T]]:
+    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
 def _run_in_threads(jobs: list[Callable[[], None]], threads: int) -> None:
@@ -493,21 +496,23 @@ def _run_in_threads(jobs: list[Callable[[], None]], threads: int) -> None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _keep_all(pairs: list[tuple[str, str]]) -> None:
-    for src, dest in pairs:
-        _link_or_copy(src, dest)
+def _write_all(writes: list[tuple[str, bytes]], fix_modes: bool) -> None:
+    for target, data in writes:
+        _write_new(target, data, fix_modes)
 
 
-def _put_all(contents: list[tuple[bytes, list[str]]], fix_modes: bool) -> None:
-    for data, paths in contents:
-        source = paths[0]
-        _write_new(source, data, fix_modes)
-        for target in paths[1:]:
-            try:
-                os.link(source, target)
-            except OSError:  # too many links, or a file system without hard links
-                _write_new(target, data, fix_modes)
-                source = target
+def _link_all(links: list[tuple[str, str, bytes | None]], fix_modes: bool,
+              replaced: dict[str, str]) -> None:
+    for source, target, data in links:
+        if data is None:
+            _link_or_copy(source, target)
+            continue
+        try:
+            os.link(replaced.get(source, source), target)
+        except OSError:  # too many links, or a file system without hard links
+            _write_new(target, data, fix_modes)
+            # The next paths of this content link to the new file (set once it is whole).
+            replaced[source] = target
 
 
 def _link_or_copy(src: str, dest: str) -> None:

@@ -157,9 +157,12 @@ def test_a_file_edited_in_place_behind_a_matching_manifest_is_found(tmp_path):
     _assert_reads_exactly(out, bundles)
 
 
+@pytest.mark.parametrize("threads", [False, True], ids=["serial", "threaded"])
 @pytest.mark.parametrize("links_before_failing", [0, 1])
-def test_a_failing_link_falls_back_to_a_copy(tmp_path, monkeypatch, links_before_failing):
+def test_a_failing_link_falls_back_to_a_copy(tmp_path, monkeypatch, links_before_failing,
+                                             threads):
     out, bundles = tmp_path / "out", _fleet()
+    runs = _go_threaded(monkeypatch) if threads else []
     real_link, calls = os.link, []
 
     def link(src, dest, **kwargs):
@@ -180,6 +183,7 @@ def test_a_failing_link_falls_back_to_a_copy(tmp_path, monkeypatch, links_before
     after = stats(out, files_only=True)
     # Copied from the old tree rather than linked: still the old mtime.
     assert after["web-3/programs/other.conf"][1] == before["web-3/programs/other.conf"][1]
+    assert len(runs) == (4 if threads else 0)
 
 
 def test_listings_without_true_inode_numbers_read_every_file(tmp_path, monkeypatch):
@@ -263,7 +267,7 @@ def _shape(out: Path) -> dict[str, object]:
 
 def _go_threaded(monkeypatch) -> list[int]:
     """From here on every write of more than one file takes the threaded path, in small
-    chunks; the list gets the thread count of each threaded write."""
+    chunks; the list gets the thread count of each threaded step."""
     runs: list[int] = []
     real_run = bundle_module._run_in_threads
 
@@ -289,14 +293,14 @@ def test_the_threaded_write_makes_the_tree_the_serial_one_does(tmp_path, monkeyp
         serial = _shape(tmp_path / "serial")
         runs = _go_threaded(monkeypatch)
         write_bundles(tmp_path / "threaded", bundles)
-        assert runs == [4]
+        assert runs == [4, 4]  # the writes, then the links
         assert _shape(tmp_path / "threaded") == serial
         # An update links unchanged files and a host not pruned from the old tree.
         before = stats(tmp_path / "threaded", files_only=True)
         changed = {h: b for h, b in bundles.items() if h != "h0"}
         changed["h1"] = _bundle("h1", {**bundles["h1"].files, "exec/new.json": b"{}\n"})
         assert write_bundles(tmp_path / "threaded", changed, prune=False).written == ["h1"]
-        assert runs == [4, 4]
+        assert runs == [4, 4, 4, 4]
     finally:
         os.umask(old_umask)
     after = stats(tmp_path / "threaded", files_only=True)
