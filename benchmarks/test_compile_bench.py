@@ -28,9 +28,13 @@ from hznctl.compile.compiler import build_bundles, compile_inventory
 from hznctl.compile.render import make_environment
 from hznctl.validate import validate_inventory
 
-# Not the issue's 2× yet: every distinct program file is read back with supervisor's own
-# parser, which alone costs several times validate. This guards against a blow-up.
-MAX_RATIO = 15.0
+# The issue's target is compile ≤ 2× validate. Not met yet: on a 2-core machine the full
+# inventory compiles in about 4.3× validate (see the closing note of issue 3); this guards
+# against getting worse. A small inventory's compile is mostly fixed costs (writing files,
+# no fork), so the test suite's small run only guards against a blow-up.
+TARGET_RATIO = 2.0
+MAX_RATIO = 6.0
+MAX_RATIO_SMALL = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +143,9 @@ def test_compile_against_validate_and_the_naive_renderer(benchmark, inventory, t
           f"({ratio:.2f}x validate), {serial_time:.2f}s in one ({serial_ratio:.2f}x); "
           f"building bundles {build_time:.2f}s CPU in one process, of which read-back "
           f"{verify_time:.2f}s; writing {write_time:.2f}s; naive building "
-          f"{naive_time:.2f}s CPU ({naive_time / build_time:.2f}x ours)")
-    assert ratio <= MAX_RATIO
+          f"{naive_time:.2f}s CPU ({naive_time / build_time:.2f}x ours); target "
+          f"{TARGET_RATIO:.1f}x validate {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
+    assert ratio <= (MAX_RATIO if scale >= 0.5 else MAX_RATIO_SMALL)
 
 
 def test_an_unchanged_recompile_rewrites_nothing(benchmark, inventory, tmp_path):
