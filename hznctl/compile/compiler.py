@@ -159,7 +159,12 @@ def _output(program: Program, env: jinja2.Environment, host: str) -> _Output:
         raise CompileError(f"{where}: {exc}") from None
     except jinja2.TemplateError as exc:
         raise CompileError(f"{where}: template {program.runtime.template}: {exc}") from None
-    data = text.encode("ascii")
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise CompileError(f"{where}: template {program.runtime.template} writes "
+                           f"{text[exc.start]!a}: supervisord reads its configuration in the "
+                           "locale's encoding, so program files hold only ASCII") from None
     sha256 = sha256_hex(data)
     return _Output(text, data, sha256, sha256_hex(program.exec_json),
                    _group_entry(program, sha256))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from tests.compile_support import read_program, stats, tree
 
 
@@ -172,3 +174,24 @@ def test_inventory_templates_override_a_runtime(cli, example_inventory, tmp_path
     assert result.exit_code == 1 and "reports-exports" in result.output
     assert "[program:extra]" not in (out / "worker-batch-1/programs/reports-exports.conf"
                                      ).read_text()
+
+
+@pytest.mark.parametrize(("addition", "message"), [
+    ("; Größe\n", "program files hold only ASCII"),
+    ("[DEFAULT]\numask=000\n", "[DEFAULT]"),
+    ("  --continued\n", "supervisor makes processes"),
+])
+def test_an_inventory_template_supervisor_would_misread_writes_nothing(
+        cli, example_inventory, tmp_path, addition, message):
+    from hznctl.compile.render import builtin_templates
+
+    templates = example_inventory / "templates"
+    templates.mkdir()
+    own = (builtin_templates() / "rq.conf.j2").read_text()
+    (templates / "rq.conf.j2").write_text(own.replace("numprocs=", addition + "numprocs="),
+                                          encoding="utf-8")
+    out = tmp_path / "bundles"
+    result = _compile(cli, example_inventory, out)
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()
