@@ -9,11 +9,13 @@ a killed deploy left half done). Only groups hznctl manages are touched.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hznctl.bundle import GroupEntry
 from hznctl.deploy import crashpoint
+from hznctl.deploy.liveconfig import overridden
 from hznctl.deploy.supervisor import Supervisor
 from hznctl.errors import HznctlError
 
@@ -25,6 +27,11 @@ POLL = 0.05
 
 class ApplyFailure(HznctlError):
     """supervisord did not reach the bundle's state (a reload fault, a failed start, a timeout)."""
+
+
+class ConfigOverridden(HznctlError):
+    """supervisord read a program to start otherwise than its file says (found before any
+    group is stopped or added)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,8 @@ def _by_group(processes: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, A
 
 def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dict[str, GroupTarget],
              managed: set[str], restart: set[str], fresh: set[str], *, timeout: float,
-             wait: bool = True, settle: float = 0.0) -> Actions:
+             wait: bool = True, settle: float = 0.0,
+             expected: Mapping[str, GroupEntry] | None = None, here: str = "") -> Actions:
     """Apply the installed files: stop+remove groups gone or changed, add new or changed ones,
     then wait for their processes to be RUNNING and watch them stay so for ``settle`` seconds.
 
@@ -70,6 +78,9 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
     ``known``: every group of the bundles involved (for stop deadlines). What runs is read
     from supervisord's re-read diff rather than a process listing, which costs as much as
     the re-read itself on a host with hundreds of groups.
+
+    ``expected``: the bundle's groups; when given, the groups to add must read as their
+    files say (``here``: the include folder), or nothing is done (ConfigOverridden).
     """
     actions = Actions()
     started = time.monotonic()
@@ -79,6 +90,9 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
     outdated = ((changed & managed) | (restart - added)) & set(targets)
     to_stop = sorted(outdated | (removed & managed))
     to_add = sorted(outdated | (added & set(targets)))
+    if expected is not None and to_add:
+        _check_read_as_written(supervisor, {g: expected[g] for g in to_add if g in expected},
+                               here)
     actions.durations["reload"] = time.monotonic() - started
 
     began = time.monotonic()
@@ -123,6 +137,23 @@ def _check_included(supervisor: Supervisor, targets: dict[str, GroupTarget],
             f"{' …' if len(names) > 5 else ''}: its [include] files glob must match the "
             "include folder, and supervisord must be able to read the files (it skips an "
             "include file it cannot open); see `hznctl deploy --help`")
+
+
+def _check_read_as_written(supervisor: Supervisor, groups: Mapping[str, GroupEntry],
+                           here: str) -> None:
+    """supervisord merges sections of the same name from all its files, the later file
+    winning: a leftover hand-written `[program:x]` would change what our `x` runs."""
+    found = overridden(groups, supervisor.config_info(), here)
+    if found:
+        # Option names only: the other file's values may hold anything, secrets included.
+        where = "; ".join(f"{name} ({', '.join(options)})"
+                          for name, options in list(found.items())[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        raise ConfigOverridden(
+            f"supervisord reads these programs otherwise than their files say: {where}"
+            f"{more}. Another file of its configuration has a section of the same name, "
+            "and supervisord merges such sections, the later file winning: remove or "
+            "rename that section.")
 
 
 def _stop(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from hznctl.bundle import Manifest, read_manifest
 from hznctl.deploy import crashpoint
-from hznctl.deploy.apply import Actions, ApplyFailure, GroupTarget, converge
+from hznctl.deploy.apply import Actions, ApplyFailure, ConfigOverridden, GroupTarget, converge
 from hznctl.deploy.install import Installation, InstallError, bundle_id
 from hznctl.deploy.lock import deploy_lock
 from hznctl.deploy.record import DRY_RUN, FAILED, OK, ROLLED_BACK, UNCHANGED, DeployRecord
@@ -169,13 +169,17 @@ class _Deploy:
                                managed: set[str], restart: set[str], previous_id: str | None,
                                staged: str | None) -> None:
         try:
-            actions = self._converge(self.new, known, managed, restart, set(self.plan.added))
+            actions = self._converge(self.new, known, managed, restart, set(self.plan.added),
+                                     check=True)
         except ConfigUnreadable as exc:
             self._undo(previous_id, staged)
             raise HznctlError(
                 "supervisord cannot re-read its configuration, so no reload can succeed "
                 f"until this is fixed (a file hznctl does not manage?):\n  {exc}\n"
                 "Nothing was changed.") from None
+        except ConfigOverridden as exc:
+            self._undo(previous_id, staged)
+            raise HznctlError(f"{exc} Nothing was changed.") from None
         except (ApplyFailure, SupervisorError) as exc:
             record.error = str(exc)
             self._rollback(record, known, managed)
@@ -231,13 +235,18 @@ class _Deploy:
         self.inst.restore_journal(self.journal)
 
     def _converge(self, manifest: Manifest | None, known: dict[str, GroupTarget],
-                  managed: set[str], restart: set[str], fresh: set[str]) -> Actions:
+                  managed: set[str], restart: set[str], fresh: set[str], *,
+                  check: bool = False) -> Actions:
+        """``check``: refuse programs supervisord reads otherwise than written (forward
+        only: a rollback puts back what ran before, as best it can)."""
         wanted = targets(manifest)
         timeout = self.request.timeout
         if timeout is None:
             timeout = 30.0 + max((t.startsecs for t in wanted.values()), default=0)
         return converge(self.supervisor, wanted, known, managed, restart, fresh,
-                        timeout=timeout, wait=self.request.wait, settle=self.request.settle)
+                        timeout=timeout, wait=self.request.wait, settle=self.request.settle,
+                        expected=manifest.groups if check and manifest else None,
+                        here=str(self.inst.include_dir))
 
     def _rollback(self, record: DeployRecord, known: dict[str, GroupTarget],
                   managed: set[str]) -> None:

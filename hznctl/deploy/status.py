@@ -8,17 +8,13 @@ a deploy that did not finish, or a hand edit). Foreign programs are never report
 
 from __future__ import annotations
 
-import platform
-import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisor import datatypes
-
 from hznctl.bundle import Manifest, read_manifest
 from hznctl.deploy.install import Installation
+from hznctl.deploy.liveconfig import differences, expansion_names
 from hznctl.deploy.supervisor import ConfigUnreadable, Supervisor
 
 MISSING = "missing"
@@ -70,55 +66,6 @@ def _managed(inst: Installation, manifest: Manifest) -> set[str]:
     return names
 
 
-# INI option of the manifest's `settings` -> (key in getAllConfigInfo, supervisor's own
-# conversion). Options supervisord does not report (environment, autorestart …) are covered
-# by the pending-reload check: their file would differ from what runs.
-_LIVE: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "command": ("command", str),
-    "directory": ("directory", str),
-    "user": ("uid", datatypes.name_to_uid),
-    "priority": ("process_prio", int),
-    "autostart": ("autostart", datatypes.boolean),
-    "killasgroup": ("killasgroup", datatypes.boolean),
-    "redirect_stderr": ("redirect_stderr", datatypes.boolean),
-    "startsecs": ("startsecs", int),
-    "startretries": ("startretries", int),
-    "stopwaitsecs": ("stopwaitsecs", int),
-    "stopsignal": ("stopsignal", lambda v: int(datatypes.signal_number(v))),
-    "exitcodes": ("exitcodes", datatypes.list_of_exitcodes),
-    "stdout_logfile": ("stdout_logfile", str),
-    "stderr_logfile": ("stderr_logfile", str),
-    "stdout_logfile_maxbytes": ("stdout_logfile_maxbytes", datatypes.byte_size),
-    "stderr_logfile_maxbytes": ("stderr_logfile_maxbytes", datatypes.byte_size),
-    "stdout_logfile_backups": ("stdout_logfile_backups", int),
-    "stderr_logfile_backups": ("stderr_logfile_backups", int),
-}
-_EXPANSION = re.compile(r"%\((\w+)\)([-#0 +]*\d*(?:\.\d+)?[sdixr])")
-
-
-def _expand(value: str, names: dict[str, object]) -> str:
-    """Supervisor's %(name)s expansions of a manifest value (KeyError for unknown ones)."""
-    return _EXPANSION.sub(lambda m: ("%" + m.group(2)) % names[m.group(1)], value)
-
-
-def _differences(settings: dict[str, str], live: dict[str, Any],
-                 names: dict[str, object]) -> list[str]:
-    diffs = []
-    for key in sorted(set(settings) & set(_LIVE)):
-        live_key, convert = _LIVE[key]
-        if live_key not in live:
-            continue
-        try:
-            wanted = convert(_expand(settings[key], names))
-        except (KeyError, ValueError, TypeError):
-            continue  # an ENV_ expansion or a user unknown here: supervisord's diff covers it
-        if isinstance(wanted, str) and wanted.lower() in ("auto", "none"):
-            wanted = wanted.lower()
-        if live[live_key] != wanted:
-            diffs.append(f"{key} is {live[live_key]!r}, the bundle says {wanted!r}")
-    return diffs
-
-
 def host_status(supervisor: Supervisor, state_dir: Path, include_dir: Path, *,
                 reread: bool = True) -> HostStatus:
     inst = Installation(state_dir, include_dir)
@@ -167,13 +114,11 @@ def _compare(supervisor: Supervisor, manifest: Manifest, managed: set[str],
             continue
         if info["statename"] != "RUNNING":
             status.findings.append(Finding(NOT_RUNNING, name, proc, str(info["statename"])))
-        names: dict[str, object] = {
-            "program_name": name, "group_name": name, "process_num": num,
-            "numprocs": group.processes, "host_node_name": platform.node(),
-            "here": str(include_dir)}
-        diffs = _differences(dict(group.settings), config.get((name, proc), {}), names)
+        names = expansion_names(name, group, num, str(include_dir))
+        diffs = differences(group.settings, config.get((name, proc), {}), names)
         if diffs:
-            status.findings.append(Finding(CONFIG, name, proc, "; ".join(diffs)))
+            status.findings.append(Finding(CONFIG, name, proc, "; ".join(
+                f"{key} is {live!r}, the bundle says {wanted!r}" for key, live, wanted in diffs)))
     for (name, proc) in sorted(live):
         if name in managed and (name, proc) not in expected:
             status.findings.append(Finding(EXTRA, name, proc, "runs but is not in the bundle"))

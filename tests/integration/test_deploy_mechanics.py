@@ -131,6 +131,50 @@ def test_a_foreign_file_where_a_link_must_go_is_refused(cli, host, tmp_path):
     assert not (host.state_dir / "current").exists()
 
 
+def test_a_foreign_section_merging_into_a_program_is_refused_on_a_first_deploy(
+        cli, host, tmp_path):
+    # A hand-written file left from before hznctl, sorting after ours: supervisord would
+    # merge its section into ours and run its command.
+    canary = "--password=canary-legacy-3f9a"
+    (host.include_dir / "zz-legacy.conf").write_text(
+        f"[program:a-one]\ncommand=sleep 4242 {canary}\nstartsecs=0\n")
+    result = _deploy(cli, make_bundle(tmp_path / "v1", host, {"a-one": Group(),
+                                                               "b-two": Group()}))
+    assert result.exit_code == 1
+    # Only what differs (startsecs=0 is what the bundle says too), and only a-one.
+    assert "otherwise than their files say: a-one (command)." in result.output
+    assert "b-two" not in result.output
+    assert "section of the same name" in result.output
+    assert "Nothing was changed" in result.output and "Traceback" not in result.output
+    assert canary not in result.output and "4242" not in result.output
+    assert not (host.state_dir / "current").exists()
+    assert sorted(p.name for p in host.include_dir.iterdir()) == ["zz-legacy.conf"]
+    assert host.pids() == {}
+
+
+def test_a_foreign_section_appearing_later_blocks_the_next_deploy(cli, host, tmp_path):
+    v1 = {"a-one": Group(numprocs=2)}
+    assert _deploy(cli, make_bundle(tmp_path / "v1", host, v1)).exit_code == 0
+    pids = host.pids()
+    (host.include_dir / "zz-legacy.conf").write_text(
+        "[program:a-one]\ncommand=sleep 99\nstopwaitsecs=1\n")
+    state, links = snapshot(host.state_dir), snapshot(host.include_dir)
+    # a-one is unchanged in the bundle, but supervisord would restart it merged.
+    v2 = {"a-one": Group(numprocs=2), "b-two": Group()}
+    result = _deploy(cli, make_bundle(tmp_path / "v2", host, v2, revision="r2"))
+    assert result.exit_code == 1
+    assert "a-one (command, stopwaitsecs)" in result.output
+    assert "Nothing was changed" in result.output
+    assert snapshot(host.state_dir) == state and snapshot(host.include_dir) == links
+    assert host.pids() == pids
+    # Once the section is gone, the same deploy goes through and a-one keeps running.
+    (host.include_dir / "zz-legacy.conf").unlink()
+    result = _deploy(cli, make_bundle(tmp_path / "v2", host, v2, revision="r2"))
+    assert result.exit_code == 0, result.output
+    after = host.pids()
+    assert {k: after[k] for k in pids} == pids and "b-two:b-two_00" in after
+
+
 def test_programs_not_managed_by_hznctl_are_never_touched(cli, host, tmp_path):
     (host.include_dir / "foreign.conf").write_text(
         "[program:foreign]\ncommand=sleep 3600\nstartsecs=0\n")
