@@ -91,8 +91,7 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
     to_stop = sorted(outdated | (removed & managed))
     to_add = sorted(outdated | (added & set(targets)))
     if expected is not None and to_add:
-        _check_read_as_written(supervisor, {g: expected[g] for g in to_add if g in expected},
-                               here)
+        _check_read_as_written(supervisor, {g: expected[g] for g in to_add}, here)
     actions.durations["reload"] = time.monotonic() - started
 
     began = time.monotonic()
