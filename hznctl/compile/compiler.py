@@ -15,7 +15,7 @@ from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha2
 from hznctl.compile import parallel
 from hznctl.compile.ini import UnsafeValue
 from hznctl.compile.programs import HostCompiler, HostProgram, Program, ProgramBuilder
-from hznctl.compile.render import GENERATOR, make_environment, render_program
+from hznctl.compile.render import GENERATOR, make_environment, render_program, template_place
 from hznctl.compile.verify import Verifier, VerifyError
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import HznctlError, UsageError
@@ -158,7 +158,8 @@ def _output(program: Program, env: jinja2.Environment, host: str) -> _Output:
     except UnsafeValue as exc:
         raise CompileError(f"{where}: {exc}") from None
     except jinja2.TemplateError as exc:
-        raise CompileError(f"{where}: template {program.runtime.template}: {exc}") from None
+        place = template_place(exc) or f"template {program.runtime.template}"
+        raise CompileError(f"{place}: {where}: {exc}") from None
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError as exc:

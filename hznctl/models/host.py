@@ -33,6 +33,21 @@ class SupervisordSettings(Model):
     hznctl_bin: AbsolutePath = "/usr/local/bin/hznctl"
 
 
+# Where application directories and log folders may be, unless an admin allows more.
+DEFAULT_ROOTS = ("/srv", "/opt", "/home", "/var/www", "/var/log")
+
+
+class HostPrivileges(Model):
+    """What a host allows beyond least privilege; only the admin role may change this."""
+
+    root: bool = Field(default=False, description="Workers may run as user root.")
+    paths: list[AbsolutePath] = Field(
+        default_factory=list,
+        description="Folders besides " + ", ".join(DEFAULT_ROOTS) + " where application "
+        "directories and the log folder may be.",
+    )
+
+
 class Host(Model):
     """A machine that runs queue workers under supervisord."""
 
@@ -46,11 +61,17 @@ class Host(Model):
     )
     supervisord: SupervisordSettings = SupervisordSettings()
     active: bool = True
+    privileges: HostPrivileges = Field(
+        default=HostPrivileges(),
+        description="Admin only: running workers as root, and folders beyond the default "
+        "roots.",
+    )
 
 
 HostDefaults = partial_model(
     Host,
     "HostDefaults",
-    exclude={"name", "environment", "description", "labels", "age_recipient", "active"},
+    exclude={"name", "environment", "description", "labels", "age_recipient", "active",
+             "privileges"},
     doc="Defaults merged into every host that does not set the field itself.",
 )

@@ -91,10 +91,11 @@ def test_a_valid_pull_request_passes_with_its_plan_in_the_summary(clone, tmp_pat
     run = pull_request(clone, tmp_path, lambda text: text.replace("max_processes: 2",
                                                                   "max_processes: 3"))
     assert run.ok, [(s.name, s.output) for s in run.steps]
+    # The policy check first: nothing of the pull request is compiled or planned before.
     assert [s.name for s in run.steps if not s.skipped] == [
+        "Check every author's permissions", "Check that CODEOWNERS matches the policy",
         "Validate the inventory", "Check the secrets (no key needed)",
-        "Plan against the target branch", "Check that CODEOWNERS matches the policy",
-        "Check the author's permissions"]
+        "Plan against the target branch"]
     assert "worker-1" in run.summary and "billing-default" in run.summary
     assert "numprocs" in run.summary and "2 → 3" in run.summary
     assert "::error" not in run.step("Validate the inventory").output
