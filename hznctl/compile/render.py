@@ -53,7 +53,7 @@ class _FolderLoader(jinja2.FileSystemLoader):
     """Templates from the folders only: a link that leads out of its folder is not read."""
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[
-            str, str | None, Callable[[], bool] | None]:
+            str, str, Callable[[], bool]]:
         for folder in self.searchpath:
             candidate = os.path.join(folder, *template.split("/"))
             if os.path.lexists(candidate) and not _inside(folder, candidate):

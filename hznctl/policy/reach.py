@@ -352,6 +352,8 @@ def reference_changes(worlds: tuple[World, World], change: ObjectChange,
         line, col = doc.locate(parts)
         reach = Reach()
         secret_reach(worlds, file, reach)
+        for environment in change.environments:  # the referring object's own: ``via`` says
+            reach.own(environment)
         shown = format_path(parts)
         users = sorted({f"{KIND_WORD.get(k, k)} {n}" for w in worlds
                         for k, n in w.secret_users.objects.get(file, set())} - {word})
