@@ -283,7 +283,10 @@ class SecretUsers:
         password reads one connection, not the inventory.
         """
         wanted = None if files is None else set(files)
-        named = None if wanted is None else snapshot.naming([f.encode() for f in wanted])
+        # By the file's base name (``secrets/./x.yaml`` names it too), and every file with a
+        # backslash: an escape in a quoted YAML string can spell any name.
+        named = None if wanted is None else snapshot.naming(
+            [PurePosixPath(f).name.encode() for f in wanted] + [b"\\"])
         for relative in snapshot.files:
             kind, name = classify(relative, set())
             if kind in ("secret", "file") or (named is not None and relative not in named):

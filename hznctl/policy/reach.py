@@ -101,7 +101,7 @@ class World:
         self._index: dict[tuple[str, str], str] | None = None
         self._by_kind: dict[str, list[str]] = {}
         self._default_labels: dict[str, Any] | None = None
-        self._users: SecretUsers | None = None
+        self._users: dict[str, SecretUsers] = {}
 
     @property
     def index(self) -> dict[tuple[str, str], str]:
@@ -151,7 +151,9 @@ class World:
     def applications(self, naming: Iterable[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
         """Applications whose text names one of ``naming`` (every one when empty)."""
         files = self.files_in("application")
+        # Every file with a backslash too: an escape in a quoted string can spell any name.
         needles = [n.encode() for n in naming]
+        needles += [b"\\"] if needles else []
         if needles and not self.default_labels:
             chosen = self.snapshot.naming(needles)
             files = [f for f in files if f in chosen]
@@ -178,12 +180,12 @@ class World:
                     chosen.add(host.name)
         return [self.hosts[n] for n in sorted(chosen)]
 
-    @property
-    def secret_users(self) -> SecretUsers:
-        if self._users is None:
-            self._users = SecretUsers()
-            self._users.scan(self.snapshot)
-        return self._users
+    def secret_users(self, relative: str) -> set[tuple[str, str]]:
+        """(kind, name) of the objects that refer to the secret file ``relative``."""
+        if relative not in self._users:
+            users = self._users[relative] = SecretUsers()
+            users.scan(self.snapshot, [relative])  # only files whose text names it
+        return self._users[relative].objects.get(relative, set())
 
 
 def _workers(app: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -242,7 +244,11 @@ def connection_users(world: World, name: str, reach: Reach) -> None:
 
 def host_reach(world: World, name: str, data: dict[str, Any], reach: Reach) -> None:
     reach.own(data.get("environment"))
-    for slug, app in world.applications([name, "host_labels"]):
+    # A group pulls the host by its name, or by labels that the host carries: its file
+    # names the host or one of its label values (on this side; the other side asks too).
+    host = world.hosts.get(name)
+    values = [str(v) for v in (host.labels.values() if host else ()) if isinstance(v, str)]
+    for slug, app in world.applications([name, *values]):
         for worker_name, worker in _workers(app):
             if any(h.name == name for h in world.placed(app, worker)):
                 reach.add(app.get("environment"), f"its name or labels pull worker group "
@@ -254,7 +260,7 @@ def secret_reach(worlds: Iterable[World], relative: str, reach: Reach, *,
     """Everything the objects referring to a secret file reach, at base and head
     (``own``: their environments are the file's own, for a change to the file itself)."""
     for world in worlds:
-        for kind, name in sorted(world.secret_users.objects.get(relative, set())):
+        for kind, name in sorted(world.secret_users(relative)):
             data = world.data(kind, name)
             word = f"{KIND_WORD.get(kind, kind)} {name}"
             if data is None:
@@ -356,7 +362,7 @@ def reference_changes(worlds: tuple[World, World], change: ObjectChange,
             reach.own(environment)
         shown = format_path(parts)
         users = sorted({f"{KIND_WORD.get(k, k)} {n}" for w in worlds
-                        for k, n in w.secret_users.objects.get(file, set())} - {word})
+                        for k, n in w.secret_users(file)} - {word})
         out.append(ObjectChange(
             "secret", file, "change", change.file, line, col,
             fields=(FieldChange(shown, line=line, col=col, new=f"{file} key {key}"),),
