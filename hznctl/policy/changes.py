@@ -230,7 +230,9 @@ def diff_fields(old: Any, new: Any, new_doc: Document | None) -> tuple[FieldChan
 
 
 def environments_of(kind: str, data: Any) -> tuple[str, ...] | None:
-    """The environments an object belongs to; None when it belongs to every one or none."""
+    """The environments an object itself belongs to; None when it belongs to every one or
+    none. What a change reaches beyond them (hosts, connections, secrets) is
+    ``hznctl.policy.reach``'s, which `policy check` judges by."""
     if not isinstance(data, dict):
         return None
     if kind == "notification":
