@@ -9,24 +9,13 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option
+from hznctl.cli.options import format_option, labels_callback
 from hznctl.inventory import display_path
 
 inventory_option = click.option(
     "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path),
     default=Path("inventory"), show_default=True, help="The inventory folder to import into.")
 _URL_CREDENTIALS = re.compile(r"(://[^/@\s:]*:)[^/@\s]*@")
-
-
-def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-            ) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for value in values:
-        key, sep, label = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
-        labels[key] = label
-    return labels
 
 
 def _redactor(secrets: list[str]) -> Callable[[str], str]:
@@ -66,7 +55,7 @@ def import_group() -> None:
 @inventory_option
 @click.option("--environment", metavar="ENV", help="The host's environment, when it is new.")
 @click.option("--age-recipient", metavar="AGE", help="The new host's age public key.")
-@click.option("--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
+@click.option("--label", "labels", multiple=True, callback=labels_callback, metavar="KEY=VALUE",
               help="A label for the new host (repeatable).")
 @click.option("--application", metavar="SLUG",
               help="Import every program into this application (default: by directory).")
