@@ -11,18 +11,18 @@ from pathlib import Path
 import jinja2
 from pydantic import ValidationError
 
-from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
+from hznctl.bundle.writer import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
 from hznctl.compile import parallel
-from hznctl.compile.ini import UnsafeValue
 from hznctl.compile.programs import HostCompiler, HostProgram, Program, ProgramBuilder
-from hznctl.compile.render import GENERATOR, make_environment, render_program
-from hznctl.compile.verify import Verifier, VerifyError
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import HznctlError, UsageError
 from hznctl.inventory import Inventory
 from hznctl.models import Host
 from hznctl.placement import groups_by_host
 from hznctl.runtimes import CommandProblem
+from hznctl.targets.supervisord.ini import UnsafeValue
+from hznctl.targets.supervisord.render import GENERATOR, make_environment, render_program
+from hznctl.targets.supervisord.verify import Verifier, VerifyError
 from hznctl.validate import validate_inventory
 
 

@@ -6,14 +6,6 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from hznctl.compile.ini import (
-    PROCESS_NUM,
-    PROGRAM_NAME,
-    Arg,
-    display,
-    display_command,
-    expand,
-)
 from hznctl.compile.spec import (
     LARAVEL_RUNTIMES,
     SpecBuilder,
@@ -29,6 +21,14 @@ from hznctl.inventory import Inventory
 from hznctl.models import Application, Balance, Host, SupervisordSettings, WorkerGroup
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import LARAVEL_CONNECTION, RuntimeSpec, WorkerContext, runtime_spec
+from hznctl.targets.supervisord.ini import (
+    PROCESS_NUM,
+    PROGRAM_NAME,
+    Arg,
+    display,
+    display_command,
+    expand,
+)
 
 LOG_MAXBYTES = "50MB"
 LOG_BACKUPS = "10"

@@ -158,7 +158,7 @@ def test_program_settings_are_what_a_graceful_restart_needs(cli, example_invento
 
 
 def test_inventory_templates_override_a_runtime(cli, example_inventory, tmp_path):
-    from hznctl.compile.render import builtin_templates
+    from hznctl.targets.supervisord.render import builtin_templates
 
     templates = example_inventory / "templates"
     templates.mkdir()
@@ -183,7 +183,7 @@ def test_inventory_templates_override_a_runtime(cli, example_inventory, tmp_path
 ])
 def test_an_inventory_template_supervisor_would_misread_writes_nothing(
         cli, example_inventory, tmp_path, addition, message):
-    from hznctl.compile.render import builtin_templates
+    from hznctl.targets.supervisord.render import builtin_templates
 
     templates = example_inventory / "templates"
     templates.mkdir()

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, write_bundles
+from hznctl.bundle.writer import GroupEntry, HostBundle, Manifest, SupervisordRef, write_bundles
 from tests.support import (
     AgeKey,
     RedisServer,

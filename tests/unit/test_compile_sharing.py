@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hznctl.bundle import dump_json
+from hznctl.bundle.writer import dump_json
 from hznctl.compile.compiler import SecretFiles, build_bundles
-from hznctl.compile.ini import display_command
 from hznctl.compile.programs import (
     HostCompiler,
     HostProgram,
@@ -25,6 +24,7 @@ from hznctl.compile.programs import (
 )
 from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
+from hznctl.targets.supervisord.ini import display_command
 from hznctl.validate import validate_inventory
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "runtimes" / "inventory"
@@ -145,7 +145,7 @@ def test_templates_read_program_values_as_attributes_and_as_items(
         inventory: Inventory, tmp_path: Path) -> None:
     import jinja2
 
-    from hznctl.compile.render import make_environment, render_program
+    from hznctl.targets.supervisord.render import make_environment, render_program
 
     (tmp_path / "templates").mkdir()
     template = tmp_path / "templates" / "laravel-horizon.conf.j2"

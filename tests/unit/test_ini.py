@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from supervisor.options import UnhosedConfigParser
 
-from hznctl.compile.ini import (
+from hznctl.targets.supervisord.ini import (
     PROCESS_NUM,
     UnsafeValue,
     argument_problem,

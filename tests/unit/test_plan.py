@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hznctl.bundle import GroupEntry, Manifest, SupervisordRef, parse_manifest
+from hznctl.bundle.writer import GroupEntry, Manifest, SupervisordRef, parse_manifest
 from hznctl.errors import HznctlError
-from hznctl.plan import plan_host, plan_hosts, render_text
+from hznctl.plan.model import plan_host, plan_hosts, render_text
 
 
 def _group(name, processes=2, command="php artisan queue:work", secret="secrets/r.yaml",

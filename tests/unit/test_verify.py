@@ -19,10 +19,10 @@ from supervisor.options import UnhosedConfigParser
 
 from hznctl.compile.compiler import SecretFiles
 from hznctl.compile.programs import HostCompiler, Program, ProgramBuilder
-from hznctl.compile.render import make_environment, render_program
-from hznctl.compile.verify import _PLAIN_WORD, Verifier, VerifyError, _LineReader
 from hznctl.inventory import load_inventory
 from hznctl.placement import groups_by_host
+from hznctl.targets.supervisord.render import make_environment, render_program
+from hznctl.targets.supervisord.verify import _PLAIN_WORD, Verifier, VerifyError, _LineReader
 from tests.support import EXAMPLE_INVENTORY
 
 SECTION = "program:web"

@@ -6,12 +6,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hznctl.bundle import Manifest, read_bundles
+from hznctl.bundle.writer import Manifest, read_bundles
 from hznctl.compile.compiler import compile_inventory
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError
 from hznctl.gitrev import _git, materialize, repo_root, revision
-from hznctl.plan import HostPlan, plan_hosts
+from hznctl.plan.model import HostPlan, plan_hosts
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 import jinja2
 
 from hznctl import __version__
-from hznctl.compile.ini import IniText, command_value, ini_value
 from hznctl.compile.programs import Program
+from hznctl.targets.supervisord.ini import IniText, command_value, ini_value
 
 GENERATOR = f"hznctl {__version__}"
 
