@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 from pydantic import ValidationError
 
-from hznctl.bundle.writer import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
+from hznctl.bundle.manifest import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
 from hznctl.compile import parallel
 from hznctl.compile.programs import HostCompiler, HostProgram, Program, ProgramBuilder
 from hznctl.diagnostics import Diagnostic

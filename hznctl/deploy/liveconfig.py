@@ -16,7 +16,7 @@ from typing import Any
 
 from supervisor import datatypes
 
-from hznctl.bundle.writer import GroupEntry
+from hznctl.bundle.manifest import GroupEntry
 
 # INI option of the manifest's `settings` -> (key in getAllConfigInfo, supervisor's own
 # conversion). Options supervisord does not report (environment, autorestart …) are seen

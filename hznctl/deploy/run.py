@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle.writer import Manifest, read_manifest
+from hznctl.bundle.manifest import Manifest, read_manifest
 from hznctl.deploy import crashpoint
 from hznctl.deploy.apply import Actions, ApplyFailure, ConfigOverridden, GroupTarget, converge
 from hznctl.deploy.install import Installation, InstallError, bundle_id

@@ -6,7 +6,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hznctl.bundle.writer import Manifest, read_bundles
+from hznctl.bundle.manifest import Manifest, read_bundles
 from hznctl.compile.compiler import compile_inventory
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError

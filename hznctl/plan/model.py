@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hznctl.bundle.writer import GroupEntry, Manifest
+from hznctl.bundle.manifest import GroupEntry, Manifest
 
 # Program options that follow from the parameters or the files (shown through those).
 _DERIVED_OPTIONS = ("command", "environment")

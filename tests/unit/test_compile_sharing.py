@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hznctl.bundle.writer import dump_json
+from hznctl.bundle.jsonout import dump_json
 from hznctl.compile.compiler import SecretFiles, build_bundles
 from hznctl.compile.programs import (
     HostCompiler,

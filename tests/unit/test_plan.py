@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hznctl.bundle.writer import GroupEntry, Manifest, SupervisordRef, parse_manifest
+from hznctl.bundle.manifest import GroupEntry, Manifest, SupervisordRef, parse_manifest
 from hznctl.errors import HznctlError
 from hznctl.plan.model import plan_host, plan_hosts, render_text
 
