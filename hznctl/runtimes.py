@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hznctl.argv import Arg
 from hznctl.models import Application, Balance, Runtime, WorkerGroup
-from hznctl.targets.supervisord.ini import Arg
 
 # The Laravel queue connection (config/queue.php) that points at REDIS_* variables.
 LARAVEL_CONNECTION = "redis"

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from hznctl.argv import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
 from hznctl.compile.spec import (
     LARAVEL_RUNTIMES,
     SpecBuilder,
@@ -21,14 +22,7 @@ from hznctl.inventory import Inventory
 from hznctl.models import Application, Balance, Host, SupervisordSettings, WorkerGroup
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import LARAVEL_CONNECTION, RuntimeSpec, WorkerContext, runtime_spec
-from hznctl.targets.supervisord.ini import (
-    PROCESS_NUM,
-    PROGRAM_NAME,
-    Arg,
-    display,
-    display_command,
-    expand,
-)
+from hznctl.targets.supervisord.ini import display_command
 
 LOG_MAXBYTES = "50MB"
 LOG_BACKUPS = "10"

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from supervisor.options import UnhosedConfigParser
 
+from hznctl.argv import PROCESS_NUM
 from hznctl.targets.supervisord.ini import (
-    PROCESS_NUM,
     UnsafeValue,
     argument_problem,
     command_value,

@@ -50,8 +50,9 @@ from supervisor import datatypes as supervisor_datatypes
 from supervisor import options as supervisor_options
 from supervisor.options import ServerOptions, UnhosedConfigParser
 
+from hznctl.argv import expand
 from hznctl.compile.programs import Program
-from hznctl.targets.supervisord.ini import expand, quoted_word
+from hznctl.targets.supervisord.ini import quoted_word
 
 _MACHINE_OPTIONS = ("user", "stdout_logfile", "stderr_logfile")
 _STRUCTURED = ("command", "process_name", "environment")
