@@ -24,7 +24,7 @@ import pytest
 from benchmarks.generate import generate_inventory, sizes
 from hznctl.bundle.writer import write_bundles
 from hznctl.compile import parallel
-from hznctl.compile.compiler import build_bundles, compile_inventory
+from hznctl.pipeline import build_bundles, compile_inventory
 from hznctl.targets.supervisord import verify
 from hznctl.targets.supervisord.render import make_environment
 from hznctl.validate import validate_inventory

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hznctl.bundle.manifest import Manifest, read_bundles
-from hznctl.compile.compiler import compile_inventory
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError
 from hznctl.gitrev import _git, materialize, repo_root, revision
+from hznctl.pipeline import compile_inventory
 from hznctl.plan.model import HostPlan, plan_hosts
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import jinja2
 
 from hznctl import __version__
-from hznctl.compile.programs import Program
 from hznctl.targets.supervisord.ini import IniText, command_value, ini_value
+from hznctl.targets.supervisord.options import Section
 
 GENERATOR = f"hznctl {__version__}"
 
@@ -63,14 +63,16 @@ class _Values(dict[str, IniText]):
         self.__dict__.update(values)  # a copy: ``self.__dict__ = self`` would be a cycle
 
 
-def template_values(program: Program) -> dict[str, IniText]:
-    values = {k: ini_value(v) for k, v in program.options.items() if k != "command"}
-    values["command"] = command_value(program.argv)
+def template_values(section: Section) -> dict[str, IniText]:
+    """The section's options in the table's order, each as written on its line."""
+    values = {k: command_value(section.argv) if k == "command" else ini_value(v)
+              for k, v in section.options.items()}
     return _Values(values)
 
 
-def render_program(program: Program, env: jinja2.Environment) -> str:
+def render_program(section: Section, env: jinja2.Environment) -> str:
     # No hznctl version in program files: upgrading hznctl must not restart every worker.
+    program = section.program
     template = env.get_template(program.runtime.template)
     return template.render(
         group=program.group,
@@ -78,5 +80,5 @@ def render_program(program: Program, env: jinja2.Environment) -> str:
         worker=program.worker.name if program.worker else "",
         workers=",".join(w.name for w in program.workers),
         runtime=program.runtime.runtime.value,
-        program=template_values(program),
+        program=template_values(section),
     )
