@@ -1,7 +1,7 @@
 """The pipeline the commands compose: validate the inventory, then build its bundles.
 
 `compile` writes what ``compile_inventory`` returns; `plan --base` runs it on two
-revisions (``hznctl.plan.compare``); `plan OLD NEW` and `deploy` read built bundles only.
+revisions (``plan_against_revision``); `plan OLD NEW` and `deploy` read built bundles only.
 Validation never depends on a build, and the compiler core never validates: an inventory
 reaches a build only through ``compile_inventory``, or already validated.
 """
@@ -9,6 +9,7 @@ reaches a build only through ``compile_inventory``, or already validated.
 from __future__ import annotations
 
 import gc
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from hznctl import targets
-from hznctl.bundle.manifest import HostBundle
+from hznctl.bundle.manifest import HostBundle, Manifest
 from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError
+from hznctl.gitrev import _git, materialize, repo_root, revision
 from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
+from hznctl.plan.compare import PlanResult, only_hosts
+from hznctl.plan.model import plan_hosts
 from hznctl.validate import validate_inventory
 
 
@@ -87,3 +91,30 @@ def _no_cycle_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
+                       ) -> tuple[dict[str, Manifest], list[Diagnostic]]:
+    result = compile_inventory(root, revision=rev, jobs=jobs)
+    return {h: b.manifest for h, b in result.bundles.items()}, result.diagnostics
+
+
+def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
+                          jobs: int | None = None) -> PlanResult:
+    """Compile the inventory at git revision ``base`` and in the working tree; compare."""
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such inventory folder")
+    top = repo_root(root)
+    base_sha = _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
+    new, diagnostics = compiled_manifests(root, revision(root), jobs)
+    result = PlanResult([], diagnostics)
+    if not result.ok:
+        return result
+    with tempfile.TemporaryDirectory(prefix="hznctl-plan-") as tmp:
+        old_root = materialize(root, base_sha, Path(tmp))
+        old, old_diagnostics = compiled_manifests(old_root, base_sha, jobs)
+    if any(d.is_error for d in old_diagnostics):
+        result.notes.append(f"the inventory at {base} ({base_sha[:12]}) is invalid or "
+                            "missing: planned as if no host ran anything")
+    result.plans = plan_hosts(only_hosts(old, hosts), only_hosts(new, hosts))
+    return result

@@ -29,7 +29,8 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
     """
     from hznctl.diagnostics import render_text
     from hznctl.errors import UsageError
-    from hznctl.plan.compare import plan_against_revision, plan_bundles
+    from hznctl.pipeline import plan_against_revision
+    from hznctl.plan.compare import plan_bundles
     from hznctl.plan.render import RENDERERS
 
     if base is not None:

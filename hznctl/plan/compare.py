@@ -1,16 +1,12 @@
-"""Plans between compiled inventories: two bundle folders, or a git revision and the tree."""
+"""Plans between two bundle folders, and the result every plan command shows."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hznctl.bundle.manifest import Manifest, read_bundles
 from hznctl.diagnostics import Diagnostic
-from hznctl.errors import UsageError
-from hznctl.gitrev import _git, materialize, repo_root, revision
-from hznctl.pipeline import compile_inventory
 from hznctl.plan.model import HostPlan, plan_hosts
 
 
@@ -29,38 +25,12 @@ class PlanResult:
         return any(p.has_changes for p in self.plans)
 
 
-def _only(manifests: dict[str, Manifest], hosts: tuple[str, ...]) -> dict[str, Manifest]:
+def only_hosts(manifests: dict[str, Manifest], hosts: tuple[str, ...]) -> dict[str, Manifest]:
+    """The manifests of ``hosts`` (all when empty)."""
     return {h: m for h, m in manifests.items() if not hosts or h in hosts}
 
 
 def plan_bundles(old: Path, new: Path, hosts: tuple[str, ...] = ()) -> PlanResult:
     """Compare two bundle folders (one host's bundle each, or folders of host bundles)."""
-    return PlanResult(plan_hosts(_only(read_bundles(old), hosts), _only(read_bundles(new),
-                                                                        hosts)))
-
-
-def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
-                       ) -> tuple[dict[str, Manifest], list[Diagnostic]]:
-    result = compile_inventory(root, revision=rev, jobs=jobs)
-    return {h: b.manifest for h, b in result.bundles.items()}, result.diagnostics
-
-
-def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
-                          jobs: int | None = None) -> PlanResult:
-    """Compile the inventory at git revision ``base`` and in the working tree; compare."""
-    if not root.is_dir():
-        raise UsageError(f"{root}: no such inventory folder")
-    top = repo_root(root)
-    base_sha = _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
-    new, diagnostics = compiled_manifests(root, revision(root), jobs)
-    result = PlanResult([], diagnostics)
-    if not result.ok:
-        return result
-    with tempfile.TemporaryDirectory(prefix="hznctl-plan-") as tmp:
-        old_root = materialize(root, base_sha, Path(tmp))
-        old, old_diagnostics = compiled_manifests(old_root, base_sha, jobs)
-    if any(d.is_error for d in old_diagnostics):
-        result.notes.append(f"the inventory at {base} ({base_sha[:12]}) is invalid or "
-                            "missing: planned as if no host ran anything")
-    result.plans = plan_hosts(_only(old, hosts), _only(new, hosts))
-    return result
+    return PlanResult(plan_hosts(only_hosts(read_bundles(old), hosts),
+                                 only_hosts(read_bundles(new), hosts)))
