@@ -177,9 +177,11 @@ class ProgramBuilder:
         startsecs = max((w.startsecs for w in workers if w.startsecs is not None),
                         default=DEFAULT_STARTSECS)
         stopwaitsecs = max(_stopwaitsecs(w, self.margin) for w in workers)
-        return Program(group, app, worker, workers, spec, argv, numprocs, sv, startsecs,
-                       stopwaitsecs, exec_spec, exec_json, params, builder.secret_files,
-                       host_files)
+        return Program(group=group, application=app, worker=worker, workers=workers,
+                       runtime=spec, argv=argv, numprocs=numprocs, supervisord=sv,
+                       startsecs=startsecs, stopwaitsecs=stopwaitsecs, exec_spec=exec_spec,
+                       exec_json=exec_json, parameters=params,
+                       secret_sources=builder.secret_files, host_files=host_files)
 
     def _connections(self, builder: SpecBuilder, app: Application,
                      workers: list[WorkerGroup], connection: str | None,

@@ -70,15 +70,31 @@ def template_values(section: Section) -> dict[str, IniText]:
     return _Values(values)
 
 
+# The base template says what the stop signal does just before its line.
+_STOP = "stopsignal"
+
+
+def _option_lines(values: dict[str, IniText]) -> tuple[IniText, IniText]:
+    """The section's option lines in the table's order, cut before the stop signal's: one
+    join in Python, not a loop in the template, for every program of a compile."""
+    lines = [f"{name}={value}" for name, value in values.items()]
+    cut = list(values).index(_STOP) if _STOP in values else len(lines)
+    return IniText("".join(line + "\n" for line in lines[:cut])), IniText("\n".join(lines[cut:]))
+
+
 def render_program(section: Section, env: jinja2.Environment) -> str:
     # No hznctl version in program files: upgrading hznctl must not restart every worker.
     program = section.program
     template = env.get_template(program.runtime.template)
+    values = template_values(section)
+    before, after = _option_lines(values)
     return template.render(
         group=program.group,
         application=program.application.slug,
         worker=program.worker.name if program.worker else "",
         workers=",".join(w.name for w in program.workers),
         runtime=program.runtime.runtime.value,
-        program=template_values(section),
+        program=values,
+        options_before_stop=before,
+        options_from_stop=after,
     )
