@@ -120,3 +120,13 @@ def test_the_compiler_core_knows_no_target_syntax_and_no_validation():
                    if module.startswith("hznctl.compile")
                    for name in _imports(path) if name.startswith(forbidden))
     assert found == []
+
+
+def test_plan_and_deploy_read_bundles_through_the_manifest_only():
+    """The bundle format is ``bundle.manifest``; the tree writer is compile's business."""
+    found = sorted(f"{module}: {name}" for module, path in _modules()
+                   if module.startswith(("hznctl.plan", "hznctl.deploy"))
+                   for name in _imports(path)
+                   if name.startswith("hznctl.bundle") and not name.startswith(
+                       ("hznctl.bundle.manifest", "hznctl.bundle.jsonout")))
+    assert found == []
