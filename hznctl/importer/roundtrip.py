@@ -72,7 +72,7 @@ def _unwrap(words: list[str]) -> list[str]:
 
 
 def _compiled(root: Path, host: str) -> dict[str, bytes]:
-    from hznctl.compile.compiler import compile_inventory
+    from hznctl.pipeline import compile_inventory
 
     result = compile_inventory(root, hosts=[host], jobs=1)
     bundle = result.bundles.get(host)
