@@ -34,7 +34,7 @@ class SupervisordSettings(Model):
 
 
 # Where application directories and log folders may be, unless an admin allows more.
-DEFAULT_ROOTS = ("/srv", "/opt", "/home", "/var/www", "/var/log")
+DEFAULT_ROOTS = ("/srv", "/opt", "/home", "/var/www", "/app", "/var/log")
 
 
 class HostPrivileges(Model):

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hznctl.compile.compiler import compile_inventory
+from hznctl.pipeline import compile_inventory
 from hznctl.policy.check import check_policy
 from tests.support import EXAMPLE_INVENTORY
 
