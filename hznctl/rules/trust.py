@@ -1,7 +1,9 @@
 """Trust boundaries the inventory itself must keep, whoever wrote it.
 
 * a secret file belongs to one environment: objects of another environment may not refer
-  to it unless policy.yaml (admin only) declares the sharing in ``shared_secrets``;
+  to it unless policy.yaml (admin only) declares the sharing in ``shared_secrets`` (a
+  webhook that only notification channels use is shared between them freely: a channel
+  belongs to no one environment the way a connection does);
 * a host name is never one of GitHub's runner labels (the deploy job selects a host's
   runner by ``hznctl-host-<name>``, and a host called ``linux`` must not look like one);
 * least privilege: workers do not run as root, and application directories and log
@@ -91,6 +93,8 @@ def secret_scope(inventory: Inventory) -> Iterator[Diagnostic]:
         declared = set(shared.get(file, ()))
         if len(scopes) < 2 or (EVERY not in environments and set(environments) <= declared):
             continue
+        if all(r.kind == "notification" for r in references):
+            continue  # a webhook shared by channels: none of them is any environment's own
         users = "; ".join(
             f"{', '.join(scope)}: " + ", ".join(sorted({f'{r.kind} {r.name}' for r in references
                                                        if r.scope == scope}))
