@@ -17,11 +17,11 @@ from typing import Any
 
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
 from hznctl.errors import HznctlError, UsageError
-from hznctl.gitrev import _git, repo_root
+from hznctl.gitrev import git, repo_root, resolve_revision
 from hznctl.models.policy import EMAIL_PATTERN, USER_PATTERN, Action, Permission, Policy, PolicyKind
 from hznctl.policy.changes import WHOLE_FILE, FieldChange, ObjectChange, changes_since
 from hznctl.policy.reach import with_reach
-from hznctl.policy.snapshot import Snapshot, git_snapshot, merge_base, resolve_revision
+from hznctl.policy.snapshot import Snapshot, git_snapshot, merge_base
 
 ADMIN = "admin"
 _GLOBAL_KINDS = ("project", "policy")
@@ -314,8 +314,8 @@ def ci_changes(root: Path, fork: str) -> list[ObjectChange]:
     """Changes to CI files since ``fork``: committed, staged, or not yet added."""
     top = repo_root(root)
     inside = root.resolve().relative_to(top.resolve()).as_posix()
-    listed = _git(top, "diff", "--name-only", "-z", "--no-renames", fork, "--", *CI_PATHS)
-    listed += b"\0" + _git(top, "ls-files", "-z", "--others", "--exclude-standard", "--",
+    listed = git(top, "diff", "--name-only", "-z", "--no-renames", fork, "--", *CI_PATHS)
+    listed += b"\0" + git(top, "ls-files", "-z", "--others", "--exclude-standard", "--",
                            *CI_PATHS)
     paths = sorted({p.decode("utf-8", "replace") for p in listed.split(b"\0") if p})
     return [ObjectChange(CI_KIND, path, "change", path, fields=(FieldChange(WHOLE_FILE),))
@@ -324,7 +324,7 @@ def ci_changes(root: Path, fork: str) -> list[ObjectChange]:
 
 def commit_authors(root: Path, fork: str) -> list[str]:
     """Author emails of the commits since ``fork`` (merges bring in commits listed here)."""
-    out = _git(repo_root(root), "log", "--no-merges", "--format=%ae", f"{fork}..HEAD")
+    out = git(repo_root(root), "log", "--no-merges", "--format=%ae", f"{fork}..HEAD")
     return sorted({line.strip().lower() for line in out.decode("utf-8", "replace").splitlines()
                    if line.strip()})
 
