@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from html import escape
 
+from hznctl.escape import html_text as escape
 from hznctl.health.history import CHART_RUNS, RunRecord
 from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status, worst
 

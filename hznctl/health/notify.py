@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hznctl.escape import slack_code
 from hznctl.health.model import HealthReport, NotificationResult, Status, Transition
 from hznctl.models import ChannelType, NotificationChannel, NotificationEvent
 from hznctl.secrets.decrypt import Identities, decrypt_value
@@ -144,6 +145,7 @@ def slack_text(transitions: list[Transition], report: HealthReport) -> str:
     for t in transitions:
         event = event_of(t)
         before = t.previous.value if t.previous else "new"
-        lines.append(f"{_EMOJI[event]} *{t.connection}* ({t.environment}) {event.value}: "
-                     f"{before} → {t.current.value} — {t.message}")
+        lines.append(f"{_EMOJI[event]} *{slack_code(t.connection)}* "
+                     f"({slack_code(t.environment)}) {event.value}: "
+                     f"{before} → {t.current.value} — {slack_code(t.message)}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ import ssl
 import statistics
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from hznctl.health.keyschemes import length_command
@@ -196,8 +196,9 @@ async def sample_latency(opened: OpenProbe, budget: float, *,
             read = min(opened.target.connection.options.read_timeout, budget)
             await _within(read, _ping(connection, marks, samples))
         return ProbeOutcome(marks.timings(), opened.outcome.server, opened.outcome.queues)
-    except _FAILURES as exc:
-        return _classify(exc, opened.target, marks, budget)
+    except _FAILURES as exc:  # what the first stage measured stays in the report
+        return replace(_classify(exc, opened.target, marks, budget),
+                       server=opened.outcome.server, queues=opened.outcome.queues)
     finally:
         await _close(connection)
 
