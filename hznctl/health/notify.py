@@ -2,17 +2,22 @@
 
 Channels come from ``inventory/notifications/*.yaml``; their URL is a secret reference
 decrypted with the runner's key. A Slack-compatible channel gets ``{"text": …}``; a
-generic webhook gets the transitions as JSON. Each POST has the channel's timeout and a
-bounded number of retries; whatever happens, the outcome is a result value, never an
-exception, and no outcome or message carries the URL or a password.
+generic webhook gets the transitions as JSON; every value in a Slack message is escaped
+for mrkdwn (no mention or link from a server's words). Each POST goes to exactly the URL
+(redirects are not followed), ends within the channel's timeout however slowly the
+endpoint answers, reads a bounded answer, and is retried a bounded number of times;
+whatever happens, the outcome is a result value, never an exception, and no outcome or
+message carries the URL or a password.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,10 +25,12 @@ from urllib.parse import urlsplit
 from hznctl.escape import slack_code
 from hznctl.health.model import HealthReport, NotificationResult, Status, Transition
 from hznctl.models import ChannelType, NotificationChannel, NotificationEvent
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import Identities, decrypt_value
 from hznctl.secrets.errors import SecretError
 
 RETRY_PAUSE = 0.5  # seconds, times the attempt number
+MAX_RESPONSE = 64 * 1024  # bytes of a webhook's answer read (and dropped)
 USER_AGENT = "hznctl-health"
 
 
@@ -79,7 +86,7 @@ def _deliver(channel: NotificationChannel, transitions: list[Transition],
     try:
         url = decrypt_value(root / channel.url.sops, channel.url.key, identities).strip()
     except SecretError as exc:
-        return failed(f"URL not decryptable: {exc}")
+        return failed(redact(f"URL not decryptable: {exc}"))
     if urlsplit(url).scheme not in ("http", "https"):
         return failed("the channel URL is not an http(s) URL")
     body = json.dumps(payload(channel, transitions, report), sort_keys=True).encode("utf-8")
@@ -94,23 +101,60 @@ def _deliver(channel: NotificationChannel, transitions: list[Transition],
             break
         if attempt < channel.retries:
             time.sleep(RETRY_PAUSE * attempts)
-    return failed(_hide(error, url), attempts)
+    return failed(redact(_hide(error, url)), attempts)
 
 
 def _post(url: str, body: bytes, timeout: float) -> tuple[str, bool]:
-    """("", _) when delivered, else (reason, whether a retry may help)."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT})
+    """("", _) when delivered, else (reason, whether a retry may help).
+
+    One request to exactly ``url``: a redirect is an answer, not followed (it could send
+    the notification, or the credential in its path, elsewhere). ``timeout`` bounds the
+    whole exchange, however slowly the endpoint sends: a watchdog shuts the socket when it
+    passes. At most ``MAX_RESPONSE`` bytes of the answer are read, and never shown.
+    """
+    parts = urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read(65536)
-        return "", False
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}", exc.code == 429 or exc.code >= 500
-    except urllib.error.URLError as exc:
-        return f"not delivered: {exc.reason}", True
-    except (TimeoutError, OSError) as exc:
-        return f"not delivered: {type(exc).__name__}", True
+        connection = kind(parts.hostname or "", parts.port, timeout=timeout)
+    except ValueError:  # a port that is not a number
+        return "the channel URL is not a valid URL", False
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        connection.request("POST", path, body=body, headers={
+            "Content-Type": "application/json", "User-Agent": USER_AGENT})
+        response = connection.getresponse()
+        response.read(MAX_RESPONSE)
+        status = response.status
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set() or isinstance(exc, TimeoutError):
+            return f"not delivered: no answer within {timeout:g} s", True
+        return f"not delivered: {_reason(exc)}", True
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if 300 <= status < 400:
+        return f"HTTP {status}: a redirect, not followed", False
+    if status >= 400:
+        return f"HTTP {status}", status == 429 or status >= 500
+    return "", False
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
 
 
 def _hide(text: str, url: str) -> str:
