@@ -66,6 +66,11 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
         raise
     finally:
         progress.finish()
+    if run.report.history_problem is not None:
+        from hznctl.escape import terminal
+
+        click.echo(f"hznctl: warning: {terminal(run.report.history_problem)}; it was "
+                   "ignored and set aside, and a new history starts", err=True)
     if output_format == "json":
         click.echo(run.report.to_json(), nl=False)
     else:

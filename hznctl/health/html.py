@@ -42,6 +42,8 @@ def render_html(report: HealthReport, runs: list[RunRecord]) -> str:
         f"<p>{len(report.connections)} connection(s): {escape(counts or 'none')} — run at "
         f"{escape(report.started_at)} in {report.duration_seconds:.2f} s "
         f"(deadline {report.deadline_seconds:g} s).</p>",
+        (f'<p class="history-problem">History ignored: {escape(report.history_problem)}</p>'
+         if report.history_problem else ""),
         _transitions(report), "<h2>Connections</h2>", _connection_table(report.connections),
         "<h2>Applications</h2>", _application_table(report.connections),
         f"<h2>History ({len(runs)} run(s))</h2>", '<div class="charts">',

@@ -84,6 +84,8 @@ def render_markdown(report: HealthReport) -> str:
     lines = [f"## {ICON[report.status]} Redis health: {report.status.value}", "",
              f"{len(report.connections)} connection(s): {counts or 'none'} — "
              f"{report.duration_seconds:.2f} s, {report.started_at}", ""]
+    if report.history_problem is not None:
+        lines += [f"History ignored: {markdown_code(report.history_problem)}", ""]
     if report.transitions:
         lines += ["### Changes since the previous run", ""]
         lines += [f"- **{markdown_code(t.connection)}** ({markdown_code(t.environment)}): "

@@ -9,6 +9,7 @@ put the password into a reply; ``echo`` does the same for every command.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -46,10 +47,8 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         mode = first[1].decode() if len(first) == 3 else "echo"
         self.server.seen.append(mode)
-        try:
+        with contextlib.suppress(OSError, ValueError):  # the probe hung up: done
             getattr(self, "mode_" + mode.replace("-", "_"))(first)
-        except (OSError, ValueError):
-            pass
 
     def send(self, data: bytes) -> None:
         self.wfile.write(data)
