@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from hznctl.atomic import write_bytes
 from hznctl.errors import HznctlError
 from hznctl.escape import terminal
 from hznctl.health.model import ConnectionHealth, HealthReport, Status, Transition
+from hznctl.readfile import NotARegularFile, read_regular
 
 HISTORY_VERSION = 1
 CHART_RUNS = 200  # runs the charts show
@@ -71,10 +70,9 @@ def read_history(path: Path) -> list[RunRecord]:
 
 def _read_bounded(path: Path) -> bytes:
     try:
-        with path.open("rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                raise HistoryProblem("not a regular file")
-            data = stream.read(MAX_HISTORY_BYTES + 1)
+        data = read_regular(path, MAX_HISTORY_BYTES)
+    except NotARegularFile as exc:
+        raise HistoryProblem(f"it is {exc}") from None
     except FileNotFoundError:
         return b""
     except OSError as exc:

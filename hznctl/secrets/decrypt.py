@@ -36,6 +36,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hznctl.readfile import NotARegularFile, read_regular
 from hznctl.redact import remember
 from hznctl.secrets.errors import SecretError
 from hznctl.secrets.sopsyaml import load_sops_yaml
@@ -190,8 +191,9 @@ def _decrypted(path: Path, identities: Identities) -> _Decrypted:
 def read_bounded(path: Path, limit: int, what: str) -> bytes:
     """At most ``limit`` bytes of ``path``; a SecretError naming ``what`` otherwise."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        data = read_regular(path, limit)
+    except NotARegularFile as exc:
+        raise SecretError(f"cannot read {what} {path}: it is {exc}") from None
     except OSError as exc:
         raise SecretError(f"cannot read {what} {path}: {exc.strerror}") from None
     if len(data) > limit:
