@@ -26,6 +26,7 @@ from hznctl.health.runner import OnResult, RunSettings, run_probes
 from hznctl.health.targets import Credentials, build_targets, select_connections
 from hznctl.inventory import Inventory, load_inventory
 from hznctl.models import RedisConnection
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import default_identity_paths, load_identities
 from hznctl.secrets.errors import SecretError
 
@@ -79,7 +80,7 @@ def runner_credentials(identity: Path | None) -> Credentials:
     try:
         return Credentials(load_identities(default_identity_paths()))
     except SecretError as exc:
-        return Credentials(None, str(exc))
+        return Credentials(None, redact(str(exc)))
 
 
 def run_health(options: HealthOptions, on_result: OnResult | None = None,
