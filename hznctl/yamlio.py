@@ -348,15 +348,26 @@ def load_document(path: Path, display: str | None = None) -> Document:
                           hint="an inventory file is a regular file") from None
     except OSError as exc:
         raise YamlProblem(f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:  # read only up to the limit: say the file's real size
+        raise _too_large(max(len(raw), _size(path)))
     return parse_document(raw, path, display)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _too_large(size: int) -> YamlProblem:
+    return YamlProblem(f"file is {size} bytes, more than the limit of {MAX_FILE_BYTES}",
+                       hint="split it or remove what it repeats")
 
 
 def parse_document(raw: bytes, path: Path, display: str) -> Document:
     if len(raw) > MAX_FILE_BYTES:
-        raise YamlProblem(
-            f"file is {len(raw)} bytes, more than the limit of {MAX_FILE_BYTES}",
-            hint="split it or remove what it repeats",
-        )
+        raise _too_large(len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -75,8 +75,11 @@ def test_a_hostile_server_gets_bounded_graded_results_and_no_leak(tmp_path: Path
         server.close()
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
-    assert elapsed < CHECK_TIMEOUT + 4, f"the run took {elapsed:.2f} s"  # start-up included
     report = json.loads((out / "report.json").read_text())
+    # The probes within the check timeout; the process (start-up on a busy machine) within
+    # the run's deadline and a margin.
+    assert report["duration_seconds"] < CHECK_TIMEOUT + 1.5, report["duration_seconds"]
+    assert elapsed < 30, f"the run took {elapsed:.2f} s"
     assert statuses(report) == {mode: status for mode, (status, _) in EXPECTED.items()}
     by_name = {c["connection"]: c for c in report["connections"]}
     for mode, (_, message) in EXPECTED.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hznctl.redact import PREFIX_MATCH, REDACTED, Redactor, encodings
@@ -13,7 +13,7 @@ SECRETS = st.text(min_size=4, max_size=40).filter(lambda s: s.strip() == s and l
 AROUND = st.text(alphabet="abc '\"\n:-", max_size=20)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SECRETS, AROUND, AROUND, st.data())
 def test_every_encoding_of_a_known_secret_is_redacted(secret: str, before: str, after: str,
                                                       data: st.DataObject) -> None:
