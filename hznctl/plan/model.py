@@ -7,12 +7,10 @@ as a whole, so every process of a changed group restarts; unchanged groups keep 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hznctl.bundle import GroupEntry, Manifest
-from hznctl.escape import markdown_code, terminal
+from hznctl.bundle.manifest import GroupEntry, Manifest
 
 # Program options that follow from the parameters or the files (shown through those).
 _DERIVED_OPTIONS = ("command", "environment")
@@ -194,90 +192,3 @@ def _derived_changes(before: GroupEntry, after: GroupEntry) -> list[FieldChange]
         if not path.startswith("secrets/"):
             found.append(FieldChange(path, note=f"{path} changed"))
     return found or [FieldChange("file", note=f"{after.file} changed")]
-
-
-# ---- renderers ------------------------------------------------------------------------
-
-
-def _summary(plan: HostPlan) -> str:
-    return (f"{len(plan.added)} to add, {len(plan.changed)} to change, "
-            f"{len(plan.removed)} to remove, {len(plan.unchanged)} unchanged")
-
-
-def _processes(names: Sequence[str]) -> str:
-    return ", ".join(map(terminal, names)) if names else "no process"
-
-
-def render_text(plans: Sequence[HostPlan]) -> str:
-    lines: list[str] = []
-    for plan in plans:
-        lines.append(f"{terminal(plan.host)}: {_summary(plan)}")
-        for name in plan.added:
-            lines.append(f"  + {terminal(name)}: starts {_processes(plan.groups[name].starts)}")
-        for name in plan.changed:
-            group = plan.groups[name]
-            lines.append(f"  ~ {terminal(name)}: "
-                         + ", ".join(terminal(c.text()) for c in group.changes))
-            lines.append(f"      restarts {_processes(group.stops)}")
-            extra = [p for p in group.starts if p not in group.stops]
-            if extra:
-                lines.append(f"      starts {_processes(extra)}")
-        for name in plan.removed:
-            lines.append(f"  - {terminal(name)}: stops {_processes(plan.groups[name].stops)}")
-    if not any(p.has_changes for p in plans):
-        lines.append("No changes: every host runs what the inventory says.")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(plans: Sequence[HostPlan]) -> str:
-    payload = {
-        "changes": any(p.has_changes for p in plans),
-        "hosts": [p.as_dict() for p in plans],
-    }
-    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
-
-
-def _md_change(change: FieldChange) -> str:
-    """Every value in a code span: a value is shown, never rendered (no HTML comment that
-    hides the rest of the plan, no link, no emphasis)."""
-    if change.note:
-        return markdown_code(change.note)
-    return (f"{markdown_code(change.field)} {_md_value(change.old)} → "
-            f"{_md_value(change.new)}")
-
-
-def _md_value(value: str | None) -> str:
-    return "(unset)" if value is None else markdown_code(value) or '`""`'
-
-
-def render_markdown(plans: Sequence[HostPlan]) -> str:
-    changed = [p for p in plans if p.has_changes]
-    lines = ["## hznctl plan", ""]
-    if not changed:
-        lines.append("No changes: every host runs what the inventory says.")
-        return "\n".join(lines) + "\n"
-    lines += ["| host | add | change | remove | unchanged | processes restarted |",
-              "|---|---:|---:|---:|---:|---:|"]
-    for plan in plans:
-        lines.append(f"| {markdown_code(plan.host, table=True)} | {len(plan.added)} | "
-                     f"{len(plan.changed)} | {len(plan.removed)} | {len(plan.unchanged)} | "
-                     f"{len(plan.restarts)} |")
-    for plan in changed:
-        lines += ["", f"### {markdown_code(plan.host)}", ""]
-        for name in plan.added:
-            group = plan.groups[name]
-            lines.append(f"- **added** {markdown_code(name)}: starts {len(group.starts)} "
-                         "process(es)")
-        for name in plan.changed:
-            group = plan.groups[name]
-            why = "; ".join(_md_change(c) for c in group.changes)
-            lines.append(f"- **changed** {markdown_code(name)}: {why} — restarts "
-                         f"{len(group.stops)} process(es)")
-        for name in plan.removed:
-            group = plan.groups[name]
-            lines.append(f"- **removed** {markdown_code(name)}: stops {len(group.stops)} "
-                         "process(es)")
-    return "\n".join(lines) + "\n"
-
-
-RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}
