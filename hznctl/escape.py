@@ -56,12 +56,13 @@ _LEGACY_COMMAND = "##["
 
 def terminal(text: str) -> str:
     """A value for a terminal or a CI log: control characters visible, and nothing that
-    GitHub's runner would take for a workflow command wherever the value lands in a line."""
+    GitHub's runner would take for a workflow command wherever the value lands in a line
+    (a leading ``:`` is written ``\\x3a``, and ``##[`` as ``#\\x23[``)."""
     shown = visible(text)
     if _LEGACY_COMMAND in shown:
         shown = shown.replace(_LEGACY_COMMAND, "#\\x23[")
     stripped = shown.lstrip()
-    if stripped.startswith("::"):
+    if stripped.startswith(":"):  # ":" then the ": " that often follows a value is "::"
         lead = len(shown) - len(stripped)
         shown = shown[:lead] + "\\x3a" + shown[lead + 1:]
     return shown

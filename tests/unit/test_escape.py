@@ -27,6 +27,7 @@ def _printable(text: str) -> bool:
     return all(c.isprintable() for c in text)
 
 
+@settings(deadline=None)
 @given(VALUES)
 def test_visible_has_no_control_character_and_keeps_printable_text(value: str) -> None:
     shown = escape.visible(value)
@@ -35,6 +36,7 @@ def test_visible_has_no_control_character_and_keeps_printable_text(value: str) -
         assert shown == value
 
 
+@settings(deadline=None)
 @given(VALUES)
 def test_terminal_text_never_makes_a_workflow_command(value: str) -> None:
     """A line is a command when it starts with "::" after white space (TryParseV2) or holds
@@ -57,6 +59,7 @@ DATA = [("\r", "%0D"), ("\n", "%0A"), ("%", "%25")]
 PROPERTY = [("\r", "%0D"), ("\n", "%0A"), (":", "%3A"), (",", "%2C"), ("%", "%25")]
 
 
+@settings(deadline=None)
 @given(VALUES, VALUES)
 def test_github_annotation_parts_unescape_to_the_visible_text(data: str, prop: str) -> None:
     """The runner's own unescaping (ActionCommand.UnescapeData / UnescapeProperty, same
@@ -77,7 +80,7 @@ def _only_code(children: list) -> str:  # type: ignore[type-arg]
     return content
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(VALUES)
 def test_markdown_code_span_parses_back_to_the_text(value: str) -> None:
     rendered = escape.markdown_code(value)
@@ -91,7 +94,7 @@ def test_markdown_code_span_parses_back_to_the_text(value: str) -> None:
     assert _only_code(children[1:-1]) == escape.visible(value)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(VALUES, VALUES)
 def test_markdown_code_span_in_a_table_cell_stays_in_its_cell(first: str, second: str) -> None:
     cells = [escape.markdown_code(v, table=True) or "-" for v in (first, second)]
@@ -109,7 +112,7 @@ def _html_fragment(markup: str) -> tuple[str, list[str]]:
     return "".join(tree.itertext()), [child.tag for child in tree.iter()][1:]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(VALUES)
 def test_html_text_and_attribute_parse_back_with_no_element(value: str) -> None:
     text, elements = _html_fragment(f"<b>{escape.html_text(value)}</b>")
@@ -120,6 +123,7 @@ def test_html_text_and_attribute_parse_back_with_no_element(value: str) -> None:
     assert element.get("title") == escape.visible(value) and list(element) == []
 
 
+@settings(deadline=None)
 @given(VALUES)
 def test_slack_code_has_no_control_sequence_and_reads_back(value: str) -> None:
     """Slack's only control characters are & < > (written as entities); a code span
@@ -135,6 +139,7 @@ def test_slack_code_has_no_control_sequence_and_reads_back(value: str) -> None:
     assert unescaped == escape.visible(value).replace("`", escape.SLACK_BACKTICK)
 
 
+@settings(deadline=None)
 @given(VALUES)
 def test_xml_text_and_attribute_survive_a_round_trip(value: str) -> None:
     case = ET.Element("testcase", {"name": escape.xml_text(value)})
@@ -144,6 +149,7 @@ def test_xml_text_and_attribute_survive_a_round_trip(value: str) -> None:
     assert parsed.text == (escape.visible(value) or None) and list(parsed) == []
 
 
+@settings(deadline=None)
 @given(VALUES, VALUES)
 def test_prometheus_label_and_help_parse_back(label: str, help_text: str) -> None:
     text = (f"# HELP m {escape.prometheus_help(help_text)}\n# TYPE m gauge\n"

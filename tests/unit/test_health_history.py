@@ -79,7 +79,7 @@ def test_a_fifo_is_not_read(tmp_path: Path) -> None:
         os.close(fd)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.integers(min_value=0, max_value=len(GOOD) - 2), st.binary(min_size=1, max_size=3))
 def test_any_change_to_a_line_is_a_valid_record_or_rejected(position: int,
                                                             bytes_: bytes) -> None:

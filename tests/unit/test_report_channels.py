@@ -77,6 +77,7 @@ def test_every_report_keeps_its_structure_whatever_the_server_said(said: str) ->
     assert info.labels["redis_version"] == visible(said[:100])
 
 
+@settings(deadline=None)
 @given(WORDS)
 def test_slack_text_has_no_mention_link_or_stray_line(said: str) -> None:
     text = slack_text(_report(said).transitions, _report(said))

@@ -76,19 +76,21 @@ def _same(left: Any, right: Any) -> bool:
     return bool(left == right and type(left) is type(right))
 
 
+@settings(deadline=None)
 @given(st.lists(VALUES, min_size=1, max_size=4))
 def test_any_reply_round_trips(values: list[Any]) -> None:
     replies = _replies(b"".join(_encode(v) for v in values), len(values))
     assert all(_same(v, r) for v, r in zip(values, replies, strict=True))
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200))
 def test_any_bytes_are_a_reply_or_a_resp_error(answer: bytes) -> None:
     with contextlib.suppress(RespError, ConnectionResetError):
         _replies(answer, 2)
 
 
+@settings(deadline=None)
 @given(st.lists(VALUES, min_size=1, max_size=3), st.data())
 def test_a_reply_cut_anywhere_is_a_resp_error(values: list[Any], data: st.DataObject) -> None:
     encoded = b"".join(_encode(v) for v in values)
