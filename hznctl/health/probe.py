@@ -130,6 +130,14 @@ async def connect(target: ProbeTarget, budget: float, marks: _Marks) -> RespConn
     return opened
 
 
+async def open_connection(target: ProbeTarget, budget: float) -> RespConnection:
+    """A connected, authenticated ``RespConnection`` to ``target`` within ``budget``, for
+    inspections beyond the probe (``execute`` / ``execute_many``; every reply bounded).
+    Raises what ``connect`` raises; the caller closes it."""
+    async with asyncio.timeout(budget):
+        return await connect(target, budget, _Marks())
+
+
 async def _auth(connection: RespConnection, username: str | None, password: str) -> None:
     try:
         reply = await connection.execute(*(("AUTH", username, password) if username

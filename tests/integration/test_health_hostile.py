@@ -1,5 +1,6 @@
 """`hznctl health` against a hostile RESP server: every misbehaviour gets a bounded, graded
-result, and the password — echoed back in several encodings — appears nowhere."""
+result, and the password — echoed back in several encodings — appears nowhere: not on
+stdout or stderr (with HZNCTL_DEBUG), in no report, the history or a notification."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from tests.integration.health_support import App, Conn, statuses, write_inventory
+from tests.integration.health_support import (
+    App,
+    Conn,
+    Webhook,
+    start_webhook,
+    statuses,
+    write_inventory,
+)
 from tests.integration.hostile_resp import HostileServer
 from tests.support import make_age_key
 
@@ -44,12 +52,14 @@ def canary_forms() -> list[str]:
     return [CANARY, raw.hex(), raw.hex().upper(), quote(CANARY, safe=""), CANARY[:12]]
 
 
-def _inventory(tmp_path: Path, port: int) -> tuple[Path, Path]:
+def _inventory(tmp_path: Path, port: int, hooks: list[Webhook]) -> tuple[Path, Path]:
     runner = make_age_key(tmp_path / "runner.agekey")
     connections = [Conn(mode, port, CANARY) for mode in EXPECTED]
     apps = [App("shop", "command", "wrong-lengths", ["jobs"])]
+    channels = [{"name": "oncall", "type": "slack", "url_plain": hooks[0].url},
+                {"name": "events", "type": "webhook", "url_plain": hooks[1].url}]
     root = write_inventory(tmp_path / "inventory", runner, connections, apps,
-                           check_timeout=CHECK_TIMEOUT, deadline=10)
+                           check_timeout=CHECK_TIMEOUT, deadline=10, notifications=channels)
     for mode in EXPECTED:  # the username tells the server how to misbehave
         path = root / "connections" / f"{mode}.yaml"
         doc = yaml.safe_load(path.read_text())
@@ -60,8 +70,9 @@ def _inventory(tmp_path: Path, port: int) -> tuple[Path, Path]:
 
 def test_a_hostile_server_gets_bounded_graded_results_and_no_leak(tmp_path: Path) -> None:
     server = HostileServer()
+    hooks = [start_webhook(), start_webhook()]
     try:
-        inventory, identity = _inventory(tmp_path, server.port)
+        inventory, identity = _inventory(tmp_path, server.port, hooks)
         out = tmp_path / "out"
         history = tmp_path / "history.jsonl"
         started = time.monotonic()
@@ -73,6 +84,8 @@ def test_a_hostile_server_gets_bounded_graded_results_and_no_leak(tmp_path: Path
         elapsed = time.monotonic() - started
     finally:
         server.close()
+        for hook in hooks:
+            hook.server.shutdown()
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     report = json.loads((out / "report.json").read_text())
@@ -90,6 +103,11 @@ def test_a_hostile_server_gets_bounded_graded_results_and_no_leak(tmp_path: Path
     assert queue["pending"] is None and "unexpected reply: a string" in queue["error"]
     texts = {"stdout": run.stdout, "stderr": run.stderr, "history": history.read_text()}
     texts |= {path.name: path.read_text() for path in out.iterdir()}
+    # The notifications carry the servers' words too: each channel got one message.
+    assert [len(hook.received) for hook in hooks] == [1, 1]
+    texts |= {f"notification {i}": json.dumps(hook.received) for i, hook in enumerate(hooks)}
+    slack = hooks[0].received[0]["body"]["text"]
+    assert "[redacted]" in slack and "<" not in slack.split("\n", 1)[1]
     for name, text in texts.items():
         for form in canary_forms():
             assert form not in text, (name, form)
