@@ -57,7 +57,7 @@ def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
         return 0 if result.ok else 1
     render = render_github if output_format == "github" else render_text
     click.echo(render(result.diagnostics()), nl=False)
-    click.echo(result.summary(), err=output_format == "github")
+    click.echo(terminal(result.summary()), err=output_format == "github")
     return 0 if result.ok else 1
 
 
