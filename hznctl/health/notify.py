@@ -12,15 +12,17 @@ message carries the URL or a password.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
 import socket
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from hznctl.escape import slack_code
 from hznctl.health.model import HealthReport, NotificationResult, Status, Transition
@@ -112,13 +114,10 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[str, bool]:
     whole exchange, however slowly the endpoint sends: a watchdog shuts the socket when it
     passes. At most ``MAX_RESPONSE`` bytes of the answer are read, and never shown.
     """
-    parts = urlsplit(url)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
-        connection = kind(parts.hostname or "", parts.port, timeout=timeout)
+        connection, path, headers = _connection(url, timeout)
     except ValueError:  # a port that is not a number
         return "the channel URL is not a valid URL", False
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     expired = threading.Event()
 
     def cut() -> None:
@@ -133,7 +132,7 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[str, bool]:
     watchdog.start()
     try:
         connection.request("POST", path, body=body, headers={
-            "Content-Type": "application/json", "User-Agent": USER_AGENT})
+            **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT})
         response = connection.getresponse()
         response.read(MAX_RESPONSE)
         status = response.status
@@ -149,6 +148,34 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[str, bool]:
     if status >= 400:
         return f"HTTP {status}", status == 429 or status >= 500
     return "", False
+
+
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str,
+                                                  dict[str, str]]:
+    """The connection for ``url`` (through the proxy the environment names, as urllib
+    would: ``https_proxy``/``http_proxy``, ``no_proxy``), the request target, and the
+    proxy's credentials header for a plain-HTTP request."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        auth: dict[str, str] = {}
+        if via.username is not None:
+            token = base64.b64encode(f"{unquote(via.username)}:{unquote(via.password or '')}"
+                                     .encode()).decode("ascii")
+            auth = {"Proxy-Authorization": f"Basic {token}"}
+        if parts.scheme == "https":
+            tunnel = http.client.HTTPSConnection(via.hostname or "", via.port or 8080,
+                                                 timeout=timeout)
+            tunnel.set_tunnel(host, port, headers=auth)
+            return tunnel, path, {}
+        plain = http.client.HTTPConnection(via.hostname or "", via.port or 8080,
+                                           timeout=timeout)
+        return plain, url, auth
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return kind(host, port, timeout=timeout), path, {}
 
 
 def _reason(exc: BaseException) -> str:

@@ -112,3 +112,38 @@ def test_redirects_are_not_followed_and_slow_endpoints_cost_their_timeout(
     # The probe (1 s) and the notifications (1 s each, in parallel), plus start-up.
     assert elapsed < 3.5, f"the run took {elapsed:.2f} s"
     assert "s3cret-token" not in result.output
+
+
+def test_the_proxy_of_the_environment_is_used_as_urllib_would(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """http_proxy: the request goes to the proxy with the absolute URL and the proxy's
+    credentials; no_proxy: straight to the endpoint."""
+    from hznctl.health.notify import _post
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append((self.path, self.headers.get("Proxy-Authorization")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    endpoint = start_webhook()
+    try:
+        monkeypatch.setenv("http_proxy", f"http://u:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        assert _post(endpoint.url, b"{}", 2) == ("", False)
+        assert seen == [(endpoint.url, "Basic dTpwQHNz")] and endpoint.received == []
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        assert _post(endpoint.url, b"{}", 2) == ("", False)
+        assert len(seen) == 1 and len(endpoint.received) == 1
+    finally:
+        proxy.shutdown()
+        endpoint.server.shutdown()
