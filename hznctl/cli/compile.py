@@ -47,11 +47,13 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
                    "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()}}
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
         return 0
+    from hznctl.escape import terminal
+
     for host, bundle in result.bundles.items():
         state = "written" if host in written.written else "unchanged"
         processes = sum(g.processes for g in bundle.manifest.groups.values())
-        click.echo(f"{out / host}: {len(bundle.manifest.groups)} program(s), "
+        click.echo(f"{terminal(str(out / host))}: {len(bundle.manifest.groups)} program(s), "
                    f"{processes} process(es), {state}")
     for host in written.removed:
-        click.echo(f"{out / host}: removed (host no longer in the inventory)")
+        click.echo(f"{terminal(str(out / host))}: removed (host no longer in the inventory)")
     return 0

@@ -47,21 +47,24 @@ def make_address(url: str, username: str | None, password_file: Path | None,
 
 
 def render_text(record: DeployRecord) -> str:
-    lines = [f"host {record.host}: bundle {record.bundle}"
-             + (f" (revision {record.revision})" if record.revision else "")]
+    """Every value escaped for the terminal: names and reasons come from the inventory."""
+    from hznctl.escape import terminal as t
+
+    lines = [f"host {t(record.host)}: bundle {t(record.bundle)}"
+             + (f" (revision {t(record.revision)})" if record.revision else "")]
     if record.recovered:
-        lines.append(f"  recovered an interrupted deploy ({record.recovered.get('from')} → "
-                     f"{record.recovered.get('to')})")
+        lines.append(f"  recovered an interrupted deploy ({t(str(record.recovered.get('from')))}"
+                     f" → {t(str(record.recovered.get('to')))})")
     for kind in ("added", "changed", "removed"):
         names = record.plan.get(kind, [])
         if names:
-            lines.append(f"  {kind}: {', '.join(names)}")
+            lines.append(f"  {kind}: {', '.join(map(t, names))}")
     for name, why in record.plan.get("why", {}).items():
-        lines.append(f"    {name}: {why}")
+        lines.append(f"    {t(name)}: {t(why)}")
     lines.append(f"  unchanged: {len(record.plan.get('unchanged', []))} group(s)")
     restarted = record.actions.get("added", [])
     if restarted:
-        lines.append(f"  started: {', '.join(restarted)}")
+        lines.append(f"  started: {', '.join(map(t, restarted))}")
     lines.append(f"result: {record.result} in {record.durations.get('total', 0):.2f}s")
     return "\n".join(lines)
 
@@ -121,6 +124,8 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
                         f"({record.previous_bundle or 'none: the host had no bundle'})")
         else:
             message += f"\nrollback failed too: {record.rollback_error}"
-        click.echo(f"hznctl: error: {message}", err=True)
+        from hznctl.cli.main import shown
+
+        click.echo(f"hznctl: error: {shown(message)}", err=True)
         return 1
     return 0

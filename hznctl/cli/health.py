@@ -66,6 +66,11 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
         raise
     finally:
         progress.finish()
+    if run.report.history_problem is not None:
+        from hznctl.escape import terminal
+
+        click.echo(f"hznctl: warning: {terminal(run.report.history_problem)}; it was "
+                   "ignored and set aside, and a new history starts", err=True)
     if output_format == "json":
         click.echo(run.report.to_json(), nl=False)
     else:
@@ -101,6 +106,8 @@ class _Progress:
 
 
 def _print_text(run: Any, out: Path) -> None:
+    from hznctl.escape import terminal
+
     report = run.report
     colour = sys.stdout.isatty()
     for item in report.connections:
@@ -108,14 +115,14 @@ def _print_text(run: Any, out: Path) -> None:
             continue
         status = item.status.value
         shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if colour else f"{status:<8}"
-        click.echo(f"{shown} {item.connection} ({item.environment}, {item.endpoint}): "
-                   f"{item.message}")
+        click.echo(f"{shown} {terminal(item.connection)} ({terminal(item.environment)}, "
+                   f"{terminal(item.endpoint)}): {terminal(item.message)}")
     for t in report.transitions:
         before = t.previous.value if t.previous else "new"
-        click.echo(f"changed  {t.connection}: {before} → {t.current.value}")
+        click.echo(f"changed  {terminal(t.connection)}: {before} → {t.current.value}")
     for note in report.notifications:
-        state = "sent" if note.delivered else f"not sent ({note.error})"
-        click.echo(f"notified {note.channel}: {note.transitions} change(s), {state}")
+        state = "sent" if note.delivered else f"not sent ({terminal(note.error or '')})"
+        click.echo(f"notified {terminal(note.channel)}: {note.transitions} change(s), {state}")
     counts = ", ".join(f"{n} {s.value}" for s, n in report.counts.items() if n)
     click.echo(f"health: {report.status.value} — {len(report.connections)} connection(s): "
-               f"{counts} in {report.duration_seconds:.2f} s; reports in {out}/")
+               f"{counts} in {report.duration_seconds:.2f} s; reports in {terminal(str(out))}/")

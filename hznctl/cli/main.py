@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         code = cli.main(args=argv, prog_name="hznctl", standalone_mode=False)
     except HznctlError as exc:
-        click.echo(f"hznctl: error: {exc}", err=True)
+        click.echo(f"hznctl: error: {shown(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("hznctl: aborted", err=True)
@@ -106,8 +106,17 @@ def _internal_error(exc: BaseException) -> int:
         err=True,
     )
     if os.environ.get("HZNCTL_DEBUG"):
-        traceback.print_exception(exc)
+        click.echo(shown("".join(traceback.format_exception(exc))), err=True, nl=False)
     return 3
+
+
+def shown(message: str) -> str:
+    """A message for the terminal: redacted of every secret this process decrypted, each
+    line escaped (a message quotes values from the inventory and from servers)."""
+    from hznctl.escape import terminal
+    from hznctl.redact import redact
+
+    return "\n".join(terminal(line) for line in redact(message).split("\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,8 +46,10 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
         click.echo(render_text(result.diagnostics), nl=False, err=True)
         click.echo("invalid inventory: no plan", err=True)
         return 1
+    from hznctl.escape import terminal
+
     for note in result.notes:
-        click.echo(f"hznctl: note: {note}", err=True)
+        click.echo(f"hznctl: note: {terminal(note)}", err=True)
     click.echo(RENDERERS[output_format](result.plans), nl=False)
     if detailed_exitcode and result.has_changes:
         return 2

@@ -10,6 +10,7 @@ import click
 
 from hznctl.cli.options import format_option, inventory_argument
 from hznctl.errors import UsageError
+from hznctl.escape import terminal
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
 
 identity_option = click.option(
@@ -132,7 +133,7 @@ def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
         for change in changes:
             detail = "".join([f" +{len(change.added)}" if change.added else "",
                               f" -{len(change.removed)}" if change.removed else ""])
-            click.echo(f"{change.file}: {change.action}{detail}")
+            click.echo(f"{terminal(str(change.file))}: {change.action}{detail}")
         if any(c.removed for c in changes) and not check:
             click.echo("recipients were removed: they still know the old data key; run "
                        "`hznctl secrets rotate --all` (and rotate the passwords if they "
@@ -169,13 +170,13 @@ def rotate(path: Path, connections: tuple[str, ...], all_files: bool, password: 
         if not value:
             raise UsageError("no password given on stdin or at the prompt")
         result = set_password(path, connections[0], value, identities=identities)
-        click.echo(f"{result.file}: new password and data key")
+        click.echo(f"{terminal(str(result.file))}: new password and data key")
         return 0
     inventory = load_for_secrets(path)
     files = (connection_files(inventory, connections) if connections
              else [s.file for s in file_statuses(inventory) if s.problem is None])
     for change in rotate_files(path, files, identities=identities):
-        click.echo(f"{change.file}: {change.action}")
+        click.echo(f"{terminal(str(change.file))}: {change.action}")
     return 0
 
 
@@ -201,18 +202,20 @@ def status(path: Path, output_format: str) -> int:
                               sort_keys=True))
         return 0 if ok else 1
     for item in statuses:
+        file = terminal(str(item.file))
         if item.problem is not None:
-            click.echo(f"{item.file}: {item.problem}")
+            click.echo(f"{file}: {terminal(item.problem)}")
             continue
         if item.up_to_date:
-            click.echo(f"{item.file}: up to date ({len(item.needed)} recipient(s))")
+            click.echo(f"{file}: up to date ({len(item.needed)} recipient(s))")
             continue
         for reader in item.missing:
-            click.echo(f"{item.file}: missing {reader.who} ({reader.recipient})")
+            click.echo(f"{file}: missing {terminal(reader.who)} ({terminal(reader.recipient)})")
         for recipient in item.extra:
-            click.echo(f"{item.file}: extra {item.extra_who.get(recipient)} ({recipient})")
+            who = terminal(str(item.extra_who.get(recipient)))
+            click.echo(f"{file}: extra {who} ({terminal(recipient)})")
     if not config_ok:
-        click.echo(f"{config}: {'out of date' if config.exists() else 'missing'}")
+        click.echo(f"{terminal(str(config))}: {'out of date' if config.exists() else 'missing'}")
     if not ok:
         click.echo("run `hznctl secrets sync` to bring them up to date", err=True)
     return 0 if ok else 1

@@ -13,11 +13,14 @@ from hznctl.deploy.status import HostStatus
 
 
 def render_text(status: HostStatus) -> str:
-    head = (f"host {status.host}: bundle {status.bundle}"
-            + (f" (revision {status.revision})" if status.revision else "")
+    """Every value escaped for the terminal: names and findings come from the host."""
+    from hznctl.escape import terminal as t
+
+    head = (f"host {t(str(status.host))}: bundle {t(status.bundle or '')}"
+            + (f" (revision {t(status.revision)})" if status.revision else "")
             + f", {status.groups} group(s), {status.processes} process(es)")
     lines = [head if status.bundle else "no bundle installed"]
-    lines += [f"  {finding}" for finding in status.findings]
+    lines += [f"  {t(str(finding))}" for finding in status.findings]
     lines.append("in sync" if status.in_sync else f"drift: {len(status.findings)} finding(s)")
     return "\n".join(lines)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from html import escape
 
+from hznctl.escape import html_text as escape
 from hznctl.health.history import CHART_RUNS, RunRecord
 from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status, worst
 
@@ -42,6 +42,8 @@ def render_html(report: HealthReport, runs: list[RunRecord]) -> str:
         f"<p>{len(report.connections)} connection(s): {escape(counts or 'none')} — run at "
         f"{escape(report.started_at)} in {report.duration_seconds:.2f} s "
         f"(deadline {report.deadline_seconds:g} s).</p>",
+        (f'<p class="history-problem">History ignored: {escape(report.history_problem)}</p>'
+         if report.history_problem else ""),
         _transitions(report), "<h2>Connections</h2>", _connection_table(report.connections),
         "<h2>Applications</h2>", _application_table(report.connections),
         f"<h2>History ({len(runs)} run(s))</h2>", '<div class="charts">',

@@ -147,6 +147,9 @@ class HealthReport(ReportModel):
     connections: list[ConnectionHealth]
     transitions: list[Transition] = Field(default_factory=list)
     history: str | None = Field(default=None, description="The history file, if any.")
+    history_problem: str | None = Field(
+        default=None, description="Why the history file was not trusted (then it was "
+        "ignored, set aside and a new one started).")
     notifications: list[NotificationResult] = Field(default_factory=list)
 
     def to_json(self) -> str:

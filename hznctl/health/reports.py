@@ -6,13 +6,13 @@ artifact upload, node_exporter's textfile collector) never sees half a file.
 
 from __future__ import annotations
 
-import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hznctl.atomic import write_text
 from hznctl.errors import HznctlError
+from hznctl.escape import markdown_code, prometheus_help, prometheus_label, xml_text
 from hznctl.health.history import RunRecord
 from hznctl.health.html import render_html
 from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status
@@ -59,20 +59,21 @@ def render_junit(report: HealthReport) -> str:
 
 
 def _testcase(item: ConnectionHealth) -> ET.Element:
-    case = ET.Element("testcase", {"classname": f"health.{item.environment}",
-                                   "name": item.connection,
+    case = ET.Element("testcase", {"classname": f"health.{xml_text(item.environment)}",
+                                   "name": xml_text(item.connection),
                                    "time": f"{item.duration_ms / 1000:.3f}"})
-    detail = "\n".join(f"[{f.status.value}] {f.check}: {f.message}" for f in item.findings)
+    message = xml_text(item.message)
+    detail = "\n".join(f"[{f.status.value}] {xml_text(f.check)}: {xml_text(f.message)}"
+                       for f in item.findings)
     if item.status in (Status.CRITICAL, Status.DOWN):
         failure = ET.SubElement(case, "failure", {"type": item.status.value,
-                                                  "message": item.message})
+                                                  "message": message})
         failure.text = detail
     elif item.status is Status.ERROR:
-        error = ET.SubElement(case, "error", {"type": item.status.value,
-                                              "message": item.message})
+        error = ET.SubElement(case, "error", {"type": item.status.value, "message": message})
         error.text = detail
     out = ET.SubElement(case, "system-out")
-    out.text = f"{item.status.value}: {item.message}\nendpoint: {item.endpoint}\n" + detail
+    out.text = f"{item.status.value}: {message}\nendpoint: {xml_text(item.endpoint)}\n" + detail
     return case
 
 
@@ -83,23 +84,25 @@ def render_markdown(report: HealthReport) -> str:
     lines = [f"## {ICON[report.status]} Redis health: {report.status.value}", "",
              f"{len(report.connections)} connection(s): {counts or 'none'} — "
              f"{report.duration_seconds:.2f} s, {report.started_at}", ""]
+    if report.history_problem is not None:
+        lines += [f"History ignored: {markdown_code(report.history_problem)}", ""]
     if report.transitions:
         lines += ["### Changes since the previous run", ""]
-        lines += [f"- **{t.connection}** ({t.environment}): "
+        lines += [f"- **{markdown_code(t.connection)}** ({markdown_code(t.environment)}): "
                   f"{t.previous.value if t.previous else 'new'} → {t.current.value} — "
-                  f"{_md(t.message)}" for t in report.transitions]
+                  f"{markdown_code(t.message)}" for t in report.transitions]
         lines.append("")
     lines += ["| | Connection | Environment | Applications | Latency p50 / max | Memory | "
               "Clients | Backlog | Message |", "|---|---|---|---|---|---|---|---|---|"]
     for item in sorted(report.connections, key=_worst_first):
         lines.append("| " + " | ".join([
-            ICON[item.status], f"`{item.connection}`", item.environment,
-            ", ".join(item.applications) or "—", _latency(item), _memory(item),
-            _clients(item), _number(item.backlog), _md(item.message)]) + " |")
+            ICON[item.status], _cell(item.connection), _cell(item.environment),
+            ", ".join(map(_cell, item.applications)) or "—", _latency(item), _memory(item),
+            _clients(item), _number(item.backlog), _cell(item.message)]) + " |")
     for note in report.notifications:
-        state = "sent" if note.delivered else f"failed: {note.error}"
-        lines.append(f"\nNotification channel `{note.channel}`: {note.transitions} "
-                     f"change(s), {state}")
+        state = "sent" if note.delivered else f"failed: {markdown_code(note.error or '')}"
+        lines.append(f"\nNotification channel {markdown_code(note.channel)}: "
+                     f"{note.transitions} change(s), {state}")
     return "\n".join(lines) + "\n"
 
 
@@ -107,8 +110,8 @@ def _worst_first(item: ConnectionHealth) -> tuple[int, str]:
     return (-STATUS_ORDER.index(item.status), item.connection)
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _cell(text: str) -> str:
+    return markdown_code(text, table=True) or "—"
 
 
 def _number(value: float | None, suffix: str = "") -> str:
@@ -187,7 +190,7 @@ def render_prometheus(report: HealthReport) -> str:
     for name, kind, help_text in _METRICS:
         if not samples[name]:
             continue
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f"# HELP {name} {prometheus_help(help_text)}", f"# TYPE {name} {kind}"]
         lines += [f"{name}{{{labels}}} {_value(value)}" if labels else
                   f"{name} {_value(value)}" for labels, value in samples[name]]
     return "\n".join(lines) + "\n"
@@ -241,17 +244,12 @@ def _server_samples(item: ConnectionHealth, base: str) -> Iterator[tuple[str, st
         if value is not None:
             yield name, base, float(value)
     for db, keys in s.keys_per_db.items():
-        yield "hznctl_redis_db_keys", f'{base},db="{_escape(db)}"', float(keys)
+        yield "hznctl_redis_db_keys", f'{base},db="{prometheus_label(db)}"', float(keys)
 
 
 def _labels(labels: dict[str, str]) -> str:
     """Label pairs without the braces: ``a="1",b="2"``."""
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-
-
-@functools.lru_cache(maxsize=65536)
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return ",".join(f'{k}="{prometheus_label(v)}"' for k, v in labels.items())
 
 
 def _value(value: float) -> str:

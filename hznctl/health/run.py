@@ -12,13 +12,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hznctl.errors import HznctlError, InventoryError, UsageError
-from hznctl.health.history import append_run, read_history, run_record, transitions, with_previous
+from hznctl.health.history import (
+    History,
+    append_run,
+    load_history,
+    run_record,
+    transitions,
+    with_previous,
+)
 from hznctl.health.model import RANK, HealthReport, Status, count_statuses, worst
 from hznctl.health.reports import write_reports
 from hznctl.health.runner import OnResult, RunSettings, run_probes
 from hznctl.health.targets import Credentials, build_targets, select_connections
 from hznctl.inventory import Inventory, load_inventory
 from hznctl.models import RedisConnection
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import default_identity_paths, load_identities
 from hznctl.secrets.errors import SecretError
 
@@ -72,7 +80,7 @@ def runner_credentials(identity: Path | None) -> Credentials:
     try:
         return Credentials(load_identities(default_identity_paths()))
     except SecretError as exc:
-        return Credentials(None, str(exc))
+        return Credentials(None, redact(str(exc)))
 
 
 def run_health(options: HealthOptions, on_result: OnResult | None = None,
@@ -86,7 +94,8 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
     settings = RunSettings(deadline, min(project.health.check_timeout, deadline),
                            project.health.concurrency,
                            deadline_at=(options.started or time.monotonic()) + deadline)
-    history = read_history(options.history) if options.history else []
+    loaded = load_history(options.history) if options.history else History([])
+    history = loaded.runs
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.perf_counter()
     targets = build_targets(inventory, chosen)
@@ -101,7 +110,8 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
         status=worst([r.status for r in results]), counts=count_statuses(results),
         connections=results,
         transitions=transitions(results, previous, have_history=options.history is not None),
-        history=str(options.history) if options.history else None)
+        history=str(options.history) if options.history else None,
+        history_problem=loaded.problem)
     if options.notify and report.transitions:
         from hznctl.health.notify import notify  # urllib and threads: only when needed
 
@@ -110,7 +120,7 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
         report = report.model_copy(update={"notifications": sent})
     written = write_reports(options.out, report, [*history, run_record(report)])
     if options.history is not None:
-        append_run(options.history, report)
+        append_run(options.history, report, trusted=loaded.problem is None)
     return HealthRun(report, written)
 
 

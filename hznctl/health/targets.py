@@ -10,6 +10,7 @@ from hznctl.health.keyschemes import QueueKey, queue_keys
 from hznctl.inventory import Inventory
 from hznctl.models import HealthThresholds, RedisConnection
 from hznctl.models.common import defined
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import Identities, decrypt_value
 from hznctl.secrets.errors import SecretError
 
@@ -139,5 +140,5 @@ def _with_password(target: ProbeTarget, credentials: Credentials) -> ProbeTarget
     try:
         password = decrypt_value(target.root / ref.sops, ref.key, credentials.identities)
     except SecretError as exc:
-        return replace(target, credential_error=str(exc))
+        return replace(target, credential_error=redact(str(exc)))
     return replace(target, password=password)

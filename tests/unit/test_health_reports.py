@@ -120,8 +120,8 @@ def test_junit_fails_critical_and_down_and_errs_on_error() -> None:
 def test_markdown_summary() -> None:
     text = render_markdown(_report())
     assert text.startswith("## 🔴 Redis health: down")
-    assert "**redis-c** (staging): ok → down — gone" in text
-    assert "memory 99% \\| of maxmemory" in text  # a pipe does not break the table
+    assert "**`redis-c`** (`staging`): ok → down — `gone`" in text
+    assert "`memory 99% \\| of maxmemory`" in text  # a pipe does not break the table
     rows = [line for line in text.splitlines() if line.startswith("| ") and "`redis-" in line]
     assert [r.split("`")[1] for r in rows] == ["redis-d", "redis-c", "redis-b", "redis-a"]
 

@@ -19,8 +19,8 @@ PACKAGE = Path(hznctl.__file__).parent
 
 # Lowest first; docs/architecture.md explains the layers.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors"},
-    {"atomic", "yamlio", "diagnostics", "gitrev", "system"},
+    {"__init__", "errors", "escape", "readfile"},
+    {"atomic", "yamlio", "diagnostics", "gitrev", "system", "redact"},
     {"models", "argv"},
     {"execspec", "inventory"},
     {"placement", "runtimes", "bundle"},
