@@ -24,3 +24,16 @@ class InventoryError(HznctlError):
     def __init__(self, message: str, diagnostics: list[object] | None = None) -> None:
         super().__init__(message)
         self.diagnostics = diagnostics or []
+
+
+def no_inventory(shown: str) -> UsageError:
+    """The one answer to an inventory folder that is not there, whichever command asks."""
+    return UsageError(f"inventory folder {shown!r} does not exist (run hznctl from the "
+                      "folder that holds it, or give its path)")
+
+
+def unknown_revision(rev: str, reason: str = "") -> UsageError:
+    """The one answer to a git revision that does not name a commit."""
+    why = f" ({reason})" if reason else ""
+    return UsageError(f"unknown git revision {rev!r}{why}: give a commit, branch or tag "
+                      "that exists here (`git fetch` first for a remote branch)")

@@ -7,7 +7,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from hznctl.errors import HznctlError, UsageError
+from hznctl.errors import HznctlError, UsageError, unknown_revision
 
 
 def _git(cwd: Path, *args: str) -> bytes:
@@ -24,7 +24,21 @@ def _git(cwd: Path, *args: str) -> bytes:
 def repo_root(path: Path) -> Path:
     """The top of the git work tree that holds ``path``."""
     start = path if path.is_dir() else path.parent
-    return Path(_git(start, "rev-parse", "--show-toplevel").decode().strip())
+    try:
+        return Path(_git(start, "rev-parse", "--show-toplevel").decode().strip())
+    except UsageError:
+        raise UsageError(f"{path} is not in a git repository: this needs the inventory's "
+                         "git history") from None
+
+
+def resolve_revision(root: Path, rev: str) -> str:
+    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
+    top = repo_root(root)
+    try:
+        out = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except UsageError:
+        raise unknown_revision(rev) from None
+    return out.decode().strip()
 
 
 def revision(path: Path) -> str | None:
@@ -46,7 +60,7 @@ def materialize(path: Path, rev: str, dest: Path) -> Path:
     """
     root = repo_root(path)
     relative = path.resolve().relative_to(root.resolve())
-    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    commit = resolve_revision(root, rev)
     spec = f"{commit}:{relative.as_posix()}" if relative.parts else commit
     target = dest / (relative.as_posix() if relative.parts else ".")
     target.mkdir(parents=True, exist_ok=True)

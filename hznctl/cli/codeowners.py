@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import inventory_argument
+from hznctl.cli.options import absolute_path, inventory_argument
+from hznctl.inventory import display_path
 
 
 @click.command()
 @inventory_argument
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
               default=Path(".github/CODEOWNERS"), show_default=True,
               help="The CODEOWNERS file to write (or compare with).")
 @click.option("--check", is_flag=True,
@@ -26,12 +27,13 @@ def codeowners(path: Path, out: Path, check: bool) -> int:
     from hznctl.policy.codeowners import codeowners as generate
 
     result = generate(path, out, check=check)
+    shown = display_path(out)
     if check:
         if result.stale:
-            click.echo(f"{out}: out of date with the policy (run `hznctl codeowners "
-                       f"--out {out}`)", err=True)
+            click.echo(f"{shown}: out of date with the policy (run `hznctl codeowners "
+                       f"--out {shown}`)", err=True)
             return 1
-        click.echo(f"{out} is up to date")
+        click.echo(f"{shown} is up to date")
         return 0
-    click.echo(f"wrote {out}" if result.written else f"{out} is up to date")
+    click.echo(f"wrote {shown}" if result.written else f"{shown} is up to date")
     return 0

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument, jobs_option
+from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option
+from hznctl.inventory import display_path
 
 
 @click.command("compile")
 @inventory_argument
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              callback=absolute_path,
               help="Folder of host bundles to write (DIR/<host>/).")
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Compile only this host (repeatable); other hosts' bundles are kept.")
@@ -50,8 +52,8 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
     for host, bundle in result.bundles.items():
         state = "written" if host in written.written else "unchanged"
         processes = sum(g.processes for g in bundle.manifest.groups.values())
-        click.echo(f"{out / host}: {len(bundle.manifest.groups)} program(s), "
+        click.echo(f"{display_path(out / host)}: {len(bundle.manifest.groups)} program(s), "
                    f"{processes} process(es), {state}")
     for host in written.removed:
-        click.echo(f"{out / host}: removed (host no longer in the inventory)")
+        click.echo(f"{display_path(out / host)}: removed (host no longer in the inventory)")
     return 0

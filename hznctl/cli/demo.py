@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from hznctl.cli.options import absolute_path
 from hznctl.demo import Demo, DemoOptions, DemoResult, find_source
 
 
@@ -39,9 +40,9 @@ def _summary(result: DemoResult) -> None:
               help="Keep everything running until Ctrl-C (default: on a terminal).")
 @click.option("--keep", is_flag=True, help="Keep the demo's folder (reports, bundles, logs) "
               "after the processes stop.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
               help="Work in this new or empty folder (kept) instead of a temporary one.")
-@click.option("--source", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--source", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
               help="The demo folder with inventory/, app/ and keys/ (default: ./demo).")
 @click.option("--timeout", type=click.FloatRange(min=5), default=120.0, show_default=True,
               help="Seconds to wait for each step (workers running, jobs done).")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.options import absolute_path, format_option, inventory_argument
 
 _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "red",
             "error": "red"}
@@ -18,7 +18,8 @@ _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "
 
 @click.command()
 @inventory_argument
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="reports",
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              callback=absolute_path, default="reports",
               show_default=True, help="Folder for report.json, junit.xml, summary.md, "
               "metrics.prom and index.html.")
 @click.option("--environment", "environments", multiple=True, metavar="NAME",
@@ -28,10 +29,12 @@ _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "
 @click.option("--deadline", type=click.FloatRange(min=0.1, max=600), default=None,
               metavar="SECONDS", help="Deadline of the whole run [default: project "
               "health.deadline].")
-@click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--history", type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path, default=None,
               metavar="FILE", help="JSON-lines history: read for status changes and charts, "
               "then appended.")
-@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path, default=None,
               metavar="FILE", help="age identity of the health runner [default: "
               "$HZNCTL_AGE_KEY_FILE, $SOPS_AGE_KEY_FILE].")
 @click.option("--fail-on", type=click.Choice(["warning", "critical", "down", "never"]),

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import click
 
+from hznctl.cli.options import absolute_path
 from hznctl.inventory import display_path
 from hznctl.models import Balance, Runtime
 from hznctl.scaffold import objects
@@ -16,11 +17,11 @@ from hznctl.scaffold.staging import Applied, apply_checked
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
 
 inventory_option = click.option(
-    "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path),
+    "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
     default=Path("inventory"), show_default=True, help="The inventory folder to add to.")
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(dir_okay=False, exists=True, path_type=Path), callback=absolute_path,
     help="age identity that can read the secrets new readers need (default: "
     "$HZNCTL_AGE_KEY_FILE or $SOPS_AGE_KEY_FILE); they are re-encrypted for them.")
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.options import absolute_path, format_option, inventory_argument
 from hznctl.errors import UsageError
+from hznctl.inventory import display_path
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
 
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
     help="age identity file that can decrypt the files (default: $HZNCTL_AGE_KEY_FILE, "
     "$SOPS_AGE_KEY_FILE or sops' keys.txt). Needed by sync, rotate and set on shared files.")
 
@@ -38,6 +39,7 @@ def secrets() -> None:
 @click.option("--host", "host", help="Make the key of this host.")
 @click.option("--runner", is_flag=True, help="Make a key of the health runner.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path,
               help="Where to write the private key (mode 0600). Keep it out of git.")
 @click.option("--write", is_flag=True,
               help="Also record the public key in the inventory (the host's age_recipient, "
@@ -56,15 +58,15 @@ def keygen(path: Path, host: str | None, runner: bool, out: Path, write: bool,
         raise UsageError(f"no host file {host_file}")
     recipient = generate_identity(out, force=force)
     click.echo(recipient)
-    click.echo(f"wrote the private key to {out} (mode 0600); install it on the "
+    click.echo(f"wrote the private key to {display_path(out)} (mode 0600); install it on the "
                f"{'host' if host else 'health runner'}, never commit it", err=True)
     if write:
         target = host_file if host else path / "project.yaml"
         changed = (set_top_level_scalar(host_file, "age_recipient", recipient) if host
                    else add_health_recipient(target, recipient))
         if changed:
-            click.echo(f"recorded the public key in {target}; now run `hznctl secrets sync`",
-                       err=True)
+            click.echo(f"recorded the public key in {display_path(target)}; now run "
+                       "`hznctl secrets sync`", err=True)
     return 0
 
 
@@ -128,7 +130,7 @@ def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
                               sort_keys=True))
     else:
         if config_changed:
-            click.echo(f"{'would write' if check else 'wrote'} {path / '.sops.yaml'}")
+            click.echo(f"{'would write' if check else 'wrote'} {display_path(path / '.sops.yaml')}")
         for change in changes:
             detail = "".join([f" +{len(change.added)}" if change.added else "",
                               f" -{len(change.removed)}" if change.removed else ""])
@@ -212,7 +214,7 @@ def status(path: Path, output_format: str) -> int:
         for recipient in item.extra:
             click.echo(f"{item.file}: extra {item.extra_who.get(recipient)} ({recipient})")
     if not config_ok:
-        click.echo(f"{config}: {'out of date' if config.exists() else 'missing'}")
+        click.echo(f"{display_path(config)}: {'out of date' if config.exists() else 'missing'}")
     if not ok:
         click.echo("run `hznctl secrets sync` to bring them up to date", err=True)
     return 0 if ok else 1

@@ -9,8 +9,8 @@ from pathlib import Path
 from hznctl.bundle import Manifest, read_bundles
 from hznctl.compile.compiler import compile_inventory
 from hznctl.diagnostics import Diagnostic
-from hznctl.errors import UsageError
-from hznctl.gitrev import _git, materialize, repo_root, revision
+from hznctl.errors import no_inventory
+from hznctl.gitrev import materialize, resolve_revision, revision
 from hznctl.plan import HostPlan, plan_hosts
 
 
@@ -49,9 +49,8 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
                           jobs: int | None = None) -> PlanResult:
     """Compile the inventory at git revision ``base`` and in the working tree; compare."""
     if not root.is_dir():
-        raise UsageError(f"{root}: no such inventory folder")
-    top = repo_root(root)
-    base_sha = _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
+        raise no_inventory(str(root))
+    base_sha = resolve_revision(root, base)
     new, diagnostics = compiled_manifests(root, revision(root), jobs)
     result = PlanResult([], diagnostics)
     if not result.ok:

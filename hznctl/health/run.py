@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hznctl.errors import HznctlError, InventoryError, UsageError
+from hznctl.errors import HznctlError, InventoryError, UsageError, no_inventory
 from hznctl.health.history import append_run, read_history, run_record, transitions, with_previous
 from hznctl.health.model import RANK, HealthReport, Status, count_statuses, worst
 from hznctl.health.reports import write_reports
@@ -56,7 +56,7 @@ class HealthRun:
 
 def load_for_health(root: Path) -> Inventory:
     if not root.is_dir():
-        raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
+        raise no_inventory(str(root))
     loaded = load_inventory(root)
     if not loaded.ok:
         raise InventoryError("the inventory does not load: run `hznctl validate` "

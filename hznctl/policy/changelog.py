@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hznctl.deploy.record import read as read_records
-from hznctl.gitrev import _git, repo_root
+from hznctl.gitrev import _git, repo_root, resolve_revision
 from hznctl.policy.changes import ObjectChange, compare
-from hznctl.policy.snapshot import Snapshot, git_snapshot, resolve_revision
+from hznctl.policy.snapshot import Snapshot, git_snapshot
 
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cI", "%s")
 

@@ -145,15 +145,6 @@ def read_snapshot(root: Path, label: str) -> Snapshot:
     return snapshot
 
 
-def resolve_revision(root: Path, rev: str) -> str:
-    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
-    try:
-        out = _git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    except UsageError:
-        raise UsageError(f"unknown git revision {rev!r}") from None
-    return out.decode().strip()
-
-
 def merge_base(root: Path, commit: str) -> str:
     """Where the checked-out branch left ``commit``: the branch's own changes start there.
 
