@@ -1,8 +1,10 @@
 """Plans: what changes on each host between two sets of bundles, and why, field by field.
 
 A group is *changed* when its program file or any bundle file it depends on (exec spec,
-secret files, Horizon file) has a different hash. supervisord replaces a changed group
-as a whole, so every process of a changed group restarts; unchanged groups keep running.
+Horizon file) has a different hash, or a secret file it uses has different values (a new
+password or data key). A secret file only re-encrypted for other recipients changes no
+group: the plan lists it as re-keyed. supervisord replaces a changed group as a whole, so
+every process of a changed group restarts; unchanged groups keep running.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class HostPlan:
     environment: str = ""
     old_revision: str | None = None
     new_revision: str | None = None
+    # Secret files re-encrypted for other recipients, their values unchanged: installed with
+    # the bundle, restarting nothing.
+    rekeyed: list[str] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
@@ -90,6 +95,7 @@ class HostPlan:
             "changed": self.changed,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "rekeyed": self.rekeyed,
             "restarts": self.restarts,
             "groups": {name: plan.as_dict() for name, plan in sorted(self.groups.items())},
         }
@@ -120,7 +126,17 @@ def plan_host(old: Manifest | None, new: Manifest) -> HostPlan:
             starts=tuple(new.groups[name].process_names),
         )
     return HostPlan(new.host, added, changed, removed, unchanged, groups, new.environment,
-                    old.revision if old is not None else None, new.revision)
+                    old.revision if old is not None else None, new.revision,
+                    rekeyed_files(old, new) if old is not None else [])
+
+
+def rekeyed_files(old: Manifest, new: Manifest) -> list[str]:
+    """Secret files in both bundles whose bytes differ but whose values do not."""
+    return sorted(
+        path for path in set(old.files) & set(new.files)
+        if path.startswith("secrets/") and old.files[path] != new.files[path]
+        and old.secret_values.get(path) is not None
+        and old.secret_values.get(path) == new.secret_values.get(path))
 
 
 def plan_removed_host(old: Manifest) -> HostPlan:
@@ -170,7 +186,8 @@ def _file_changes(old: Manifest, new: Manifest, before: GroupEntry, after: Group
                   ) -> list[FieldChange]:
     notes = []
     for path in sorted(set(before.files) | set(after.files)):
-        old_hash, new_hash = old.files.get(path), new.files.get(path)
+        old_hash = old.secret_values.get(path) or old.files.get(path)
+        new_hash = new.secret_values.get(path) or new.files.get(path)
         if old_hash == new_hash or not path.startswith("secrets/"):
             continue
         if old_hash is None:
@@ -207,6 +224,9 @@ def _processes(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "no process"
 
 
+REKEYED = "re-encrypted for other recipients, same password: restarts nothing"
+
+
 def render_text(plans: Sequence[HostPlan]) -> str:
     lines: list[str] = []
     for plan in plans:
@@ -222,6 +242,8 @@ def render_text(plans: Sequence[HostPlan]) -> str:
                 lines.append(f"      starts {_processes(extra)}")
         for name in plan.removed:
             lines.append(f"  - {name}: stops {_processes(plan.groups[name].stops)}")
+        for path in plan.rekeyed:
+            lines.append(f"  = {path}: {REKEYED}")
     if not any(p.has_changes for p in plans):
         lines.append("No changes: every host runs what the inventory says.")
     return "\n".join(lines) + "\n"
@@ -239,12 +261,21 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'")
 
 
+def _rekeyed_markdown(plans: Sequence[HostPlan]) -> list[str]:
+    lines: list[str] = []
+    for plan in plans:
+        if plan.rekeyed:
+            lines += ["", f"{_md(plan.host)}: " + ", ".join(f"`{_md(p)}`" for p in plan.rekeyed)
+                      + f" {REKEYED}."]
+    return lines
+
+
 def render_markdown(plans: Sequence[HostPlan]) -> str:
     changed = [p for p in plans if p.has_changes]
     lines = ["## hznctl plan", ""]
     if not changed:
         lines.append("No changes: every host runs what the inventory says.")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + _rekeyed_markdown(plans)) + "\n"
     lines += ["| host | add | change | remove | unchanged | processes restarted |",
               "|---|---:|---:|---:|---:|---:|"]
     for plan in plans:
@@ -263,6 +294,7 @@ def render_markdown(plans: Sequence[HostPlan]) -> str:
         for name in plan.removed:
             group = plan.groups[name]
             lines.append(f"- **removed** `{name}`: stops {len(group.stops)} process(es)")
+    lines += _rekeyed_markdown(plans)
     return "\n".join(lines) + "\n"
 
 

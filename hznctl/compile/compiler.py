@@ -23,6 +23,7 @@ from hznctl.inventory import Inventory
 from hznctl.models import Host
 from hznctl.placement import groups_by_host
 from hznctl.runtimes import CommandProblem
+from hznctl.secrets.identity import value_identity
 from hznctl.validate import validate_inventory
 
 
@@ -47,6 +48,7 @@ class SecretFiles:
         self.root = root
         self._data: dict[str, bytes] = {}
         self._hashes: dict[str, str] = {}
+        self._identities: dict[str, str] = {}
 
     def read(self, rel: str) -> bytes:
         if rel not in self._data:
@@ -64,6 +66,12 @@ class SecretFiles:
         if rel not in self._hashes:
             self._hashes[rel] = sha256_hex(self.read(rel))
         return self._hashes[rel]
+
+    def identity(self, rel: str) -> str:
+        """The identity of the file's values: what restarts the workers using it."""
+        if rel not in self._identities:
+            self._identities[rel] = value_identity(self.read(rel), self.root / rel)
+        return self._identities[rel]
 
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
@@ -123,7 +131,7 @@ def _build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | N
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     verifier = Verifier()
-    builder = ProgramBuilder(inventory, secrets.hash)
+    builder = ProgramBuilder(inventory, secrets.identity)
     outputs: dict[Program, _Output] = {}
     bundles = {}
     for name in hosts:
@@ -182,6 +190,7 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
                  outputs: dict[Program, _Output], revision: str | None) -> HostBundle:
     files: dict[str, bytes] = {}
     hashes: dict[str, str] = {}
+    values: dict[str, str] = {}
     groups: dict[str, GroupEntry] = {}
     rendered = []
     for placed in programs:  # render what this compile has not yet, then read it back
@@ -203,6 +212,7 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
         for bundle_path, sops_path in program.secret_sources.items():
             files[bundle_path] = secrets.read(sops_path)
             hashes[bundle_path] = secrets.hash(sops_path)
+            values[bundle_path] = secrets.identity(sops_path)
         groups[program.group] = output.entry
     sv = host.supervisord
     manifest = Manifest(
@@ -211,6 +221,7 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
                                    state_dir=sv.state_dir, log_dir=sv.log_dir),
         groups=groups,
         files={p: hashes[p] for p in sorted(files)},
+        secret_values=dict(sorted(values.items())),
     )
     return HostBundle(host.name, manifest, dict(sorted(files.items())))
 
