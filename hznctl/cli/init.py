@@ -42,7 +42,7 @@ def init(directory: Path, name: str | None, environments: tuple[str, ...], actio
         click.echo(
             f"health runner key: {display_path(result.health_key)} "
             f"(public key {result.health_recipient});\n"
-            "  store its contents as the repository secret HZNCTL_HEALTH_AGE_KEY, then delete "
-            "it")
+            "  store its contents as the repository secret HZNCTL_HEALTH_AGE_KEY; keep the file "
+            "out of git (it is ignored)")
     click.echo(f"next: cd {shown} && git init && hznctl new host --help")
     return 0

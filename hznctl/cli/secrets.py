@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import absolute_path, format_option, inventory_argument
+from hznctl.cli.options import (
+    DEFAULT_INVENTORY,
+    absolute,
+    absolute_path,
+    format_option,
+    inventory_argument,
+    inventory_folder,
+)
 from hznctl.errors import UsageError
 from hznctl.inventory import display_path
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
@@ -35,7 +42,8 @@ def secrets() -> None:
 
 
 @secrets.command()
-@inventory_argument
+@click.argument("path", required=False, default=DEFAULT_INVENTORY,
+                type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", "host", help="Make the key of this host.")
 @click.option("--runner", is_flag=True, help="Make a key of the health runner.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -47,12 +55,19 @@ def secrets() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing key file.")
 def keygen(path: Path, host: str | None, runner: bool, out: Path, write: bool,
            force: bool) -> int:
-    """Make an age identity for a host or the health runner; print its public key."""
+    """Make an age identity for a host or the health runner; print its public key.
+
+    On a new host: `hznctl secrets keygen --host NAME --out /etc/hznctl/age.key` (no
+    inventory needed); its public key is the host's age_recipient. With --write, PATH is
+    the inventory to record it in.
+    """
     from hznctl.secrets.edit import add_health_recipient, set_top_level_scalar
     from hznctl.secrets.manage import generate_identity
 
     if bool(host) == runner:
         raise UsageError("give exactly one of --host NAME or --runner")
+    # Only --write needs the inventory: on a new host there is none.
+    path = inventory_folder(path) if write else absolute(path)
     host_file = path / "hosts" / f"{host}.yaml"
     if write and host and not host_file.is_file():
         raise UsageError(f"no host file {host_file}")

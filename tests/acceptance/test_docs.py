@@ -18,7 +18,7 @@ from tests.support import REPO
 
 README = REPO / "README.md"
 OPERATORS = REPO / "docs" / "operators.md"
-DOCS = [README, OPERATORS]
+DOCS = [README, OPERATORS, REPO / "docs" / "secrets.md", REPO / "docs" / "deploy.md"]
 
 
 def test_readme_cli_reference_is_in_sync():
@@ -115,7 +115,7 @@ def test_shell_completion():
 def test_the_scaffolds_readme_shows_real_commands():
     from hznctl.scaffold.files import render
 
-    text = render("README.md", title="acme")
+    text = render("README.md", title="acme", install="python3 -m pip install hznctl")
     blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
     shown = [args for block in blocks for args in invocations(block)]
     assert {args[0] for args in shown} >= {"new", "validate", "plan"}
