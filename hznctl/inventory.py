@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from hznctl.credentials import HIDDEN, looks_like_credential
 from hznctl.diagnostics import Diagnostic, Severity, format_path
 from hznctl.models import Application, Host, NotificationChannel, Project, RedisConnection
 from hznctl.models.common import PATTERN_HELP, defined
@@ -429,6 +430,8 @@ def is_sensitive(parts: Sequence[str | int]) -> bool:
 
 
 def _show(value: Any) -> str:
+    if looks_like_credential(value):
+        return HIDDEN
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

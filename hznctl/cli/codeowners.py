@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import absolute_path, inventory_argument
-from hznctl.inventory import display_path
+from hznctl.cli.options import absolute_path, inventory_argument, shown
 
 
 @click.command()
@@ -27,13 +26,13 @@ def codeowners(path: Path, out: Path, check: bool) -> int:
     from hznctl.policy.codeowners import codeowners as generate
 
     result = generate(path, out, check=check)
-    shown = display_path(out)
+    out_shown = shown(out)
     if check:
         if result.stale:
-            click.echo(f"{shown}: out of date with the policy (run `hznctl codeowners "
-                       f"--out {shown}`)", err=True)
+            click.echo(f"{out_shown}: out of date with the policy (run `hznctl codeowners "
+                       f"--out {out_shown}`)", err=True)
             return 1
-        click.echo(f"{shown} is up to date")
+        click.echo(f"{out_shown} is up to date")
         return 0
-    click.echo(f"wrote {shown}" if result.written else f"{shown} is up to date")
+    click.echo(f"wrote {out_shown}" if result.written else f"{out_shown} is up to date")
     return 0

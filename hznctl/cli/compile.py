@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option
-from hznctl.inventory import display_path
+from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option, shown
 
 
 @click.command("compile")
@@ -52,8 +51,8 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
     for host, bundle in result.bundles.items():
         state = "written" if host in written.written else "unchanged"
         processes = sum(g.processes for g in bundle.manifest.groups.values())
-        click.echo(f"{display_path(out / host)}: {len(bundle.manifest.groups)} program(s), "
+        click.echo(f"{shown(out / host)}: {len(bundle.manifest.groups)} program(s), "
                    f"{processes} process(es), {state}")
     for host in written.removed:
-        click.echo(f"{display_path(out / host)}: removed (host no longer in the inventory)")
+        click.echo(f"{shown(out / host)}: removed (host no longer in the inventory)")
     return 0

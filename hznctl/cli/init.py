@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import absolute_path
-from hznctl.inventory import display_path
+from hznctl.cli.options import absolute_path, shown
 from hznctl.scaffold.repository import DEFAULT_ACTION, InitOptions, init_repository
 
 
@@ -36,13 +35,13 @@ def init(directory: Path, name: str | None, environments: tuple[str, ...], actio
         health_recipient=health_recipient,
     )
     result = init_repository(directory, options)
-    shown = display_path(directory)
-    click.echo(f"created {shown}/ ({len(result.files)} files); it validates as it is")
+    where = shown(directory)
+    click.echo(f"created {where}/ ({len(result.files)} files); it validates as it is")
     if result.health_key is not None:
         click.echo(
-            f"health runner key: {display_path(result.health_key)} "
+            f"health runner key: {shown(result.health_key)} "
             f"(public key {result.health_recipient});\n"
             "  store its contents as the repository secret HZNCTL_HEALTH_AGE_KEY; keep the file "
             "out of git (it is ignored)")
-    click.echo(f"next: cd {shown} && git init && hznctl new host --help")
+    click.echo(f"next: cd {where} && git init && hznctl new host --help")
     return 0

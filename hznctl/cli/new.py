@@ -9,26 +9,40 @@ from typing import TextIO
 
 import click
 
+from hznctl.cli.keys import identities
 from hznctl.cli.options import absolute_path
+from hznctl.errors import no_terminal
 from hznctl.inventory import display_path
 from hznctl.models import Balance, Runtime
 from hznctl.scaffold import objects
 from hznctl.scaffold.staging import Applied, apply_checked
-from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
+from hznctl.secrets.decrypt import Identities
 
 inventory_option = click.option(
     "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
     default=Path("inventory"), show_default=True, help="The inventory folder to add to.")
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path), callback=absolute_path,
+    type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
     help="age identity that can read the secrets new readers need (default: "
     "$HZNCTL_AGE_KEY_FILE or $SOPS_AGE_KEY_FILE); they are re-encrypted for them.")
 
 
 def _identities(paths: tuple[Path, ...]) -> Identities | None:
-    chosen = list(paths) or default_identity_paths()
-    return load_identities(chosen) if chosen else None
+    return identities(paths)
+
+
+class AskOption(click.Option):
+    """An option asked for when missing: on a terminal a prompt, otherwise a line of stdin;
+    with neither, a usage error naming the option (not a Ctrl-C that never happened)."""
+
+    def prompt_for_value(self, ctx: click.Context) -> object:
+        try:
+            return super().prompt_for_value(ctx)
+        except click.exceptions.Abort:
+            if sys.stdin is not None and sys.stdin.isatty():
+                raise  # Ctrl-C or Ctrl-D at the prompt
+            raise no_terminal(self.opts[-1]) from None
 
 
 def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
@@ -61,7 +75,8 @@ def new() -> None:
 
 @new.command()
 @click.argument("name")
-@click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
+@click.option("--environment", prompt=True, cls=AskOption,
+              help="Environment (one of project.yaml's).")
 @click.option("--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
               help="A label worker groups select hosts by (repeatable).")
 @click.option("--age-recipient", metavar="AGE",
@@ -82,13 +97,15 @@ def host(name: str, environment: str, labels: dict[str, str], age_recipient: str
 
 @new.command()
 @click.argument("name")
-@click.option("--host", "redis_host", prompt="Redis host", help="Redis server's host name or IP.")
+@click.option("--host", "redis_host", prompt="Redis host", cls=AskOption,
+              help="Redis server's host name or IP.")
 @click.option("--port", type=click.IntRange(1, 65535), default=6379, show_default=True,
               help="Redis server's port.")
 @click.option("--database", type=click.IntRange(0, 15), default=0, show_default=True,
               help="Redis database number.")
 @click.option("--username", help="ACL user name (default: none).")
-@click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
+@click.option("--environment", prompt=True, cls=AskOption,
+              help="Environment (one of project.yaml's).")
 @click.option("--tls", is_flag=True, help="Connect with TLS.")
 @click.option("--description", help="One line about the connection.")
 @click.option("--region", help="Where the server runs.")
@@ -139,10 +156,13 @@ def _read_password(connection: str) -> str:
 
 @new.command()
 @click.argument("slug")
-@click.option("--runtime", prompt=True, type=click.Choice([r.value for r in Runtime]),
+@click.option("--runtime", prompt=True, cls=AskOption,
+              type=click.Choice([r.value for r in Runtime]),
               help="How its workers run.")
-@click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
-@click.option("--directory", prompt=True, help="Absolute working directory of the workers.")
+@click.option("--environment", prompt=True, cls=AskOption,
+              help="Environment (one of project.yaml's).")
+@click.option("--directory", prompt=True, cls=AskOption,
+              help="Absolute working directory of the workers.")
 @click.option("--connection", "connections", multiple=True, required=True, metavar="NAME",
               help="A Redis connection it uses (repeatable; the first is the primary).")
 @click.option("--name", help="Display name (default: SLUG).")

@@ -23,6 +23,15 @@ def absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
 
+def shown(path: Path) -> str:
+    """A path in a message: relative when under the working directory, else absolute."""
+    full = absolute(path)
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
+
+
 def inventory_folder(path: Path) -> Path:
     """The inventory folder ``path`` as an absolute path; the one check that it is there."""
     if not path.is_dir():

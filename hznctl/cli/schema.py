@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import absolute_path
-from hznctl.inventory import display_path
+from hznctl.cli.options import absolute_path, shown
 from hznctl.schema import write_schemas
 
 
@@ -26,14 +25,14 @@ def schema(out: Path, check: bool) -> int:
     result = write_schemas(out, check=check)
     if check:
         for path in result.stale:
-            click.echo(f"{display_path(path)}: out of date "
-                       f"(run `hznctl schema --out {display_path(out)}`)", err=True)
+            click.echo(f"{shown(path)}: out of date "
+                       f"(run `hznctl schema --out {shown(out)}`)", err=True)
         if result.stale:
             return 1
-        click.echo(f"schemas in {display_path(out)} are up to date")
+        click.echo(f"schemas in {shown(out)} are up to date")
         return 0
     for path in result.written:
-        click.echo(f"wrote {display_path(path)}")
+        click.echo(f"wrote {shown(path)}")
     if not result.written:
-        click.echo(f"schemas in {display_path(out)} are up to date")
+        click.echo(f"schemas in {shown(out)} are up to date")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from hznctl.cli.keys import identities
 from hznctl.cli.options import (
     DEFAULT_INVENTORY,
     absolute,
@@ -15,10 +16,10 @@ from hznctl.cli.options import (
     format_option,
     inventory_argument,
     inventory_folder,
+    shown,
 )
 from hznctl.errors import UsageError
-from hznctl.inventory import display_path
-from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
+from hznctl.secrets.decrypt import Identities
 
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
@@ -28,8 +29,7 @@ identity_option = click.option(
 
 
 def _identities(paths: tuple[Path, ...]) -> Identities | None:
-    chosen = list(paths) or default_identity_paths()
-    return load_identities(chosen) if chosen else None
+    return identities(paths)
 
 
 @click.group()
@@ -73,14 +73,14 @@ def keygen(path: Path, host: str | None, runner: bool, out: Path, write: bool,
         raise UsageError(f"no host file {host_file}")
     recipient = generate_identity(out, force=force)
     click.echo(recipient)
-    click.echo(f"wrote the private key to {display_path(out)} (mode 0600); install it on the "
+    click.echo(f"wrote the private key to {shown(out)} (mode 0600); install it on the "
                f"{'host' if host else 'health runner'}, never commit it", err=True)
     if write:
         target = host_file if host else path / "project.yaml"
         changed = (set_top_level_scalar(host_file, "age_recipient", recipient) if host
                    else add_health_recipient(target, recipient))
         if changed:
-            click.echo(f"recorded the public key in {display_path(target)}; now run "
+            click.echo(f"recorded the public key in {shown(target)}; now run "
                        "`hznctl secrets sync`", err=True)
     return 0
 
@@ -145,7 +145,7 @@ def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
                               sort_keys=True))
     else:
         if config_changed:
-            click.echo(f"{'would write' if check else 'wrote'} {display_path(path / '.sops.yaml')}")
+            click.echo(f"{'would write' if check else 'wrote'} {shown(path / '.sops.yaml')}")
         for change in changes:
             detail = "".join([f" +{len(change.added)}" if change.added else "",
                               f" -{len(change.removed)}" if change.removed else ""])
@@ -229,7 +229,7 @@ def status(path: Path, output_format: str) -> int:
         for recipient in item.extra:
             click.echo(f"{item.file}: extra {item.extra_who.get(recipient)} ({recipient})")
     if not config_ok:
-        click.echo(f"{display_path(config)}: {'out of date' if config.exists() else 'missing'}")
+        click.echo(f"{shown(config)}: {'out of date' if config.exists() else 'missing'}")
     if not ok:
         click.echo("run `hznctl secrets sync` to bring them up to date", err=True)
     return 0 if ok else 1

@@ -12,11 +12,11 @@ No message quotes a value: it could be the secret itself.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hznctl.credentials import AGE_PRIVATE_KEY, url_with_password
 from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory, display_path
 from hznctl.rules import rule
@@ -30,8 +30,6 @@ from hznctl.secrets.recipients import (
 from hznctl.secrets.structure import FileCache, SopsFile
 
 SECRETS_FOLDER = "secrets"
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]+@")
-_AGE_PRIVATE_KEY = "AGE-SECRET-KEY-1"
 _SENSITIVE_LAST = frozenset({"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN",
                              "CREDENTIAL", "CREDENTIALS", "APIKEY"})
 _SENSITIVE_SUFFIX = ("API_KEY", "PRIVATE_KEY", "SECRET_KEY", "ACCESS_KEY", "AUTH_KEY")
@@ -60,10 +58,9 @@ def _literal_problem(name: str | int, value: str) -> str | None:
     """Why the text ``value`` under key ``name`` is a literal secret (None when it is not)."""
     if not value:
         return None
-    if _AGE_PRIVATE_KEY in value.upper():
+    if AGE_PRIVATE_KEY in value.upper():
         return "an age private key is written here: remove it and replace the key (it leaked)"
-    # "://" and "@" are in every match: most values skip the regular expression.
-    if "@" in value and "://" in value and _URL_WITH_PASSWORD.search(value):
+    if url_with_password(value):
         return "a URL with a password is written here: a literal secret is not allowed"
     if isinstance(name, str) and _sensitive_key(name):
         return f"{name} holds a literal secret: a literal secret is not allowed"
