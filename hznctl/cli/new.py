@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 
 from hznctl.cli.keys import identities
-from hznctl.cli.options import absolute_path
+from hznctl.cli.options import absolute_path, inventory_callback
 from hznctl.errors import no_terminal
 from hznctl.inventory import display_path
 from hznctl.models import Balance, Runtime
@@ -19,8 +19,9 @@ from hznctl.scaffold.staging import Applied, apply_checked
 from hznctl.secrets.decrypt import Identities
 
 inventory_option = click.option(
-    "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
-    default=Path("inventory"), show_default=True, help="The inventory folder to add to.")
+    "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path),
+    callback=inventory_callback, default=Path("inventory"), show_default=True,
+    help="The inventory folder to add to.")
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
     type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
@@ -33,16 +34,18 @@ def _identities(paths: tuple[Path, ...]) -> Identities | None:
 
 
 class AskOption(click.Option):
-    """An option asked for when missing: on a terminal a prompt, otherwise a line of stdin;
-    with neither, a usage error naming the option (not a Ctrl-C that never happened)."""
+    """An option asked for when missing: on a terminal a prompt; otherwise the next line of
+    stdin, without a prompt; with neither, a usage error naming the option (not a Ctrl-C
+    that never happened)."""
 
     def prompt_for_value(self, ctx: click.Context) -> object:
-        try:
+        stream = sys.stdin
+        if stream is not None and stream.isatty():
             return super().prompt_for_value(ctx)
-        except click.exceptions.Abort:
-            if sys.stdin is not None and sys.stdin.isatty():
-                raise  # Ctrl-C or Ctrl-D at the prompt
-            raise no_terminal(self.opts[-1]) from None
+        line = stream.readline() if stream is not None else ""
+        if not line.strip():
+            raise no_terminal(self.opts[-1])
+        return self.type_cast_value(ctx, line.strip())
 
 
 def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
