@@ -63,7 +63,7 @@ def _report(inventory: Path, applied: Applied) -> int:
     for relative in applied.written:
         click.echo(f"wrote {display_path(inventory / relative)}")
     for warning in applied.warnings:
-        click.echo(f"warning: {warning.text()}", err=True)
+        click.echo(warning.text(), err=True)  # the text says it is a warning
     return 0
 
 

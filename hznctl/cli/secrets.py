@@ -147,9 +147,10 @@ def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
         if config_changed:
             click.echo(f"{'would write' if check else 'wrote'} {shown(path / '.sops.yaml')}")
         for change in changes:
-            detail = "".join([f" +{len(change.added)}" if change.added else "",
-                              f" -{len(change.removed)}" if change.removed else ""])
-            click.echo(f"{change.file}: {change.action}{detail}")
+            counts = [f"{len(change.added)} recipient(s) added" if change.added else "",
+                      f"{len(change.removed)} removed" if change.removed else ""]
+            detail = ", ".join(c for c in counts if c)
+            click.echo(f"{change.file}: {change.action}" + (f" ({detail})" if detail else ""))
         if any(c.removed for c in changes) and not check:
             click.echo("recipients were removed: they still know the old data key; run "
                        "`hznctl secrets rotate --all` (and rotate the passwords if they "

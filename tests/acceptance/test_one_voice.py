@@ -140,3 +140,32 @@ def test_a_mistyped_command_gets_did_you_mean(cli, typed, meant):
     result = cli(*typed)
     assert result.exit_code == 2
     assert f"Error: No such command {typed[-1]!r}. Did you mean {meant!r}?" in result.output
+
+
+def test_a_warning_says_warning_once(cli, repo):
+    result = cli("new", "host", "idle-1", "--environment", "production")
+    assert result.exit_code == 0
+    assert result.output.count("warning:") == 1, result.output
+    assert "hosts/idle-1.yaml:1:7: warning: name: host 'idle-1' runs no worker group" in (
+        result.output)
+
+
+@pytest.mark.parametrize(("kind", "typo", "meant"), [
+    ("connections/redis-main.yaml", "hostname", "host"),
+    ("connections/redis-main.yaml", "port_number", "port"),
+    ("hosts/worker-eu-1.yaml", "hostname", "name"),
+    ("connections/redis-main.yaml", "databse", "database"),
+])
+def test_an_unknown_field_suggests_the_field_meant(cli, repo, kind, typo, meant):
+    path = repo / "inventory" / kind
+    path.write_text(path.read_text() + f"{typo}: x\n")
+    result = cli("validate")
+    assert f"unknown field {typo!r} (did you mean {meant!r}?)" in result.output
+
+
+def test_metrics_have_no_float_noise():
+    from hznctl.health.reports import _value
+
+    assert _value(0.0023020000000000002) == "0.002302"
+    assert _value(2.302 / 1000) == "0.002302"
+    assert _value(3.0) == "3" and _value(1.5) == "1.5" and _value(1e-7) == "1e-07"

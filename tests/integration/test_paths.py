@@ -70,7 +70,7 @@ def test_secrets_set_sync_rotate(cli, repo, monkeypatch, place):
         "name: worker-eu-3\nenvironment: production\nlabels: {role: queue}\n"
         f"age_recipient: {host_key.recipient}\n")
     out = _ok(cli("secrets", "sync", inv, "--identity", key))
-    assert "secrets/redis-main.yaml: updated +1" in out
+    assert "secrets/redis-main.yaml: updated (1 recipient(s) added)" in out
     clear_cache()
     assert decrypt_value(secret, "password", load_identities([host_key.path])) == "new-pw"
     assert _ok(cli("secrets", "status", inv)).count("up to date") >= 1
