@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option, shown
+from hznctl.cli.terminal import Progress
 
 
 @click.command("compile")
@@ -31,7 +32,18 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
     from hznctl.diagnostics import RENDERERS, render_json
     from hznctl.gitrev import revision
 
-    result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs)
+    bar = Progress("compiling", enabled=output_format == "text")
+
+    def progress(built: int, total: int) -> None:
+        if bar.bar is None and bar.enabled:
+            bar.start(total)
+        bar.advance(steps=built)
+
+    try:
+        result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs,
+                                   progress=progress)
+    finally:
+        bar.finish()
     if not result.ok:
         if output_format == "json":
             click.echo(render_json(result.diagnostics, valid=False), nl=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 import click
 
 from hznctl.cli.options import absolute_path, format_option, inventory_argument
+from hznctl.cli.terminal import Progress, colour
 
 _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "red",
             "error": "red"}
@@ -59,7 +58,7 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
 
     options = HealthOptions(path, out, environments, connections, deadline, history, identity,
                             notify=not no_notify, started=started)
-    progress = _Progress(enabled=output_format == "text" and _interactive())
+    progress = Progress("probing", enabled=output_format == "text")
     try:
         run = run_health(options, on_result=progress.advance, on_start=progress.start)
     except InventoryError as exc:
@@ -76,41 +75,14 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
     return 1 if run.failed(fail_on) else 0
 
 
-def _interactive() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-class _Progress:
-    """A progress bar on a terminal; nothing at all in CI or when piped."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def start(self, total: int) -> None:
-        if self.enabled and total:
-            self.bar = click.progressbar(length=total, label="probing", file=sys.stderr,
-                                         show_pos=True)
-            self.bar.__enter__()
-
-    def advance(self, _result: object) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def finish(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 def _print_text(run: Any, out: Path) -> None:
     report = run.report
-    colour = sys.stdout.isatty()
+    coloured = colour()
     for item in report.connections:
         if item.status.value == "ok":
             continue
         status = item.status.value
-        shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if colour else f"{status:<8}"
+        shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if coloured else f"{status:<8}"
         click.echo(f"{shown} {item.connection} ({item.environment}, {item.endpoint}): "
                    f"{item.message}")
     for t in report.transitions:

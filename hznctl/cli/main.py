@@ -82,7 +82,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI and map every outcome to the documented exit codes."""
     try:
-        code = cli.main(args=argv, prog_name="hznctl", standalone_mode=False)
+        # NO_COLOR (https://no-color.org): click strips colour from every secho and style.
+        plain: dict[str, Any] = {"color": False} if os.environ.get("NO_COLOR") else {}
+        code = cli.main(args=argv, prog_name="hznctl", standalone_mode=False, **plain)
     except HznctlError as exc:
         click.echo(f"hznctl: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ from hznctl.validate import validate_inventory
 
 class CompileError(HznctlError):
     """A bundle could not be built; nothing is written."""
+
+
+HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
 
 
 @dataclass
@@ -76,10 +80,12 @@ class SecretFiles:
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
                       templates: jinja2.Environment | None = None,
-                      jobs: int | None = None) -> CompileResult:
+                      jobs: int | None = None,
+                      progress: HostProgress | None = None) -> CompileResult:
     """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty).
 
     ``jobs``: processes to build on (None: one per core; see ``parallel``).
+    ``progress(built, total)``: told of hosts as they are built (for a progress bar).
     """
     validation = validate_inventory(root)
     result = CompileResult(validation.diagnostics)
@@ -87,14 +93,16 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
         return result
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
                                    templates=templates,
-                                   jobs=parallel.default_jobs() if jobs is None else jobs)
+                                   jobs=parallel.default_jobs() if jobs is None else jobs,
+                                   progress=progress)
     return result
 
 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                   revision: str | None = None,
                   templates: jinja2.Environment | None = None,
-                  jobs: int = 1) -> dict[str, HostBundle]:
+                  jobs: int = 1, progress: HostProgress | None = None
+                  ) -> dict[str, HostBundle]:
     """The bundles of ``hosts`` (all active hosts if empty), in their order."""
     placed = groups_by_host(inventory)
     unknown = sorted(set(hosts) - set(placed))
@@ -103,12 +111,18 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                          f"(hosts: {', '.join(placed) or 'none'})")
     names = list(hosts) or list(placed)
 
+    parent = os.getpid()
+
+    def built(count: int) -> None:
+        if progress is not None and os.getpid() == parent:  # never from a forked builder
+            progress(count, len(names))
+
     def build(run: Sequence[str]) -> dict[str, HostBundle]:
-        return _build_bundles(inventory, run, revision, templates)
+        return _build_bundles(inventory, run, revision, templates, built)
 
     with _no_cycle_collection():
         return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
-                                          jobs)
+                                          jobs, built)
 
 
 @contextmanager
@@ -126,7 +140,8 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | None,
-                   templates: jinja2.Environment | None) -> dict[str, HostBundle]:
+                   templates: jinja2.Environment | None,
+                   built: Callable[[int], None] | None = None) -> dict[str, HostBundle]:
     placed = groups_by_host(inventory)
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
@@ -145,6 +160,8 @@ def _build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | N
                                f"{exc.errors(include_url=False)[0]['msg']}") from None
         bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, verifier,
                                      outputs, revision)
+        if built is not None:
+            built(1)
     return bundles
 
 
