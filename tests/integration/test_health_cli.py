@@ -100,7 +100,7 @@ def _run_on_terminal(args: list[str], env: dict[str, str]) -> str:
     return output.decode("utf-8", "replace")
 
 
-def test_progress_bar_on_a_terminal_only(tmp_path: Path, backlog_inventory) -> None:  # type: ignore[no-untyped-def]
+def test_no_progress_bar_for_a_small_run_or_in_ci(tmp_path: Path, backlog_inventory) -> None:  # type: ignore[no-untyped-def]
     inventory, identity = backlog_inventory
     args = [sys.executable, "-m", "hznctl", "health", str(inventory), "--out",
             str(tmp_path / "out"), "--identity", str(identity)]
