@@ -34,6 +34,7 @@ from tests.support import REPO, RedisServer, start_redis
 pytestmark = pytest.mark.integration
 
 OPERATORS = REPO / "docs" / "operators.md"
+DEPLOY = REPO / "docs" / "deploy.md"
 README = REPO / "README.md"
 HOST_FOLDERS = ("/etc/hznctl", "/var/lib/hznctl")
 # Shell lines of the documents that are not run here, and where they are tested instead.
@@ -341,6 +342,7 @@ def test_every_documented_shell_line_is_run_or_accounted_for():
     from hznctl.scaffold.files import render
 
     texts = {"README.md": README.read_text(), "docs/operators.md": OPERATORS.read_text(),
+             "docs/deploy.md": DEPLOY.read_text(),
              "scaffold README": render("README.md", title="acme", install=(
                  'python3 -m pip install "hznctl @ git+https://github.com/o/r@v1"'))}
     for name, text in texts.items():
@@ -385,3 +387,40 @@ def test_the_scaffold_install_line_installs_from_a_clone(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     # The wheel carries what init and compile read: templates, scaffold files, schemas.
     assert (tmp_path / "repo" / ".github" / "workflows" / "deploy.yml").is_file()
+
+
+def test_deploy_md_on_a_host(tmp_path):
+    """docs/deploy.md's commands on a host: a real supervisord (its unix socket, and an
+    HTTP server with a user and password for the line that names them), real RQ workers,
+    the bundle `hznctl compile` wrote. The document's host is this test's host, its
+    supervisord port this one's, and `/etc/hznctl`, `/var/lib/hznctl` are the host's
+    folders here."""
+    from tests.integration.deploy_fixtures import HOST, _build_site
+    from tests.support import free_port, start_supervisord
+
+    port = free_port()
+    redis_a = start_redis(tmp_path, password="pw-a-1")
+    redis_b = start_redis(tmp_path, password="pw-b-1")
+    sup = start_supervisord(tmp_path, extra_config=(
+        f"[inet_http_server]\nport=127.0.0.1:{port}\nusername=deployer\npassword=s3cret\n"))
+    try:
+        site = _build_site(tmp_path, sup, {"redis-a": redis_a, "redis-b": redis_b})
+        op = Operator(tmp_path, tmp_path, _env(tmp_path))
+        op.machine_folder = lambda folder: {  # type: ignore[method-assign]
+            "/etc/hznctl": tmp_path / "etc", "/var/lib/hznctl": site.state}[folder]
+        (tmp_path / "etc").mkdir()
+        (tmp_path / "etc" / "supervisor.password").write_text("s3cret\n")
+        op.run(f"hznctl compile {site.inventory.relative_to(tmp_path)} --out out")
+        doc = Doc("docs/deploy.md", DEPLOY.read_text().replace("worker-eu-1", HOST)
+                  .replace("127.0.0.1:9001", f"127.0.0.1:{port}"))
+        out = doc.run(op, "")
+        assert "result: ok" in out and '"result": "unchanged"' in out, out
+        assert "in sync" in out
+        records = (site.state / "deploys.jsonl").read_text().splitlines()
+        assert [json.loads(r)["result"] for r in records] == ["ok", "unchanged", "unchanged",
+                                                                 "unchanged"]
+        doc.finished()
+    finally:
+        sup.stop()
+        redis_a.stop()
+        redis_b.stop()
