@@ -83,7 +83,8 @@ def new() -> None:
 @click.option("--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
               help="A label worker groups select hosts by (repeatable).")
 @click.option("--age-recipient", metavar="AGE",
-              help="The host's age public key (`hznctl secrets keygen --host NAME`).")
+              help="The host's age public key (what `hznctl secrets keygen --host NAME "
+                   "--out FILE` prints).")
 @click.option("--description", help="One line about the host.")
 @inventory_option
 @identity_option

@@ -122,7 +122,7 @@ def set_command(connection: str, path: Path, file: str | None, key: str | None,
         click.echo(f"connections/{connection}.yaml now refers to {result.file}")
     for host in result.hosts_without_recipient:
         click.echo(f"warning: host {host} has no age_recipient and cannot read it "
-                   f"(`hznctl secrets keygen --host {host} --write`)", err=True)
+                   f"(`hznctl secrets keygen --host {host} --out {host}.agekey --write`)", err=True)
     return 0
 
 

@@ -219,8 +219,9 @@ def _hosts_without_recipient(inventory: Inventory, uses: list[SecretUse]
                 f"host {host} runs workers using connection {use.name} (password in "
                 f"{use.file}) but has no age_recipient, so it cannot decrypt it",
                 code="secret-recipient",
-                hint=f"run `hznctl secrets keygen --host {host} --write`, then "
-                "`hznctl secrets sync`")
+                hint=f"run `hznctl secrets keygen --host {host} --out {host}.agekey --write` "
+                f"(then install {host}.agekey on the host as its supervisord.age_key_file), "
+                "then `hznctl secrets sync`")
 
 
 def _extra_recipients(inventory: Inventory, uses: list[SecretUse], files: FileCache
@@ -251,4 +252,4 @@ def _runner_without_key(inventory: Inventory, uses: list[SecretUse]) -> Iterator
         "project", "project", ("health",),
         f"{HEALTH_RUNNER} has no age recipient, so it cannot read any connection password",
         severity=Severity.WARNING, code="secret-recipient",
-        hint="run `hznctl secrets keygen --runner --write`")
+        hint="run `hznctl secrets keygen --runner --out .hznctl/health-runner.agekey --write`")

@@ -68,6 +68,12 @@ def check_invocation(args: list[str], where: str) -> list[str]:
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     if not any(a.nargs == -1 for a in arguments):
         assert positional <= len(arguments), f"{where}: too many arguments: {rest}"
+    if not {"--help", "-h"} & set(rest):
+        given = {token.partition("=")[0] for token in rest}
+        for option in options:
+            if option.required:
+                assert given & set(option.opts), (
+                    f"{where}: `hznctl {' '.join(path)}` needs {option.opts[-1]}: {rest}")
     return path
 
 
