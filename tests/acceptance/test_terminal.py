@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.generate import generate_inventory
 from hznctl.cli.terminal import LARGE_FLEET, colour
-from hznctl.compile.compiler import compile_inventory
+from hznctl.pipeline import compile_inventory
 
 
 @pytest.fixture(scope="module")
