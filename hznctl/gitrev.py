@@ -10,7 +10,8 @@ from pathlib import Path
 from hznctl.errors import HznctlError, UsageError, unknown_revision
 
 
-def _git(cwd: Path, *args: str) -> bytes:
+def git(cwd: Path, *args: str) -> bytes:
+    """The output of ``git ARGS`` run in ``cwd``; a usage error with git's reason if it fails."""
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except FileNotFoundError:
@@ -21,24 +22,24 @@ def _git(cwd: Path, *args: str) -> bytes:
     return result.stdout
 
 
-def repo_root(path: Path) -> Path:
-    """The top of the git work tree that holds ``path``."""
-    start = path if path.is_dir() else path.parent
-    try:
-        return Path(_git(start, "rev-parse", "--show-toplevel").decode().strip())
-    except UsageError:
-        raise UsageError(f"{path} is not in a git repository: this needs the inventory's "
-                         "git history") from None
-
-
 def resolve_revision(root: Path, rev: str) -> str:
     """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
     top = repo_root(root)
     try:
-        out = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        out = git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except UsageError:
         raise unknown_revision(rev) from None
     return out.decode().strip()
+
+
+def repo_root(path: Path) -> Path:
+    """The top of the git work tree that holds ``path``."""
+    start = path if path.is_dir() else path.parent
+    try:
+        return Path(git(start, "rev-parse", "--show-toplevel").decode().strip())
+    except UsageError:
+        raise UsageError(f"{path} is not in a git repository: this needs the inventory's "
+                         "git history") from None
 
 
 def revision(path: Path) -> str | None:
@@ -65,7 +66,7 @@ def materialize(path: Path, rev: str, dest: Path) -> Path:
     target = dest / (relative.as_posix() if relative.parts else ".")
     target.mkdir(parents=True, exist_ok=True)
     try:
-        data = _git(root, "archive", "--format=tar", spec)
+        data = git(root, "archive", "--format=tar", spec)
     except UsageError:
         return target  # the folder did not exist at that revision: an empty inventory
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:

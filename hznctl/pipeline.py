@@ -8,11 +8,9 @@ reaches a build only through ``compile_inventory``, or already validated.
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
 from hznctl.plan.compare import PlanResult, only_hosts
 from hznctl.plan.model import plan_hosts
+from hznctl.system import paused_gc
 from hznctl.validate import validate_inventory
 
 HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
@@ -89,23 +88,9 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
         built(len(run))
         return bundles
 
-    with _no_cycle_collection():
+    with paused_gc():
         return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
                                           jobs, built)
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Nearly everything a compile makes lives on in the bundles: Python's collector would
-    scan it, and the whole inventory, again and again for cycles that are not there (a
-    quarter of the build's time on a large inventory). Leftover cycles go at its next run."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None

@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 
 from hznctl.cli.keys import identities
-from hznctl.cli.options import absolute_path, inventory_callback
+from hznctl.cli.options import absolute_path, inventory_callback, labels_callback
 from hznctl.errors import no_terminal
 from hznctl.inventory import display_path
 from hznctl.models import Balance, Runtime
@@ -48,17 +48,6 @@ class AskOption(click.Option):
         return self.type_cast_value(ctx, line.strip())
 
 
-def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-            ) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for value in values:
-        key, sep, label = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
-        labels[key] = label
-    return labels
-
-
 def _report(inventory: Path, applied: Applied) -> int:
     for relative in applied.written:
         click.echo(f"wrote {display_path(inventory / relative)}")
@@ -80,7 +69,7 @@ def new() -> None:
 @click.argument("name")
 @click.option("--environment", prompt=True, cls=AskOption,
               help="Environment (one of project.yaml's).")
-@click.option("--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
+@click.option("--label", "labels", multiple=True, callback=labels_callback, metavar="KEY=VALUE",
               help="A label worker groups select hosts by (repeatable).")
 @click.option("--age-recipient", metavar="AGE",
               help="The host's age public key (what `hznctl secrets keygen --host NAME "
@@ -209,7 +198,7 @@ def application(slug: str, runtime: str, environment: str, directory: str,
 @click.option("--memory", type=click.IntRange(16, 65536), help="MB before a worker restarts.")
 @click.option("--host", "hosts", multiple=True, metavar="HOST", help="Run on this host "
               "(repeatable).")
-@click.option("--host-label", "host_labels", multiple=True, callback=_labels,
+@click.option("--host-label", "host_labels", multiple=True, callback=labels_callback,
               metavar="KEY=VALUE", help="Run on every host with these labels (repeatable).")
 @inventory_option
 @identity_option
