@@ -40,11 +40,12 @@ def inventory_folder(path: Path) -> Path:
 
 
 def inventory_callback(ctx: click.Context, param: click.Parameter, value: Path | None
-               ) -> Path | None:
+                       ) -> Path | None:
     return None if value is None else inventory_folder(value)
 
 
-def _absolute(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+def absolute_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """The callback of every path option and argument: the path(s) made absolute."""
     if value is None:
         return None
     if isinstance(value, tuple):
@@ -59,10 +60,6 @@ inventory_argument = click.argument(
     type=click.Path(file_okay=False, path_type=Path),
     callback=inventory_callback,
 )
-
-
-# Give as ``callback=absolute_path`` to every path option and argument.
-absolute_path = _absolute
 
 
 def format_option(*choices: str, default: str = "text") -> Callable[[F], F]:
