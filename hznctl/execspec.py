@@ -3,8 +3,9 @@
 `compile` writes one spec per program into the bundle (`exec/<group>.json`); the program's
 command is `<hznctl_bin> exec --spec <installed spec path> -- <worker argv…>`. The spec holds
 no secret: only where each secret is (an encrypted file installed with the bundle, and the
-key in it) and the hash of that file, so that a rotated password changes the spec, hence the
-program's configuration, hence restarts exactly the workers that use it.
+key in it) and the identity of that file's encrypted values (`hznctl.secrets.identity`), so
+that a new password changes the spec, hence the program's configuration, hence restarts
+exactly the workers that use it, while re-encrypting the file for other recipients does not.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class SecretEnv(Model):
 
     file: AbsolutePath
     key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-    sha256: Sha256
+    sha256: Sha256 = Field(description="SHA-256 identity of the file's encrypted values.")
 
 
 class RedisUrl(Model):

@@ -8,8 +8,9 @@ reaches a build only through ``compile_inventory``, or already validated.
 
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,16 @@ from hznctl import targets
 from hznctl.bundle.manifest import HostBundle, Manifest
 from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
-from hznctl.errors import UsageError
-from hznctl.gitrev import materialize, repo_root, resolve_revision, revision
+from hznctl.errors import UsageError, no_inventory
+from hznctl.gitrev import materialize, resolve_revision, revision
 from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
 from hznctl.plan.compare import PlanResult, only_hosts
 from hznctl.plan.model import plan_hosts
 from hznctl.system import paused_gc
 from hznctl.validate import validate_inventory
+
+HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
 
 
 @dataclass
@@ -40,10 +43,12 @@ class CompileResult:
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
                       templates: Any = None,
-                      jobs: int | None = None) -> CompileResult:
+                      jobs: int | None = None,
+                      progress: HostProgress | None = None) -> CompileResult:
     """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty).
 
     ``jobs``: processes to build on (None: one per core; see ``parallel``).
+    ``progress(built, total)``: told of hosts as they are built (for a progress bar).
     """
     validation = validate_inventory(root)
     result = CompileResult(validation.diagnostics)
@@ -51,14 +56,16 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
         return result
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
                                    templates=templates,
-                                   jobs=parallel.default_jobs() if jobs is None else jobs)
+                                   jobs=parallel.default_jobs() if jobs is None else jobs,
+                                   progress=progress)
     return result
 
 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                   revision: str | None = None,
                   templates: Any = None,
-                  jobs: int = 1) -> dict[str, HostBundle]:
+                  jobs: int = 1, progress: HostProgress | None = None
+                  ) -> dict[str, HostBundle]:
     """The bundles of ``hosts`` (all active hosts if empty), in their order, each built by
     its host's target; ``templates``: the target's template environment (None: its own)."""
     placed = groups_by_host(inventory)
@@ -70,12 +77,20 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
 
     supervisord = targets.target(targets.DEFAULT)
 
+    parent = os.getpid()
+
+    def built(count: int) -> None:
+        if progress is not None and os.getpid() == parent:  # never from a forked builder
+            progress(count, len(names))
+
     def build(run: Sequence[str]) -> dict[str, HostBundle]:
-        return supervisord.build(inventory, run, revision, templates)
+        bundles = supervisord.build(inventory, run, revision, templates)
+        built(len(run))
+        return bundles
 
     with paused_gc():
         return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
-                                          jobs)
+                                          jobs, built)
 
 
 def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
@@ -88,9 +103,8 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
                           jobs: int | None = None) -> PlanResult:
     """Compile the inventory at git revision ``base`` and in the working tree; compare."""
     if not root.is_dir():
-        raise UsageError(f"{root}: no such inventory folder")
-    top = repo_root(root)
-    base_sha = resolve_revision(top, base)
+        raise no_inventory(str(root))
+    base_sha = resolve_revision(root, base)
     new, diagnostics = compiled_manifests(root, revision(root), jobs)
     result = PlanResult([], diagnostics)
     if not result.ok:

@@ -65,12 +65,16 @@ class Manifest(_Strict):
     supervisord: SupervisordRef
     groups: dict[str, GroupEntry]
     files: dict[str, str]
+    # Each secret file's value identity (hznctl.secrets.identity): a group restarts when it
+    # changes, not when the file is only re-encrypted for other recipients.
+    secret_values: dict[str, str] = {}
 
     def group_files(self, group: str) -> dict[str, str]:
-        """Every bundle file a group depends on, with its hash (its program file included)."""
+        """Every bundle file a group depends on, with what a restart depends on: its hash,
+        or for a secret file the identity of its values (its program file included)."""
         entry = self.groups[group]
         paths = [entry.file, *entry.files]
-        return {p: self.files.get(p, "") for p in paths}
+        return {p: self.secret_values.get(p) or self.files.get(p, "") for p in paths}
 
 
 def sha256_hex(data: bytes) -> str:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument, jobs_option
+from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option, shown
+from hznctl.cli.terminal import Progress
 
 
 @click.command("compile")
 @inventory_argument
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              callback=absolute_path,
               help="Folder of host bundles to write (DIR/<host>/).")
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Compile only this host (repeatable); other hosts' bundles are kept.")
@@ -30,7 +32,18 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
     from hznctl.gitrev import revision
     from hznctl.pipeline import compile_inventory
 
-    result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs)
+    bar = Progress("compiling", enabled=output_format == "text")
+
+    def progress(built: int, total: int) -> None:
+        if bar.bar is None and bar.enabled:
+            bar.start(total)
+        bar.advance(steps=built)
+
+    try:
+        result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs,
+                                   progress=progress)
+    finally:
+        bar.finish()
     if not result.ok:
         if output_format == "json":
             click.echo(render_json(result.diagnostics, valid=False), nl=False)
@@ -47,13 +60,12 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
                    "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()}}
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
         return 0
-    from hznctl.escape import terminal
 
     for host, bundle in result.bundles.items():
         state = "written" if host in written.written else "unchanged"
         processes = sum(g.processes for g in bundle.manifest.groups.values())
-        click.echo(f"{terminal(str(out / host))}: {len(bundle.manifest.groups)} program(s), "
+        click.echo(f"{shown(out / host)}: {len(bundle.manifest.groups)} program(s), "
                    f"{processes} process(es), {state}")
     for host in written.removed:
-        click.echo(f"{terminal(str(out / host))}: removed (host no longer in the inventory)")
+        click.echo(f"{shown(out / host)}: removed (host no longer in the inventory)")
     return 0

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from hznctl.cli.options import format_option
+from hznctl.cli.options import absolute_path, format_option
 from hznctl.deploy.record import DeployRecord, append
 from hznctl.deploy.supervisor import Address
 from hznctl.errors import UsageError
@@ -26,9 +26,11 @@ def supervisor_options(func: F) -> F:
         click.option("--username", metavar="U", help="supervisord [unix|inet]_http_server user."),
         click.option("--password-file", metavar="F",
                      type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                                     callback=absolute_path,
                      help="File holding the supervisord password (never pass it on argv)."),
-        click.option("--state-dir", type=DIR, help="Where bundles and records live."),
-        click.option("--include-dir", type=DIR,
+        click.option("--state-dir", type=DIR,
+                     callback=absolute_path, help="Where bundles and records live."),
+        click.option("--include-dir", type=DIR, callback=absolute_path,
                      help="Folder of supervisord's [include] glob holding hznctl's links."),
     ]
     for option in reversed(options):
@@ -70,7 +72,8 @@ def render_text(record: DeployRecord) -> str:
 
 
 @click.command()
-@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                callback=absolute_path)
 @supervisor_options
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="S",
               help="Seconds to wait for new processes to be RUNNING (default 30 + startsecs).")
@@ -82,6 +85,7 @@ def render_text(record: DeployRecord) -> str:
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @format_option("text", "json")
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path,
               help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
 def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
            password_file: Path | None, state_dir: Path | None, include_dir: Path | None,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from hznctl.cli.options import absolute_path
 from hznctl.errors import HznctlError, UsageError
 
 
@@ -23,7 +24,7 @@ class WorkerNotStarted(HznctlError):
 @click.command(context_settings={"ignore_unknown_options": True,
                                  "allow_interspersed_args": False})
 @click.option("--spec", "spec_path", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
               help="Exec spec written by `hznctl compile` (exec/<group>.json in the bundle).")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def exec_command(spec_path: Path, argv: tuple[str, ...]) -> int:

@@ -38,12 +38,9 @@ def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
     change is allowed, 1 on a violation, 2 on a usage error (e.g. an unknown revision).
     """
     from hznctl.diagnostics import render_github, render_text
-    from hznctl.errors import UsageError
     from hznctl.inventory import display_path
     from hznctl.policy.check import author_from_environment, check_policy, normalize_identity
 
-    if not path.is_dir():
-        raise UsageError(f"inventory folder {str(path)!r} does not exist (or is not a folder)")
     identity = normalize_identity(author) if author else author_from_environment(os.environ,
                                                                                  path)
     team_ids = tuple(_team(t) for t in teams)

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from hznctl.cli.deploy import make_address, supervisor_options
-from hznctl.cli.options import format_option
+from hznctl.cli.options import format_option, shown
 from hznctl.deploy.status import HostStatus
+from hznctl.errors import HznctlError
 
 
 def render_text(status: HostStatus) -> str:
@@ -48,6 +49,10 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
 
     defaults: SupervisordSettings | SupervisordRef = SupervisordSettings()
     state = state_dir or Path(defaults.state_dir)
+    if not state.is_dir():
+        raise HznctlError(f"state directory {shown(state)} does not exist: nothing has "
+                          "been deployed to this host (or give --state-dir, the host's "
+                          "supervisord.state_dir)")
     installed = Installation(state, include_dir or Path(defaults.include_dir))
     ident = installed.current_id()
     if ident is not None:

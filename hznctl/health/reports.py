@@ -253,8 +253,11 @@ def _labels(labels: dict[str, str]) -> str:
 
 
 def _value(value: float) -> str:
+    # 12 significant digits: a measurement (latency in seconds from milliseconds, a ratio)
+    # has fewer, and the float arithmetic that made it leaves noise in the 17th
+    # (0.0023020000000000002 is 0.002302).
     number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
+    return str(int(number)) if number.is_integer() else format(number, ".12g")
 
 
 def _unix(stamp: str) -> float:

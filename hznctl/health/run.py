@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hznctl.errors import HznctlError, InventoryError, UsageError
+from hznctl.errors import HznctlError, InventoryError, UsageError, no_inventory
 from hznctl.health.history import (
     History,
     append_run,
@@ -64,7 +64,7 @@ class HealthRun:
 
 def load_for_health(root: Path) -> Inventory:
     if not root.is_dir():
-        raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
+        raise no_inventory(str(root))
     loaded = load_inventory(root)
     if not loaded.ok:
         raise InventoryError("the inventory does not load: run `hznctl validate` "

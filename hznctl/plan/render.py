@@ -22,6 +22,9 @@ def _processes(names: Sequence[str]) -> str:
     return ", ".join(map(terminal, names)) if names else "no process"
 
 
+REKEYED = "re-encrypted for other recipients, same password: restarts nothing"
+
+
 def render_text(plans: Sequence[HostPlan]) -> str:
     lines: list[str] = []
     for plan in plans:
@@ -38,6 +41,8 @@ def render_text(plans: Sequence[HostPlan]) -> str:
                 lines.append(f"      starts {_processes(extra)}")
         for name in plan.removed:
             lines.append(f"  - {terminal(name)}: stops {_processes(plan.groups[name].stops)}")
+        for path in plan.rekeyed:
+            lines.append(f"  = {terminal(path)}: {REKEYED}")
     if not any(p.has_changes for p in plans):
         lines.append("No changes: every host runs what the inventory says.")
     return "\n".join(lines) + "\n"
@@ -64,12 +69,21 @@ def _md_value(value: str | None) -> str:
     return "(unset)" if value is None else markdown_code(value) or '`""`'
 
 
+def _rekeyed_markdown(plans: Sequence[HostPlan]) -> list[str]:
+    lines: list[str] = []
+    for plan in plans:
+        if plan.rekeyed:
+            lines += ["", f"{markdown_code(plan.host)}: "
+                      + ", ".join(markdown_code(p) for p in plan.rekeyed) + f" {REKEYED}."]
+    return lines
+
+
 def render_markdown(plans: Sequence[HostPlan]) -> str:
     changed = [p for p in plans if p.has_changes]
     lines = ["## hznctl plan", ""]
     if not changed:
         lines.append("No changes: every host runs what the inventory says.")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + _rekeyed_markdown(plans)) + "\n"
     lines += ["| host | add | change | remove | unchanged | processes restarted |",
               "|---|---:|---:|---:|---:|---:|"]
     for plan in plans:
@@ -91,6 +105,7 @@ def render_markdown(plans: Sequence[HostPlan]) -> str:
             group = plan.groups[name]
             lines.append(f"- **removed** {markdown_code(name)}: stops {len(group.stops)} "
                          "process(es)")
+    lines += _rekeyed_markdown(plans)
     return "\n".join(lines) + "\n"
 
 

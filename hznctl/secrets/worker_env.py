@@ -8,7 +8,6 @@ cannot break them (percent-encoding).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from hznctl.execspec import ExecSpec, RedisUrl
 from hznctl.secrets.decrypt import Identities, decrypt_value, load_identities, read_bounded
 from hznctl.secrets.errors import SecretError
+from hznctl.secrets.identity import file_value_identity
 
 IDENTITY_OVERRIDE_ENV = "HZNCTL_AGE_KEY_FILE"
 # Private key material a worker never needs, whoever put it in our environment.
@@ -46,13 +46,6 @@ def read_spec(path: Path) -> ExecSpec:
 
 def identity_file(spec: ExecSpec, environ: Mapping[str, str]) -> Path:
     return Path(environ.get(IDENTITY_OVERRIDE_ENV) or spec.identity_file)
-
-
-def _file_sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def redis_url(url: RedisUrl, values: Mapping[str, str]) -> str:
@@ -83,7 +76,7 @@ def build_environment(spec: ExecSpec, environ: Mapping[str, str],
         identities = load_identities([identity_file(spec, environ)])
     for name, secret in sorted(spec.secrets.items()):
         path = Path(secret.file)
-        if _file_sha256(path) not in (secret.sha256, None):
+        if file_value_identity(path) not in (secret.sha256, None):
             result.warnings.append(
                 f"{path} changed since this worker's configuration was compiled; using the "
                 "file on disk (a deploy will restart the worker with the new configuration)")

@@ -144,7 +144,8 @@ def test_status_and_sync_after_a_placement_change(cli, example_inventory, tmp_pa
     assert check.exit_code == 1 and "would update" in check.output
     synced = cli("secrets", "sync", str(example_inventory), "--identity", str(RUNNER))
     assert synced.exit_code == 0, synced.output
-    assert "secrets/redis-main.yaml: updated +1 -1" in synced.output
+    assert ("secrets/redis-main.yaml: updated (1 recipient(s) added, 1 removed)"
+            in synced.output)
     assert cli("secrets", "status", str(example_inventory)).exit_code == 0
     path = example_inventory / "secrets" / "redis-main.yaml"
     assert _plain(path, key.path) == {"password": "demo-redis-main-password"}
