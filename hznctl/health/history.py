@@ -8,16 +8,22 @@ crash leaves the old history or the new one, never half a line.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hznctl.atomic import write_bytes
 from hznctl.errors import HznctlError
-from hznctl.health.model import ConnectionHealth, HealthReport, Status, Transition
+from hznctl.health.model import ConnectionHealth, HealthReport, QueueDepth, Status, Transition
 
 HISTORY_VERSION = 1
 CHART_RUNS = 200  # runs the charts show; the file itself keeps every run
+
+
+# Per queue, in each connection's "queues" (keyed "application/queue"): short names, as a
+# thousand connections of twenty queues make every run's line long.
+QUEUE_FIGURES = {"p": "pending", "a": "oldest_pending_age_s", "w": "estimated_wait_s",
+                 "f": "failed", "c": "completed", "n": "workers"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class RunRecord:
     at: str
     statuses: dict[str, Status]
     figures: dict[str, dict[str, float | None]]  # connection -> latency_ms, memory_percent, …
+    # connection -> "application/queue" -> figure (QUEUE_FIGURES' values) -> value
+    queues: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
 
 def read_history(path: Path) -> list[RunRecord]:
@@ -49,11 +57,32 @@ def _parse(line: bytes) -> RunRecord | None:
         raw = json.loads(line)
         connections = raw["connections"]
         statuses = {name: Status(item["status"]) for name, item in connections.items()}
-        figures = {name: {k: v for k, v in item.items() if k != "status"}
+        figures = {name: {k: v for k, v in item.items() if k not in ("status", "queues")}
                    for name, item in connections.items()}
-        return RunRecord(str(raw["at"]), statuses, figures)
+        queues = {name: _queues(item.get("queues")) for name, item in connections.items()
+                  if item.get("queues")}
+        return RunRecord(str(raw["at"]), statuses, figures, queues)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _queues(raw: Any) -> dict[str, dict[str, float | None]]:
+    if not isinstance(raw, dict):
+        return {}
+    found: dict[str, dict[str, float | None]] = {}
+    for name, item in raw.items():
+        if isinstance(item, dict):
+            found[str(name)] = {QUEUE_FIGURES[k]: _number(v) for k, v in item.items()
+                                if k in QUEUE_FIGURES}
+    return found
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def queue_name(queue: QueueDepth) -> str:
+    return f"{queue.application}/{queue.queue}"
 
 
 def record_line(report: HealthReport) -> str:
@@ -68,9 +97,23 @@ def record_line(report: HealthReport) -> str:
             "used_memory": server.used_memory if server else None,
             "backlog": item.backlog,
         }
+        queues = {queue_name(q): {short: value for short, long in QUEUE_FIGURES.items()
+                                  if (value := _queue_figure(q, long)) is not None}
+                  for q in item.queues}
+        if queues:
+            connections[item.connection]["queues"] = queues
     line = {"version": HISTORY_VERSION, "at": report.started_at, "status": report.status.value,
             "connections": connections}
     return json.dumps(line, sort_keys=True, separators=(",", ":"))
+
+
+def _queue_figure(queue: QueueDepth, name: str) -> float | None:
+    if name == "pending":
+        return queue.pending
+    if name == "completed":
+        return queue.completed
+    value: float | None = getattr(queue, name)
+    return value
 
 
 def append_run(path: Path, report: HealthReport) -> None:

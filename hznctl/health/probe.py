@@ -11,8 +11,9 @@ seconds against a dead server):
   says nothing (SIGSTOP, a black hole) costs at most the check timeout.
 
 One TCP connection per probe; AUTH runs in our own connect hook so that the
-connect and the handshake are timed apart; INFO, CONFIG GET and the queue lengths go in one
-pipelined round trip.
+connect and the handshake are timed apart; INFO, CONFIG GET and the queue commands go in one
+pipelined round trip, the queue commands that need their replies (``queues``) in at most one
+more.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hznctl.health.keyschemes import length_command
 from hznctl.health.model import Finding, QueueDepth, ServerInfo, Status, Timings
+from hznctl.health.queues import QueueInspection, QueueStats
 from hznctl.health.targets import ProbeTarget
 
 PING_SAMPLES = 3
@@ -259,10 +260,25 @@ async def _ping(connection: Connection, marks: _Marks, samples: int) -> None:
 
 async def _inspect(connection: Connection,
                    target: ProbeTarget) -> tuple[ServerInfo, list[QueueDepth]]:
-    """INFO, CONFIG GET maxclients, SELECT and every queue key's length in one round trip."""
+    """INFO, CONFIG GET maxclients, SELECT and the first queue commands in one round trip;
+    the queue commands that need their replies (``QueueInspection.second``) in one more."""
+    inspection = QueueInspection([spec.scheme for spec in target.queues])
     commands: list[tuple[str, ...]] = [("INFO",), ("CONFIG", "GET", "maxclients"),
                                        ("SELECT", str(target.connection.database))]
-    commands += [length_command(key) for spec in target.queues for key in spec.keys]
+    commands += inspection.first()
+    replies = await _pipeline(connection, commands)
+    info, maxclients, selected = replies[0], replies[1], replies[2]
+    for reply in (info, selected):  # without the right database, no length is right
+        if isinstance(reply, Exception):
+            raise reply
+    config = None if isinstance(maxclients, Exception) else _pairs(maxclients)
+    follow_up = inspection.second(replies[3:])
+    later = await _pipeline(connection, follow_up) if follow_up else []
+    stats = inspection.stats(later, now=time.time())
+    return server_info(parse_info(info), config), queue_depths(target, stats)
+
+
+async def _pipeline(connection: Connection, commands: list[tuple[str, ...]]) -> list[Any]:
     await connection.send_packed_command(connection.pack_commands(commands),
                                          check_health=False)
     replies: list[Any] = []
@@ -271,12 +287,7 @@ async def _inspect(connection: Connection,
             replies.append(await connection.read_response())
         except ResponseError as exc:  # an error reply; the stream stays in step
             replies.append(exc)
-    info, maxclients, selected = replies[0], replies[1], replies[2]
-    for reply in (info, selected):  # without the right database, no length is right
-        if isinstance(reply, Exception):
-            raise reply
-    config = None if isinstance(maxclients, Exception) else _pairs(maxclients)
-    return server_info(parse_info(info), config), _queue_depths(target, replies[3:])
+    return replies
 
 
 def _pairs(reply: Any) -> dict[str, Any]:
@@ -329,26 +340,17 @@ def server_info(info: dict[str, Any], config: dict[str, Any] | None) -> ServerIn
         keys_per_db=keys)
 
 
-def _queue_depths(target: ProbeTarget, lengths: list[Any]) -> list[QueueDepth]:
-    depths = []
-    position = 0
-    for spec in target.queues:
-        values: dict[str, int | None] = {}
-        errors = []
-        for key in spec.keys:
-            value = lengths[position]
-            position += 1
-            if isinstance(value, ResponseError):
-                errors.append(f"{key.key}: {_clean(value)}")
-                values[key.state] = None
-            else:
-                values[key.state] = int(value)
-        depths.append(QueueDepth(
-            application=spec.application, runtime=spec.runtime, queue=spec.queue,
-            worker_groups=list(spec.worker_groups), key=spec.keys[0].key,
-            pending=values.get("pending"), delayed=values.get("delayed"),
-            reserved=values.get("reserved"), error="; ".join(errors) or None))
-    return depths
+def queue_depths(target: ProbeTarget, stats: list[QueueStats]) -> list[QueueDepth]:
+    return [QueueDepth(
+        application=spec.application, runtime=spec.runtime, queue=spec.queue,
+        worker_groups=list(spec.worker_groups), key=spec.scheme.key,
+        pending=figures.waiting, delayed=figures.delayed, reserved=figures.reserved,
+        failed=figures.failed, failed_scope=figures.failed_scope,
+        oldest_pending_age_s=figures.oldest_pending_age_s,
+        estimated_wait_s=figures.estimated_wait_s, workers=figures.workers,
+        average_runtime_ms=figures.average_runtime_ms, completed=figures.completed_counter,
+        error="; ".join(figures.errors) or None)
+        for spec, figures in zip(target.queues, stats, strict=True)]
 
 
 def _failed(marks: _Marks, status: Status, check: str, message: str) -> ProbeOutcome:

@@ -15,7 +15,7 @@ from hznctl.atomic import write_text
 from hznctl.errors import HznctlError
 from hznctl.health.history import RunRecord
 from hznctl.health.html import render_html
-from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status
+from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, QueueDepth, Status
 
 REPORT_FILES = ("report.json", "junit.xml", "summary.md", "metrics.prom", "index.html")
 ICON = {Status.OK: "🟢", Status.WARNING: "🟡", Status.CRITICAL: "🟠", Status.DOWN: "🔴",
@@ -166,6 +166,15 @@ _METRICS: list[tuple[str, str, str]] = [
     ("hznctl_redis_db_keys", "gauge", "Keys per database."),
     ("hznctl_redis_queue_length", "gauge", "Jobs in a queue, by state (pending, delayed, "
                                             "reserved)."),
+    ("hznctl_redis_queue_failed_jobs", "gauge", "Failed jobs the runtime keeps in Redis "
+                                                "(Horizon: the application's, on each queue)."),
+    ("hznctl_redis_queue_oldest_job_age_seconds", "gauge", "Age of the oldest waiting job, "
+                                                           "from its payload's time."),
+    ("hznctl_redis_queue_estimated_wait_seconds", "gauge", "Horizon's estimate: waiting × "
+                                                           "average runtime ÷ processes."),
+    ("hznctl_redis_queue_throughput_jobs_per_minute", "gauge", "Jobs finished per minute "
+                                                               "since the previous round."),
+    ("hznctl_redis_queue_workers", "gauge", "Workers or processes registered for the queue."),
     ("hznctl_health_connections", "gauge", "Connections by status in this run."),
     ("hznctl_health_run_duration_seconds", "gauge", "Time the whole health run took."),
     ("hznctl_health_last_run_timestamp_seconds", "gauge", "When the run started (Unix time)."),
@@ -213,12 +222,23 @@ def _connection_samples(item: ConnectionHealth) -> Iterator[tuple[str, str, floa
     if item.server is not None:
         yield from _server_samples(item, base)
     for queue in item.queues:
+        labels = base + "," + _labels({"application": queue.application,
+                                       "queue": queue.queue})
         for state in ("pending", "delayed", "reserved"):
             depth = getattr(queue, state)
             if depth is not None:
-                yield "hznctl_redis_queue_length", base + "," + _labels({
-                    "application": queue.application, "queue": queue.queue,
-                    "state": state}), float(depth)
+                yield "hznctl_redis_queue_length", f'{labels},state="{state}"', float(depth)
+        for name, value in _queue_figures(queue):
+            if value is not None:
+                yield name, labels, float(value)
+
+
+def _queue_figures(queue: QueueDepth) -> tuple[tuple[str, float | None], ...]:
+    return (("hznctl_redis_queue_failed_jobs", queue.failed),
+            ("hznctl_redis_queue_oldest_job_age_seconds", queue.oldest_pending_age_s),
+            ("hznctl_redis_queue_estimated_wait_seconds", queue.estimated_wait_s),
+            ("hznctl_redis_queue_throughput_jobs_per_minute", queue.throughput_per_min),
+            ("hznctl_redis_queue_workers", queue.workers))
 
 
 def _server_samples(item: ConnectionHealth, base: str) -> Iterator[tuple[str, str, float]]:
