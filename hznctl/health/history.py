@@ -132,6 +132,25 @@ def append_run(path: Path, report: HealthReport) -> None:
         raise HznctlError(f"cannot write the history {path}: {exc.strerror}") from None
 
 
+def parse_record(line: bytes) -> RunRecord | None:
+    return _parse(line)
+
+
+def record_json(record: RunRecord) -> str:
+    """A record as a history line again (what ``parse_record`` reads)."""
+    connections: dict[str, dict[str, Any]] = {}
+    for name, status in record.statuses.items():
+        item: dict[str, Any] = {"status": status.value, **record.figures.get(name, {})}
+        queues = record.queues.get(name)
+        if queues:
+            short = {long: key for key, long in QUEUE_FIGURES.items()}
+            item["queues"] = {q: {short[k]: v for k, v in figures.items() if v is not None}
+                              for q, figures in queues.items()}
+        connections[name] = item
+    return json.dumps({"version": HISTORY_VERSION, "at": record.at,
+                       "connections": connections}, sort_keys=True, separators=(",", ":"))
+
+
 def run_record(report: HealthReport) -> RunRecord:
     parsed = _parse(record_line(report).encode("utf-8"))
     assert parsed is not None

@@ -5,9 +5,11 @@ previous round (transitions, throughput, new failures), notifies on transitions,
 publishes a ``Snapshot``: the rendered metrics, HTML and JSON of the round. Readers take
 the latest snapshot and never wait for a round; a round never waits for a reader.
 
-Memory stays bounded: one snapshot, the last ``CHART_RUNS`` run records for the charts,
-the targets of the loaded inventory. Nothing a server does raises out of a round; an
-inventory that no longer loads on reload keeps the previous one (and says so).
+Memory stays bounded and small: one snapshot, the last ``CHART_RUNS`` run records for the
+charts (each kept as its compressed history line: a thousand connections' record is ~1 MB
+as objects, ~10 kB compressed), the targets of the loaded inventory. Nothing a server does
+raises out of a round; an inventory that no longer loads on reload keeps the previous one
+(and says so).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hznctl.errors import HznctlError
-from hznctl.health.history import CHART_RUNS, RunRecord, append_run, read_history, run_record
+from hznctl.health.history import (
+    CHART_RUNS,
+    RunRecord,
+    append_run,
+    parse_record,
+    read_history,
+    record_json,
+    run_record,
+)
 from hznctl.health.html import render_html
 from hznctl.health.model import HealthReport
 from hznctl.health.reports import render_prometheus, write_reports
@@ -72,7 +83,7 @@ class Monitor:
         self.options = options
         self.loaded: Loaded | None = None
         self.snapshot: Snapshot | None = None
-        self.runs: deque[RunRecord] = deque(maxlen=CHART_RUNS)
+        self._runs: deque[bytes] = deque(maxlen=CHART_RUNS)
         self.rounds = 0
         self.failed_rounds = 0
         self.reloads = 0
@@ -80,8 +91,10 @@ class Monitor:
         self.last_error: str | None = None
         self.notifications_sent = 0
         self._lock = threading.Lock()
+        self._previous: RunRecord | None = None
         if options.health.history is not None:
-            self.runs.extend(read_history(options.health.history)[-CHART_RUNS:])
+            for record in read_history(options.health.history)[-CHART_RUNS:]:
+                self._remember(record)
 
     # --- inventory ----------------------------------------------------------------------
 
@@ -118,7 +131,7 @@ class Monitor:
         started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         clock = time.perf_counter()
         results = run_probes(loaded.targets, settings, workers=self.options.workers)
-        previous = self.runs[-1] if self.runs else None
+        previous = self._previous
         report = assemble(
             results, previous, inventory=str(health.inventory), started_at=started_at,
             duration=time.perf_counter() - clock, deadline=settings.deadline,
@@ -127,8 +140,8 @@ class Monitor:
         if health.notify and report.transitions:
             report = send_notifications(loaded.inventory, report, loaded.credentials)
             self.notifications_sent += sum(n.delivered for n in report.notifications)
-        self.runs.append(run_record(report))
-        runs = list(self.runs)
+        self._remember(run_record(report))
+        runs = self.runs()
         if health.history is not None:
             append_run(health.history, report)
         if self.options.out is not None:
@@ -139,6 +152,19 @@ class Monitor:
         self.snapshot = snapshot
         self.rounds += 1
         return snapshot
+
+    def _remember(self, record: RunRecord) -> None:
+        self._previous = record
+        self._runs.append(zlib.compress(record_json(record).encode("utf-8"), 6))
+
+    def runs(self) -> list[RunRecord]:
+        """The remembered runs, oldest first."""
+        found = []
+        for packed in self._runs:
+            record = parse_record(zlib.decompress(packed))
+            if record is not None:
+                found.append(record)
+        return found
 
     def safe_round(self) -> Snapshot | None:
         """A round whose failure (a full disk, a broken notification) is counted, not
