@@ -31,6 +31,7 @@ Command = tuple[str, ...]
 MAX_SUPERVISORS = 200
 # The oldest job's payload is parsed only this far; a longer one says nothing we can read.
 MAX_PAYLOAD = 1 << 20
+MAX_JOB_ID = 256
 _RQ_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?$")
 
 
@@ -131,8 +132,8 @@ class QueueInspection:
         for index, payloads in self._oldest.items():
             scheme = self.schemes[index]
             if scheme.runtime is Runtime.RQ and payloads:
-                job = _text(payloads[0])
-                if job:
+                job = _text(payloads[0]) if isinstance(payloads[0], bytes | str) else ""
+                if 0 < len(job) <= MAX_JOB_ID:  # RQ's ids are UUIDs or short names
                     self._second.append(_Slot(index, "rq_job", job))
                     commands.append(("HMGET", f"rq:job:{job}", "enqueued_at", "created_at"))
         for prefix, names in self._supervisors.items():
@@ -161,7 +162,7 @@ class QueueInspection:
             if slot.what == "failed":
                 stats.failed_scope = "queue"
         elif slot.what == "metrics":
-            runtime, throughput = [*list(reply or []), None, None][:2]
+            runtime, throughput = [*_items(reply), None, None][:2]
             stats.average_runtime_ms = _float(runtime)
             counter = _float(throughput)
             stats.completed_counter = None if counter is None else int(counter)
@@ -170,12 +171,13 @@ class QueueInspection:
         if isinstance(reply, Exception):
             return
         if slot.what == "time":
-            items = list(reply or [])
+            items = _items(reply)
             if len(items) == 2:
                 seconds, micros = _int(items[0], 0), _int(items[1], 0)
                 self._now = seconds + micros / 1e6
         elif slot.what == "supervisors":
-            self._supervisors[slot.key] = [_text(name) for name in list(reply or [])]
+            self._supervisors[slot.key] = [_text(name) for name in _items(reply)
+                                           if isinstance(name, bytes | str)]
         elif slot.what == "horizon_failed":
             self._horizon_failed[slot.key] = _int(reply, 0)
 
@@ -193,7 +195,7 @@ class QueueInspection:
             if isinstance(reply, Exception) or reply is None:
                 continue
             if slot.what == "rq_job":
-                stamps = [_rq_time(v) for v in list(reply)]
+                stamps = [_rq_time(v) for v in _items(reply)]
                 known = [s for s in stamps if s is not None]
                 if known:
                     enqueued[slot.scheme] = known[0]
@@ -285,6 +287,11 @@ def _iso_time(text: str) -> float | None:
     if stamp.tzinfo is None:
         return None
     return stamp.timestamp()
+
+
+def _items(reply: Any) -> list[Any]:
+    """An array reply's items; anything else (a hostile or confused server) is none."""
+    return list(reply) if isinstance(reply, list | tuple) else []
 
 
 def _text(value: Any) -> str:
