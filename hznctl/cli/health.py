@@ -19,12 +19,17 @@ _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "
 class _HealthCommand(click.Command):
     """`hznctl health [PATH]`, and `hznctl health serve [PATH]` for the monitor."""
 
+    def subcommands(self) -> dict[str, click.Command]:
+        from hznctl.cli.health_serve import serve
+
+        return {"serve": serve}
+
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
         if args and args[0] == "serve":
             from hznctl.cli.health_serve import serve
 
-            return serve.make_context("serve", args[1:], parent=parent, **extra)
+            return serve.make_context(f"{info_name} serve", args[1:], parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
