@@ -175,6 +175,10 @@ class Monitor:
             self.failed_rounds += 1
             self.last_error = str(exc)
             return None
+        except Exception as exc:  # a bug must not end the rounds
+            self.failed_rounds += 1
+            self.last_error = f"internal error: {type(exc).__name__}"
+            return None
 
     def run(self, stop: threading.Event, reload: threading.Event,
             on_round: Callable[[Snapshot | None], None] | None = None) -> None:

@@ -78,3 +78,12 @@ def test_any_replies_from_a_hostile_server_parse_without_raising(values: list) -
     assert len(stats) == 5
     for item in stats:
         assert item.oldest_pending_age_s is None or item.oldest_pending_age_s >= 0
+
+
+def test_throughput_reads_a_reset_counter_like_prometheus_rate() -> None:
+    from hznctl.health.trends import _rate
+
+    assert _rate(140, 100, 2.0) == 20.0
+    assert _rate(30, 100, 2.0) == 15.0  # Horizon's snapshot cleared it: 30 since then
+    assert _rate(None, 100, 2.0) is None and _rate(5, None, 2.0) is None
+    assert _rate(5, 1, 0.0) is None
