@@ -96,11 +96,39 @@ def render_markdown(report: HealthReport) -> str:
             ICON[item.status], f"`{item.connection}`", item.environment,
             ", ".join(item.applications) or "—", _latency(item), _memory(item),
             _clients(item), _number(item.backlog), _md(item.message)]) + " |")
+    lines += _queue_lines(report)
     for note in report.notifications:
         state = "sent" if note.delivered else f"failed: {note.error}"
         lines.append(f"\nNotification channel `{note.channel}`: {note.transitions} "
                      f"change(s), {state}")
     return "\n".join(lines) + "\n"
+
+
+MARKDOWN_QUEUES = 50  # rows in summary.md; the longest waits and deepest queues first
+
+
+def _queue_lines(report: HealthReport) -> list[str]:
+    items = [(q, c) for c in report.connections for q in c.queues]
+    if not items:
+        return []
+    items.sort(key=lambda i: (-(i[0].wait_s or -1), -(i[0].pending or -1), i[0].application,
+                              i[0].queue, i[1].connection))
+    lines = ["", f"### Queues ({len(items)})", "",
+             "| Application / queue | Connection | Waiting | Delayed | Reserved | Failed | "
+             "Oldest job | Estimated wait | Workers |", "|---|---|---|---|---|---|---|---|---|"]
+    for q, c in items[:MARKDOWN_QUEUES]:
+        lines.append("| " + " | ".join([
+            f"`{_md(q.application)}/{_md(q.queue)}`", f"`{_md(c.connection)}`",
+            _number(q.pending), _number(q.delayed), _number(q.reserved), _number(q.failed),
+            _seconds(q.oldest_pending_age_s), _seconds(q.estimated_wait_s),
+            _number(q.workers)]) + " |")
+    if len(items) > MARKDOWN_QUEUES:
+        lines.append(f"\n… and {len(items) - MARKDOWN_QUEUES} more queue(s) in report.json")
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s"
 
 
 def _worst_first(item: ConnectionHealth) -> tuple[int, str]:
