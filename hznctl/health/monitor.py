@@ -15,6 +15,7 @@ raises out of a round; an inventory that no longer loads on reload keeps the pre
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 import time
 import zlib
@@ -65,6 +66,7 @@ class Snapshot:
 
     report: HealthReport
     metrics: bytes
+    metrics_gzip: bytes  # what a scraper sending Accept-Encoding: gzip gets (Prometheus does)
     html: bytes
     json: bytes
     completed: float  # time.monotonic()
@@ -146,7 +148,8 @@ class Monitor:
             append_run(health.history, report)
         if self.options.out is not None:
             write_reports(self.options.out, report, runs)
-        snapshot = Snapshot(report, render_prometheus(report).encode("utf-8"),
+        metrics = render_prometheus(report).encode("utf-8")
+        snapshot = Snapshot(report, metrics, gzip.compress(metrics, compresslevel=1, mtime=0),
                             render_html(report, runs).encode("utf-8"),
                             report.to_json().encode("utf-8"), time.monotonic())
         self.snapshot = snapshot

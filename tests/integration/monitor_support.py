@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import signal
@@ -22,12 +23,22 @@ class Served:
     url: str
     stderr: list[str] = field(default_factory=list)
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes, float]:
-        """(status, body, seconds) of one GET."""
+    def get(self, path: str, timeout: float = 5.0, *,
+            gzipped: bool = False) -> tuple[int, bytes, float]:
+        """(status, body, seconds) of one GET; ``gzipped``: ask for gzip, as Prometheus
+        does, and return the body inflated."""
         started = time.perf_counter()
+        request = urllib.request.Request(self.url + path.lstrip("/"), headers={
+            "Accept-Encoding": "gzip"} if gzipped else {})
         try:
-            with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=timeout) as reply:
-                return reply.status, reply.read(), time.perf_counter() - started
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                body = reply.read()
+                seconds = time.perf_counter() - started
+                if reply.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                elif gzipped:
+                    raise AssertionError("asked for gzip, got " + str(reply.headers))
+                return reply.status, body, seconds
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), time.perf_counter() - started
 

@@ -31,6 +31,10 @@ def _promtool() -> str:
     return found
 
 
+def _types(body: bytes) -> list[bytes]:
+    return [line for line in body.splitlines() if line.startswith(b"# TYPE ")]
+
+
 def test_alert_rules_pass_promtool() -> None:
     done = subprocess.run([_promtool(), "check", "rules",
                            str(REPO / "docs" / "monitor" / "hznctl-alerts.rules.yml")],
@@ -69,6 +73,11 @@ def test_serve_metrics_probe_reload_and_redis_failure(tmp_path: Path, redis_fact
         lint = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
                               timeout=60, check=False)
         assert lint.returncode == 0, (lint.stdout + lint.stderr).decode()
+        # Gzipped as Prometheus asks for it: the same families (the age line moves on).
+        _, inflated, _ = served.get("/metrics", gzipped=True)
+        assert _types(inflated) == _types(body) and len(_types(body)) > 20
+        assert 'hznctl_redis_up{connection="redis-a",environment="production"} 1' in \
+            inflated.decode()
 
         status, page, _ = served.get("/")
         assert status == 200 and b'data-connection="redis-a"' in page

@@ -52,7 +52,7 @@ def test_soak_memory_scrapes_and_transitions(tmp_path: Path, redis_factory) -> N
 
     def scrape() -> None:
         while not stop.is_set():
-            status, _, seconds = served.get("/metrics", timeout=10)
+            status, _, seconds = served.get("/metrics", timeout=10, gzipped=True)
             scrapes.append((status, seconds))
             stop.wait(0.05)
 
