@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 SECONDS = float(os.environ.get("HZNCTL_SOAK_SECONDS", "20"))
 CONNECTIONS = 1000
 FLAPPING = 100  # connections on the server that goes down and up
-SCRAPE_BUDGET = 1.0  # seconds, on a loaded two-core runner
+SCRAPE_BUDGET = float(os.environ.get("HZNCTL_SOAK_SCRAPE_BUDGET", "2"))  # s, a busy CI box
 GROWTH_KIB = 16 * 1024
 
 
