@@ -64,8 +64,15 @@ def serve(path: Path, listen: str, interval: float, environments: tuple[str, ...
     def ready(url: str) -> None:
         click.echo(f"hznctl health serve: listening on {url}", err=True)
 
+    from hznctl.errors import InventoryError
+
     try:
         run_server(options, host, port, on_ready=ready)
+    except InventoryError as exc:
+        from hznctl.diagnostics import render_text
+
+        click.echo(render_text(exc.diagnostics), nl=False, err=True)  # type: ignore[arg-type]
+        raise
     except OSError as exc:
         from hznctl.errors import UsageError
 

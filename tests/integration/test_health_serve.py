@@ -116,3 +116,15 @@ def test_serve_metrics_probe_reload_and_redis_failure(tmp_path: Path, redis_fact
         code = served.stop()
     assert code == 0, "".join(served.stderr)
     assert "Traceback" not in "".join(served.stderr)
+
+
+def test_serve_refuses_a_broken_inventory_with_its_place(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "inventory"
+    bad.mkdir()
+    (bad / "project.yaml").write_text("name: [unclosed\n")
+    result = cli("health", "serve", str(bad), "--listen", "127.0.0.1:0")
+    assert result.exit_code == 1
+    assert "project.yaml:2:1: invalid YAML" in result.output
+    assert "Traceback" not in result.output
+    usage = cli("health", "serve", str(bad), "--listen", "nope")
+    assert usage.exit_code == 2 and "is not HOST:PORT" in usage.output
