@@ -15,7 +15,24 @@ _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "
             "error": "red"}
 
 
-@click.command()
+class _HealthCommand(click.Command):
+    """`hznctl health [PATH]`, and `hznctl health serve [PATH]` for the monitor."""
+
+    def subcommands(self) -> dict[str, click.Command]:
+        from hznctl.cli.health_serve import serve
+
+        return {"serve": serve}
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if args and args[0] == "serve":
+            from hznctl.cli.health_serve import serve
+
+            return serve.make_context(f"{info_name} serve", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command(cls=_HealthCommand)
 @inventory_argument
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               callback=absolute_path, default="reports",
@@ -51,6 +68,9 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
     keys, queue depths), grades each ok/warning/critical/down/error, notifies on status
     changes (with --history), and writes the reports into --out. Exit 0 when all is
     well, 1 when a connection is at or above --fail-on (default: critical or down).
+
+    `hznctl health serve [PATH]` runs the same probes on an interval and serves
+    /metrics, /healthz, the dashboard and /probe (see `hznctl health serve --help`).
     """
     started = time.monotonic()
     from hznctl.errors import InventoryError

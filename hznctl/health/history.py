@@ -12,14 +12,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hznctl.atomic import write_bytes
 from hznctl.errors import HznctlError
 from hznctl.escape import terminal
-from hznctl.health.model import ConnectionHealth, HealthReport, Status, Transition
+from hznctl.health.model import (
+    ConnectionHealth,
+    HealthReport,
+    QueueDepth,
+    Status,
+    Transition,
+    worst,
+)
 from hznctl.readfile import NotARegularFile, read_regular
 
 HISTORY_VERSION = 1
@@ -29,11 +36,19 @@ CHART_RUNS = 200  # runs the charts show
 MAX_HISTORY_BYTES = 32 * 1024 * 1024
 
 
+# Per queue, in each connection's "queues" (keyed "application/queue"): short names, as a
+# thousand connections of twenty queues make every run's line long.
+QUEUE_FIGURES = {"p": "pending", "a": "oldest_pending_age_s", "w": "estimated_wait_s",
+                 "f": "failed", "c": "completed", "n": "workers"}
+
+
 @dataclass(frozen=True)
 class RunRecord:
     at: str
     statuses: dict[str, Status]
     figures: dict[str, dict[str, float | None]]  # connection -> latency_ms, memory_percent, …
+    # connection -> "application/queue" -> figure (QUEUE_FIGURES' values) -> value
+    queues: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
 
 class HistoryProblem(Exception):
@@ -110,9 +125,11 @@ def _parse(line: bytes, number: int) -> RunRecord:
         raise HistoryProblem(f"line {number}: connections is not a mapping")
     statuses: dict[str, Status] = {}
     figures: dict[str, dict[str, float | None]] = {}
+    queues: dict[str, dict[str, dict[str, float | None]]] = {}
     for name, item in connections.items():
         if not _NAME.match(name) or not isinstance(item, dict) or \
-                set(item) != _FIGURES | {"status"} or item["status"] not in _STATUSES:
+                set(item) - {"queues"} != _FIGURES | {"status"} or \
+                item["status"] not in _STATUSES:
             raise HistoryProblem(f"line {number}: connection {terminal(name[:64])!r} "
                                  "is not a connection record")
         for key in _FIGURES:
@@ -122,7 +139,30 @@ def _parse(line: bytes, number: int) -> RunRecord:
                 raise HistoryProblem(f"line {number}: {key} of {name} is not a number ≥ 0")
         statuses[name] = Status(item["status"])
         figures[name] = {k: item[k] for k in _FIGURES}
-    return RunRecord(raw["at"], statuses, figures)
+        if "queues" in item:
+            queues[name] = _queues(item["queues"], number, name)
+    return RunRecord(raw["at"], statuses, figures, queues)
+
+
+def _queues(raw: Any, number: int, connection: str) -> dict[str, dict[str, float | None]]:
+    """A connection's queue figures, each a number ≥ 0 under a known short name."""
+    if not isinstance(raw, dict):
+        raise HistoryProblem(f"line {number}: queues of {connection} is not a mapping")
+    found: dict[str, dict[str, float | None]] = {}
+    for name, item in raw.items():
+        if not isinstance(item, dict) or len(name) > 200 or set(item) - set(QUEUE_FIGURES):
+            raise HistoryProblem(f"line {number}: a queue of {connection} is not a queue "
+                                 "record")
+        for value in item.values():
+            if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+                raise HistoryProblem(f"line {number}: a queue figure of {connection} is not "
+                                     "a number ≥ 0")
+        found[name] = {QUEUE_FIGURES[k]: v for k, v in item.items()}
+    return found
+
+
+def queue_name(queue: QueueDepth) -> str:
+    return f"{queue.application}/{queue.queue}"
 
 
 def record_line(report: HealthReport) -> str:
@@ -137,9 +177,23 @@ def record_line(report: HealthReport) -> str:
             "used_memory": server.used_memory if server else None,
             "backlog": item.backlog,
         }
+        queues = {queue_name(q): {short: value for short, long in QUEUE_FIGURES.items()
+                                  if (value := _queue_figure(q, long)) is not None}
+                  for q in item.queues}
+        if queues:
+            connections[item.connection]["queues"] = queues
     line = {"version": HISTORY_VERSION, "at": report.started_at, "status": report.status.value,
             "connections": connections}
     return json.dumps(line, sort_keys=True, separators=(",", ":"))
+
+
+def _queue_figure(queue: QueueDepth, name: str) -> float | None:
+    if name == "pending":
+        return queue.pending
+    if name == "completed":
+        return queue.completed
+    value: float | None = getattr(queue, name)
+    return value
 
 
 def append_run(path: Path, report: HealthReport, *, trusted: bool = True) -> None:
@@ -163,6 +217,26 @@ def append_run(path: Path, report: HealthReport, *, trusted: bool = True) -> Non
         write_bytes(path, existing[len(existing) - keep:] + line)
     except OSError as exc:
         raise HznctlError(f"cannot write the history {path}: {exc.strerror}") from None
+
+
+def parse_record(line: bytes) -> RunRecord:
+    return _parse(line, 1)
+
+
+def record_json(record: RunRecord) -> str:
+    """A record as a history line again (what ``parse_record`` reads)."""
+    connections: dict[str, dict[str, Any]] = {}
+    for name, status in record.statuses.items():
+        item: dict[str, Any] = {"status": status.value, **record.figures.get(name, {})}
+        queues = record.queues.get(name)
+        if queues:
+            short = {long: key for key, long in QUEUE_FIGURES.items()}
+            item["queues"] = {q: {short[k]: v for k, v in figures.items() if v is not None}
+                              for q, figures in queues.items()}
+        connections[name] = item
+    status = worst(list(record.statuses.values())) if record.statuses else Status.OK
+    return json.dumps({"version": HISTORY_VERSION, "at": record.at, "status": status.value,
+                       "connections": connections}, sort_keys=True, separators=(",", ":"))
 
 
 def run_record(report: HealthReport) -> RunRecord:

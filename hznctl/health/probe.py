@@ -11,8 +11,9 @@ bounded twice:
   says nothing (SIGSTOP, a black hole), or that answers one byte at a time, costs at most
   the check timeout — reading and parsing included.
 
-One TCP connection per probe; INFO, CONFIG GET, SELECT and the queue lengths go in one
-pipelined round trip. Every text from the server is redacted before it is kept.
+One TCP connection per probe; INFO, CONFIG GET, SELECT and the queue commands go in one
+pipelined round trip, the queue commands that need their replies (``queues``) in at most one
+more. Every text from the server is redacted before it is kept.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from hznctl.health.keyschemes import length_command
 from hznctl.health.model import Finding, QueueDepth, ServerInfo, Status, Timings
+from hznctl.health.queues import QueueInspection, QueueStats
 from hznctl.health.resp import (
     ProtocolError,
     ReplyError,
     ReplyTooLarge,
     RespConnection,
     RespError,
+    describe,
 )
 from hznctl.health.targets import ProbeTarget
 from hznctl.redact import redact
@@ -269,15 +271,6 @@ def _rejected_certificate(exc: BaseException) -> str | None:
     return None
 
 
-def describe(reply: Any) -> str:
-    """What kind of reply ``reply`` is, for a message (never its content)."""
-    if isinstance(reply, ReplyError):
-        return f"an error ({reply.message})"
-    kinds = {bytes: "a string", int: "an integer", float: "a double", bool: "a boolean",
-             list: "an array", dict: "a map", type(None): "nil"}
-    return kinds.get(type(reply), type(reply).__name__)
-
-
 async def _ping(connection: RespConnection, marks: _Marks, samples: int) -> None:
     for _ in range(samples):
         started = time.perf_counter()
@@ -289,10 +282,12 @@ async def _ping(connection: RespConnection, marks: _Marks, samples: int) -> None
 
 async def _inspect(connection: RespConnection,
                    target: ProbeTarget) -> tuple[ServerInfo, list[QueueDepth]]:
-    """INFO, CONFIG GET maxclients, SELECT and every queue key's length in one round trip."""
+    """INFO, CONFIG GET maxclients, SELECT and the first queue commands in one round trip;
+    the queue commands that need their replies (``QueueInspection.second``) in one more."""
+    inspection = QueueInspection([spec.scheme for spec in target.queues])
     commands: list[tuple[str, ...]] = [("INFO",), ("CONFIG", "GET", "maxclients"),
                                        ("SELECT", str(target.connection.database))]
-    commands += [length_command(key) for spec in target.queues for key in spec.keys]
+    commands += inspection.first()
     replies = await connection.execute_many(commands)
     info, maxclients, selected = replies[0], replies[1], replies[2]
     for reply in (info, selected):  # without the right database, no length is right
@@ -303,7 +298,10 @@ async def _inspect(connection: RespConnection,
     if selected != b"OK":
         raise ProtocolError(f"unexpected reply to SELECT: {describe(selected)}")
     config = _pairs(maxclients) if isinstance(maxclients, list | dict) else None
-    return server_info(parse_info(info), config), _queue_depths(target, replies[3:])
+    follow_up = inspection.second(replies[3:])
+    later = await connection.execute_many(follow_up) if follow_up else []
+    stats = inspection.stats(later, now=time.time())
+    return server_info(parse_info(info), config), queue_depths(target, stats)
 
 
 def _pairs(reply: Any) -> dict[str, Any]:
@@ -356,28 +354,17 @@ def server_info(info: dict[str, Any], config: dict[str, Any] | None) -> ServerIn
         keys_per_db=keys)
 
 
-def _queue_depths(target: ProbeTarget, lengths: list[Any]) -> list[QueueDepth]:
-    depths = []
-    position = 0
-    for spec in target.queues:
-        values: dict[str, int | None] = {}
-        errors = []
-        for key in spec.keys:
-            value = lengths[position]
-            position += 1
-            if isinstance(value, int) and not isinstance(value, bool):
-                values[key.state] = value
-            else:
-                problem = value.message if isinstance(value, ReplyError) else \
-                    f"unexpected reply: {describe(value)}"
-                errors.append(f"{key.key}: {problem}")
-                values[key.state] = None
-        depths.append(QueueDepth(
-            application=spec.application, runtime=spec.runtime, queue=spec.queue,
-            worker_groups=list(spec.worker_groups), key=spec.keys[0].key,
-            pending=values.get("pending"), delayed=values.get("delayed"),
-            reserved=values.get("reserved"), error="; ".join(errors) or None))
-    return depths
+def queue_depths(target: ProbeTarget, stats: list[QueueStats]) -> list[QueueDepth]:
+    return [QueueDepth(
+        application=spec.application, runtime=spec.runtime, queue=spec.queue,
+        worker_groups=list(spec.worker_groups), key=spec.scheme.key,
+        pending=figures.waiting, delayed=figures.delayed, reserved=figures.reserved,
+        failed=figures.failed, failed_scope=figures.failed_scope,
+        oldest_pending_age_s=figures.oldest_pending_age_s,
+        estimated_wait_s=figures.estimated_wait_s, workers=figures.workers,
+        average_runtime_ms=figures.average_runtime_ms, completed=figures.completed_counter,
+        error=redact("; ".join(figures.errors)) or None)
+        for spec, figures in zip(target.queues, stats, strict=True)]
 
 
 def _failed(marks: _Marks, status: Status, check: str, message: str) -> ProbeOutcome:

@@ -15,7 +15,7 @@ from hznctl.errors import HznctlError
 from hznctl.escape import markdown_code, prometheus_help, prometheus_label, xml_text
 from hznctl.health.history import RunRecord
 from hznctl.health.html import render_html
-from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status
+from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, QueueDepth, Status
 
 REPORT_FILES = ("report.json", "junit.xml", "summary.md", "metrics.prom", "index.html")
 ICON = {Status.OK: "🟢", Status.WARNING: "🟡", Status.CRITICAL: "🟠", Status.DOWN: "🔴",
@@ -99,11 +99,39 @@ def render_markdown(report: HealthReport) -> str:
             ICON[item.status], _cell(item.connection), _cell(item.environment),
             ", ".join(map(_cell, item.applications)) or "—", _latency(item), _memory(item),
             _clients(item), _number(item.backlog), _cell(item.message)]) + " |")
+    lines += _queue_lines(report)
     for note in report.notifications:
         state = "sent" if note.delivered else f"failed: {markdown_code(note.error or '')}"
         lines.append(f"\nNotification channel {markdown_code(note.channel)}: "
                      f"{note.transitions} change(s), {state}")
     return "\n".join(lines) + "\n"
+
+
+MARKDOWN_QUEUES = 50  # rows in summary.md; the longest waits and deepest queues first
+
+
+def _queue_lines(report: HealthReport) -> list[str]:
+    items = [(q, c) for c in report.connections for q in c.queues]
+    if not items:
+        return []
+    items.sort(key=lambda i: (-(i[0].wait_s or -1), -(i[0].pending or -1), i[0].application,
+                              i[0].queue, i[1].connection))
+    lines = ["", f"### Queues ({len(items)})", "",
+             "| Application / queue | Connection | Waiting | Delayed | Reserved | Failed | "
+             "Oldest job | Estimated wait | Workers |", "|---|---|---|---|---|---|---|---|---|"]
+    for q, c in items[:MARKDOWN_QUEUES]:
+        lines.append("| " + " | ".join([
+            _cell(f"{q.application}/{q.queue}"), _cell(c.connection),
+            _number(q.pending), _number(q.delayed), _number(q.reserved), _number(q.failed),
+            _seconds(q.oldest_pending_age_s), _seconds(q.estimated_wait_s),
+            _number(q.workers)]) + " |")
+    if len(items) > MARKDOWN_QUEUES:
+        lines.append(f"\n… and {len(items) - MARKDOWN_QUEUES} more queue(s) in report.json")
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s"
 
 
 def _worst_first(item: ConnectionHealth) -> tuple[int, str]:
@@ -169,6 +197,15 @@ _METRICS: list[tuple[str, str, str]] = [
     ("hznctl_redis_db_keys", "gauge", "Keys per database."),
     ("hznctl_redis_queue_length", "gauge", "Jobs in a queue, by state (pending, delayed, "
                                             "reserved)."),
+    ("hznctl_redis_queue_failed_jobs", "gauge", "Failed jobs the runtime keeps in Redis "
+                                                "(Horizon: the application's, on each queue)."),
+    ("hznctl_redis_queue_oldest_job_age_seconds", "gauge", "Age of the oldest waiting job, "
+                                                           "from its payload's time."),
+    ("hznctl_redis_queue_estimated_wait_seconds", "gauge", "Horizon's estimate: waiting × "
+                                                           "average runtime ÷ processes."),
+    ("hznctl_redis_queue_throughput_jobs_per_minute", "gauge", "Jobs finished per minute "
+                                                               "since the previous round."),
+    ("hznctl_redis_queue_workers", "gauge", "Workers or processes registered for the queue."),
     ("hznctl_health_connections", "gauge", "Connections by status in this run."),
     ("hznctl_health_run_duration_seconds", "gauge", "Time the whole health run took."),
     ("hznctl_health_last_run_timestamp_seconds", "gauge", "When the run started (Unix time)."),
@@ -216,12 +253,23 @@ def _connection_samples(item: ConnectionHealth) -> Iterator[tuple[str, str, floa
     if item.server is not None:
         yield from _server_samples(item, base)
     for queue in item.queues:
+        labels = base + "," + _labels({"application": queue.application,
+                                       "queue": queue.queue})
         for state in ("pending", "delayed", "reserved"):
             depth = getattr(queue, state)
             if depth is not None:
-                yield "hznctl_redis_queue_length", base + "," + _labels({
-                    "application": queue.application, "queue": queue.queue,
-                    "state": state}), float(depth)
+                yield "hznctl_redis_queue_length", f'{labels},state="{state}"', float(depth)
+        for name, value in _queue_figures(queue):
+            if value is not None:
+                yield name, labels, float(value)
+
+
+def _queue_figures(queue: QueueDepth) -> tuple[tuple[str, float | None], ...]:
+    return (("hznctl_redis_queue_failed_jobs", queue.failed),
+            ("hznctl_redis_queue_oldest_job_age_seconds", queue.oldest_pending_age_s),
+            ("hznctl_redis_queue_estimated_wait_seconds", queue.estimated_wait_s),
+            ("hznctl_redis_queue_throughput_jobs_per_minute", queue.throughput_per_min),
+            ("hznctl_redis_queue_workers", queue.workers))
 
 
 def _server_samples(item: ConnectionHealth, base: str) -> Iterator[tuple[str, str, float]]:

@@ -225,3 +225,12 @@ def _error_text(raw: bytes | None) -> str:
 def _show(raw: bytes) -> str:
     """A few bytes of a bad reply, safe to show: redacted, cut short."""
     return redact(repr(raw[:40]))
+
+
+def describe(reply: Any) -> str:
+    """What kind of reply ``reply`` is, for a message (never its content)."""
+    if isinstance(reply, ReplyError):
+        return f"an error ({reply.message})"
+    kinds = {bytes: "a string", int: "an integer", float: "a double", bool: "a boolean",
+             list: "an array", dict: "a map", type(None): "nil"}
+    return kinds.get(type(reply), type(reply).__name__)

@@ -131,6 +131,10 @@ class Application(Model):
     directory: AbsolutePath = Field(description="Working directory of the workers.")
     user: UnixUser = "www-data"
     key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:{}-]{0,128}$")] = ""
+    horizon_prefix: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9_.:{}-]{1,128}$")] | None = Field(
+        default=None, description="Horizon's own key prefix (config horizon.prefix); default "
+        "Horizon's: the name as a slug with `_horizon:`.")
     executable: AbsolutePath | None = Field(
         default=None, description="Interpreter or worker binary; default from the runtime."
     )

@@ -52,6 +52,7 @@ PATTERN_HELP = {
     r"^[A-Za-z_][A-Za-z0-9_.:]{0,255}$": "a Python module path such as myapp.worker or "
     "myapp.worker:app",
     r"^[A-Za-z0-9_.:{}-]{0,128}$": "letters, digits and '_.:{}-'",
+    r"^[A-Za-z0-9_.:{}-]{1,128}$": "1 to 128 letters, digits and '_.:{}-'",
     r"^[A-Za-z0-9_.@-]{1,128}$": "a user name: letters, digits and '_.@-'",
     r"^(?:unix://|https?://)[^\s\x00-\x1f\x7f]{1,1024}$": "a unix://, http:// or https:// "
     "URL",

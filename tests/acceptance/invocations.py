@@ -88,4 +88,7 @@ def _resolve(group: click.Command, args: list[str], where: str
         sub = command.get_command(click.Context(command), rest[0])
         assert sub is not None, f"{where}: `hznctl {' '.join([*path, rest[0]])}` is no command"
         command, path, rest = sub, [*path, rest[0]], rest[1:]
+    extra = getattr(command, "subcommands", None)  # `health serve`
+    if callable(extra) and rest and rest[0] in extra():
+        command, path, rest = extra()[rest[0]], [*path, rest[0]], rest[1:]
     return command, path, rest

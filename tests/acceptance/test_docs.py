@@ -35,7 +35,7 @@ def test_reference_covers_every_command_and_subcommand():
     for name in COMMANDS:
         assert f"### `hznctl {name}`" in text, name
     for sub in ("new host", "new connection", "new application", "new worker",
-                "secrets set", "policy check"):
+                "secrets set", "policy check", "health serve"):
         assert f"### `hznctl {sub}`" in text, sub
 
 
@@ -44,6 +44,10 @@ def all_commands():
 
     def walk(command, path, ctx):
         yield path, command
+        extra = getattr(command, "subcommands", None)
+        if callable(extra):
+            for name, sub in extra().items():
+                yield from walk(sub, [*path, name], click.Context(sub, parent=ctx))
         if isinstance(command, click.Group):
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
