@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 
 from hznctl.compile.ini import (
     PROCESS_NUM,
@@ -24,11 +25,19 @@ from hznctl.compile.spec import (
     json_string,
     spec_hash,
 )
-from hznctl.execspec import ExecSpec
+from hznctl.execspec import ExecSpec, Recycle
 from hznctl.inventory import Inventory
-from hznctl.models import Application, Balance, Host, SupervisordSettings, WorkerGroup
+from hznctl.models import Application, Host, Runtime, SupervisordSettings, WorkerGroup
 from hznctl.placement import PlacedGroup
-from hznctl.runtimes import LARAVEL_CONNECTION, RuntimeSpec, WorkerContext, runtime_spec
+from hznctl.runtimes import (
+    LARAVEL_CONNECTION,
+    LARAVEL_RETRY_AFTER_VARIABLE,
+    RECYCLE_EXIT_CODES,
+    RQ_SUPPORT_FILE,
+    RuntimeSpec,
+    WorkerContext,
+    runtime_spec,
+)
 
 LOG_MAXBYTES = "50MB"
 LOG_BACKUPS = "10"
@@ -58,6 +67,8 @@ class Program:
     parameters: dict[str, str]
     secret_sources: dict[str, str]  # bundle path -> inventory path of each SOPS file
     host_files: tuple[str, ...] = ()
+    # Files hznctl ships with the program whatever the host (the rq worker class).
+    support_files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def exec_path(self) -> str:
@@ -81,7 +92,8 @@ class Program:
 
     @property
     def files(self) -> list[str]:
-        return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files)]
+        return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files),
+                *sorted(self.support_files)]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -102,9 +114,22 @@ def group_name(app: Application, worker: WorkerGroup | None) -> str:
     return f"{app.slug}-{worker.name if worker else 'horizon'}"
 
 
-def _stopwaitsecs(worker: WorkerGroup, margin: int) -> int:
+def longest_job(worker: WorkerGroup, runtime: RuntimeSpec) -> int:
+    """The longest a job of the group may run: its timeout, or with none (0) the runtime's
+    own default limit (rq: 180 s), or 0 when the runtime has none either."""
+    return worker.timeout or runtime.default_job_timeout or 0
+
+
+def stopwaitsecs(worker: WorkerGroup, runtime: RuntimeSpec, margin: int) -> int:
     # A graceful stop must outlast the longest job: never kill a job still running.
-    return worker.stopwaitsecs if worker.stopwaitsecs is not None else worker.timeout + margin
+    if worker.stopwaitsecs is not None:
+        return worker.stopwaitsecs
+    return longest_job(worker, runtime) + margin
+
+
+def recycles(worker: WorkerGroup, runtime: RuntimeSpec) -> bool:
+    """The group's workers exit by themselves after max_jobs, possibly within startsecs."""
+    return runtime.exits_after_max_jobs and worker.max_jobs > 0
 
 
 def _worker_parameters(worker: WorkerGroup, connection: str | None, runtime: RuntimeSpec,
@@ -190,8 +215,22 @@ class ProgramBuilder:
             host_files = (path,)
             builder.env["HZNCTL_HORIZON_FILE"] = builder.installed(path)
         builder.env["HZNCTL_GROUP"] = group
+        support: dict[str, bytes] = {}
+        if app.runtime is Runtime.RQ and worker is not None:
+            support = self._rq_support(builder, app, worker)
+        if app.runtime in LARAVEL_RUNTIMES:
+            retry_after = app.effective_retry_after
+            if retry_after is not None:  # stock config/queue.php reads it
+                builder.env[LARAVEL_RETRY_AFTER_VARIABLE] = str(retry_after)
+        if worker is not None and recycles(worker, spec):
+            builder.recycle = Recycle(min_uptime=self._startsecs(workers) + 0.5,
+                                      exit_codes=list(RECYCLE_EXIT_CODES[app.runtime]))
         for source in (app.env, *(w.env for w in ([worker] if worker else []))):
             builder.env.update(source)
+        if support:
+            path = builder.installed("support")
+            python_path = builder.env.get("PYTHONPATH")
+            builder.env["PYTHONPATH"] = f"{path}:{python_path}" if python_path else path
         exec_spec, exec_json = builder.build(sv.age_key_file)
         numprocs = 1 if spec.own_pool else main.max_processes
         argv: list[Arg] = [sv.hznctl_bin, "exec", "--spec",
@@ -203,9 +242,21 @@ class ProgramBuilder:
         if worker is None:
             params["workers"] = ",".join(w.name for w in workers)
         program = Program(group, app, worker, workers, spec, argv, numprocs, {}, exec_spec,
-                          exec_json, params, builder.secret_files, host_files)
+                          exec_json, params, builder.secret_files, host_files, support)
         program.options = self._options(sv, program, workers)
         return program
+
+    def _rq_support(self, builder: SpecBuilder, app: Application,
+                    worker: WorkerGroup) -> dict[str, bytes]:
+        builder.env["HZNCTL_RQ_TIMEOUT"] = str(worker.timeout)
+        if app.app_module:
+            builder.env["HZNCTL_RQ_WORKER_CLASS"] = app.app_module
+        return {RQ_SUPPORT_FILE: rq_support_module()}
+
+    @staticmethod
+    def _startsecs(workers: list[WorkerGroup]) -> int:
+        return max((w.startsecs for w in workers if w.startsecs is not None),
+                   default=DEFAULT_STARTSECS)
 
     def _connections(self, builder: SpecBuilder, app: Application,
                      workers: list[WorkerGroup], connection: str | None,
@@ -220,9 +271,9 @@ class ProgramBuilder:
 
     def _options(self, sv: SupervisordSettings, program: Program,
                  workers: list[WorkerGroup]) -> dict[str, Arg]:
-        startsecs = max((w.startsecs for w in workers if w.startsecs is not None),
-                        default=DEFAULT_STARTSECS)
-        stopwait = max(_stopwaitsecs(w, self.margin) for w in workers)
+        startsecs = self._startsecs(workers)
+        stopwait = max(stopwaitsecs(w, program.runtime, self.margin) for w in workers)
+        stop = program.runtime.stop
         log = f"{sv.log_dir}/{program.group}_"
         return {
             "command": "",  # rendered from argv
@@ -236,10 +287,10 @@ class ProgramBuilder:
             "autorestart": "true",
             "startsecs": str(startsecs),
             "startretries": "3",
-            "stopsignal": "TERM",
+            "stopsignal": stop.signal,
             "stopwaitsecs": str(stopwait),
-            "stopasgroup": "true",
-            "killasgroup": "true",
+            "stopasgroup": _bool(stop.stopasgroup),
+            "killasgroup": _bool(stop.killasgroup),
             "stdout_logfile": (log, PROCESS_NUM, ".out.log"),
             "stdout_logfile_maxbytes": LOG_MAXBYTES,
             "stdout_logfile_backups": LOG_BACKUPS,
@@ -247,6 +298,15 @@ class ProgramBuilder:
             "stderr_logfile_maxbytes": LOG_MAXBYTES,
             "stderr_logfile_backups": LOG_BACKUPS,
         }
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+@functools.cache
+def rq_support_module() -> bytes:
+    return (resources.files("hznctl") / "support" / "hznctl_rq.py").read_bytes()
 
 
 def horizon_path(app: Application) -> str:
@@ -304,10 +364,13 @@ class HostCompiler:
 def horizon_supervisor(app: Application, worker: WorkerGroup) -> dict[str, object]:
     """A worker group as a supervisor of the application's Horizon file."""
     connection = app.worker_connection(worker)
-    return {
+    supervisor: dict[str, object] = {
         "connection": LARAVEL_CONNECTION if connection == _primary(app) else connection,
         "queue": list(worker.queues),
-        "balance": worker.balance.value if worker.balance is not Balance.OFF else False,
+        # Horizon's own values (SupervisorOptions): 'off' is one pool for all the queues;
+        # false or null would also be read as auto-scaling (autoScaling() is
+        # balance !== 'simple'), so the string is written as it is.
+        "balance": worker.balance.value,
         "minProcesses": worker.min_processes,
         "maxProcesses": worker.max_processes,
         "tries": worker.tries,
@@ -318,7 +381,14 @@ def horizon_supervisor(app: Application, worker: WorkerGroup) -> dict[str, objec
         "maxTime": worker.max_time,
         "backoff": worker.backoff,
         "nice": worker.nice,
+        "rest": worker.rest,
+        "force": worker.force,
     }
+    optional = {"autoScalingStrategy": worker.autoscaling_strategy,
+                "balanceMaxShift": worker.balance_max_shift,
+                "balanceCooldown": worker.balance_cooldown}
+    supervisor |= {k: v for k, v in optional.items() if v is not None}
+    return supervisor
 
 
 def _primary(app: Application) -> str | None:

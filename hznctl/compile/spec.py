@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from hznctl.bundle import dump_json, sha256_hex
-from hznctl.execspec import ExecSpec, RedisUrl, SecretEnv
+from hznctl.execspec import ExecSpec, Recycle, RedisUrl, SecretEnv
 from hznctl.models import RedisConnection, Runtime
 
 LARAVEL_RUNTIMES = (Runtime.LARAVEL_QUEUE, Runtime.LARAVEL_HORIZON)
@@ -105,6 +105,7 @@ class SpecBuilder:
         self.secrets: dict[str, tuple[SecretEnv, str]] = {}
         self.urls: dict[str, tuple[RedisUrl, str]] = {}
         self.secret_files: dict[str, str] = {}  # bundle path -> inventory path
+        self.recycle: Recycle | None = None
 
     def installed(self, bundle_path: str) -> str:
         return f"{self.state_dir}/current/{bundle_path}"
@@ -124,7 +125,7 @@ class SpecBuilder:
         env = dict(sorted(self.env.items()))
         spec = ExecSpec(identity_file=identity_file, env=env,
                         secrets={k: v for k, (v, _) in self.secrets.items()},
-                        urls={k: v for k, (v, _) in self.urls.items()})
+                        urls={k: v for k, (v, _) in self.urls.items()}, recycle=self.recycle)
         # dump_json(spec.model_dump(mode="json")), from the entries' JSON made once each.
         members = {
             "env": json_object({k: _encode(v) for k, v in env.items()}, 1),
@@ -133,6 +134,8 @@ class SpecBuilder:
             "secrets": json_object({k: j for k, (_, j) in self.secrets.items()}, 1),
             "urls": json_object({k: j for k, (_, j) in self.urls.items()}, 1),
         }
+        if self.recycle is not None:  # absent otherwise: specs without it stay as they were
+            members["recycle"] = json_member(self.recycle.model_dump(mode="json"), 1)
         return spec, (json_object(members, 0) + "\n").encode()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, Strict, StringConstraints, field_validator
 
@@ -75,7 +75,9 @@ class WorkerGroup(Model):
     connection: Slug | None = Field(
         default=None, description="Bound connection to consume from; default: the primary."
     )
-    queues: list[QueueName] = Field(min_length=1, description="Ordered by priority.")
+    queues: list[QueueName] = Field(
+        min_length=1, description="In order; what the order means depends on the runtime "
+        "(strict priority but for Celery).")
     balance: Annotated[Balance, Strict(False)] = Balance.OFF
     min_processes: Processes = 1
     max_processes: Processes = 1
@@ -87,6 +89,18 @@ class WorkerGroup(Model):
     max_time: Seconds = 0
     backoff: Seconds | list[Seconds] = 0
     nice: Annotated[int, Field(ge=-20, le=19)] = 0
+    rest: Annotated[int, Field(ge=0, le=3600)] = Field(
+        default=0, description="Seconds to rest between jobs (Laravel).")
+    force: bool = Field(default=False, description="Work even in maintenance mode (Laravel).")
+    autoscaling_strategy: Literal["time", "size"] | None = Field(
+        default=None, description="Horizon balance auto: scale by time to clear the queue "
+        "(time) or by its length (size); default: Horizon's (time).")
+    balance_max_shift: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None, description="Horizon balance auto: most processes added or removed "
+        "at once; default: Horizon's (1).")
+    balance_cooldown: Annotated[int, Field(ge=1, le=3600)] | None = Field(
+        default=None, description="Horizon balance auto: seconds between scaling steps; "
+        "default: Horizon's (3).")
     hosts: list[Slug] = Field(default_factory=list, description="Hosts to run on, by name.")
     host_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Also run on every host carrying all these labels."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from hznctl.diagnostics import Diagnostic
+from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory
 from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
 from hznctl.rules import rule
@@ -13,6 +13,9 @@ from hznctl.rules.common import names, nearest, origin
 
 # Runtimes whose backend hands a reserved job to another worker after retry-after seconds.
 RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, Runtime.CELERY})
+# Seconds a timeout stays below retry-after: the worker needs time to kill the job and
+# release it before the backend hands it out again (Laravel's docs: "several seconds").
+RETRY_AFTER_MARGIN = 5
 
 
 @rule("bindings")
@@ -138,6 +141,15 @@ def _processes(
             f"min_processes ({worker.min_processes}) is above max_processes "
             f"({worker.max_processes})", code="worker-limits",
             hint=f"set min_processes to {worker.max_processes} or less")
+    if app.runtime is Runtime.LARAVEL_HORIZON and worker.min_processes < 1 \
+            and worker.max_processes > 0:
+        # Horizon's ProvisioningPlan::convert throws for minProcesses < 1.
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "min_processes"),
+            f"min_processes {worker.min_processes}"
+            + origin(inventory, "application", slug, ("workers", index, "min_processes"))
+            + " is below 1: Horizon refuses to start a supervisor with fewer",
+            code="worker-limits", hint="set min_processes to 1 or more")
     if worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES:
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "balance"),
@@ -154,15 +166,16 @@ def _timeouts(
 ) -> Iterator[Diagnostic]:
     retry_after = app.effective_retry_after
     if app.runtime in RETRYING_RUNTIMES and retry_after is not None and (
-        worker.timeout == 0 or worker.timeout >= retry_after
+        worker.timeout == 0 or worker.timeout > retry_after - RETRY_AFTER_MARGIN
     ):
         shown = "0 (no limit)" if worker.timeout == 0 else str(worker.timeout)
         shown += origin(inventory, "application", slug, ("workers", index, "timeout"))
         suggestion = max(1, retry_after - 10)
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "timeout"),
-            f"timeout {shown} is not below the runtime's retry-after of {retry_after} "
-            "seconds: a job still running would be handed to a second worker",
+            f"timeout {shown} is not at least {RETRY_AFTER_MARGIN} seconds below the "
+            f"runtime's retry-after of {retry_after} seconds: a job still running would be "
+            "handed to a second worker",
             code="worker-limits",
             hint=f"set timeout to {suggestion} or less, or raise the application's retry_after")
     if worker.stopwaitsecs is not None and worker.stopwaitsecs < worker.timeout:
@@ -220,3 +233,31 @@ def _command_not_used(
         f"command is only for the command runtime; {app.runtime.value} builds its own",
         key=True, code="runtime-settings",
         hint="remove it, or set runtime: command")
+
+
+@rule("runtime-fields")
+def runtime_fields(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A worker-group field the application's runtime ignores is not set (a warning)."""
+    from hznctl.runtimes import WORKER_FIELDS, runtime_spec
+
+    defaults = {name: WorkerGroup.model_fields[name].get_default(call_default_factory=True)
+                for name in WORKER_FIELDS}
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        spec = runtime_spec(app.runtime)
+        for index, worker in enumerate(app.workers):
+            for name in WORKER_FIELDS:
+                value = getattr(worker, name)
+                if not (name in worker.model_fields_set and spec.ignores(name)
+                        and value != defaults[name]) or value is Balance.AUTO:
+                    continue  # balance auto where it cannot scale is an error already
+                parts = ("workers", index, name)
+                if not origin(inventory, "application", slug, parts):
+                    # A project default is for every group, not a claim about this one.
+                    yield inventory.diagnostic(
+                        "application", slug, parts,
+                        f"{name} is ignored by the {app.runtime.value} runtime: its workers "
+                        "would not behave as it says", severity=Severity.WARNING, key=True,
+                        code="runtime-fields",
+                        hint="remove it; the runtime table in the README says what each "
+                        "runtime does with each field")

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from hznctl.execspec import ExecSpec, RedisUrl
+from hznctl.execspec import ExecSpec, Recycle, RedisUrl
 from hznctl.secrets.decrypt import Identities, decrypt_value, load_identities, read_bounded
 from hznctl.secrets.errors import SecretError
 
@@ -31,6 +31,7 @@ MAX_SPEC_BYTES = 1024 * 1024
 class WorkerEnvironment:
     env: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    recycle: Recycle | None = None
 
 
 def read_spec(path: Path) -> ExecSpec:
@@ -77,7 +78,8 @@ def redis_url(url: RedisUrl, values: Mapping[str, str]) -> str:
 def build_environment(spec: ExecSpec, environ: Mapping[str, str],
                       identities: Identities | None = None) -> WorkerEnvironment:
     """The complete environment for the worker: inherited, then the spec's, then secrets."""
-    result = WorkerEnvironment({k: v for k, v in environ.items() if k not in SCRUBBED_ENV})
+    result = WorkerEnvironment({k: v for k, v in environ.items() if k not in SCRUBBED_ENV},
+                               recycle=spec.recycle)
     result.env.update(spec.env)
     if spec.secrets and identities is None:
         identities = load_identities([identity_file(spec, environ)])
