@@ -37,6 +37,11 @@ class RedisUrl(Model):
     password_env: EnvVarName | None = Field(
         default=None, description="Secret variable (from `secrets`) holding the password."
     )
+    ca_file: AbsolutePath | None = Field(
+        default=None, description="TLS: the CA bundle the server's certificate is checked with "
+        "(ssl_ca_certs in the URL)."
+    )
+    verify: bool = Field(default=True, description="TLS: check the server's certificate.")
 
 
 class Recycle(Model):

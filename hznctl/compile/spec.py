@@ -1,6 +1,7 @@
 """Exec specs: the environment `hznctl exec` gives a worker (where its secrets are, no secret).
 
-Variables: REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_USERNAME (when set) in ``env``,
+Variables: REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_USERNAME (when set), and for TLS
+REDIS_SCHEME=tls, REDIS_TLS_VERIFY, REDIS_CA_FILE, REDIS_SERVER_NAME (when set) in ``env``,
 REDIS_PASSWORD in ``secrets`` (decrypted at exec time from the SOPS file installed with the
 bundle), REDIS_URL in ``urls``, plus the runtime's own URL variables (RQ_REDIS_URL,
 CELERY_BROKER_URL) and the application's and worker group's ``env``. A Horizon program
@@ -75,6 +76,13 @@ class SpecParts:
                f"{prefix}_DB": str(conn.database)}
         if conn.username is not None:
             env[f"{prefix}_USERNAME"] = conn.username
+        if conn.tls.enabled:  # what Laravel's phpredis and your own code read (see docs)
+            env[f"{prefix}_SCHEME"] = "tls"
+            env[f"{prefix}_TLS_VERIFY"] = "1" if conn.tls.verify else "0"
+            if conn.tls.ca_file is not None:
+                env[f"{prefix}_CA_FILE"] = conn.tls.ca_file
+            if conn.tls.server_name is not None:
+                env[f"{prefix}_SERVER_NAME"] = conn.tls.server_name
         secrets = {}
         secret_file = None
         password_env = None
@@ -87,7 +95,8 @@ class SpecParts:
             secret_file = (path, conn.password.sops)
         url = RedisUrl(tls=conn.tls.enabled, host=conn.host, port=conn.port,
                        database=conn.database, username=conn.username,
-                       password_env=password_env)
+                       password_env=password_env, ca_file=conn.tls.ca_file,
+                       verify=conn.tls.verify)
         url_json = _member_json(url)
         urls = {name: (url, url_json) for name in (f"{prefix}_URL", *url_aliases)}
         return _ConnectionEntries(env, secrets, urls, secret_file)

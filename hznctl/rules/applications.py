@@ -261,3 +261,31 @@ def runtime_fields(inventory: Inventory) -> Iterator[Diagnostic]:
                         code="runtime-fields",
                         hint="remove it; the runtime table in the README says what each "
                         "runtime does with each field")
+
+
+# Runtimes whose Redis client (redis-py) checks the certificate against the host it
+# connects to and has no setting for another name.
+_NO_SERVER_NAME = frozenset({Runtime.RQ, Runtime.CELERY})
+
+
+@rule("tls-server-name")
+def tls_server_name(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A connection's tls.server_name reaches Laravel (peer_name) and REDIS_SERVER_NAME, but
+    not rq's or Celery's client: warn where such a group uses one."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        if app.runtime not in _NO_SERVER_NAME:
+            continue
+        for index, worker in enumerate(app.workers):
+            name = app.worker_connection(worker)
+            connection = inventory.connections.get(name) if name else None
+            if connection is None or not connection.tls.enabled \
+                    or connection.tls.server_name is None:
+                continue
+            yield inventory.diagnostic(
+                "application", slug, ("workers", index),
+                f"connection {name!r} sets tls.server_name, which the {app.runtime.value} "
+                f"runtime's client (redis-py) does not use: it checks the certificate "
+                f"against host {connection.host!r}", severity=Severity.WARNING,
+                code="tls-server-name", at=("workers", index, "name"),
+                hint="connect by a name the certificate holds (host), or drop server_name")

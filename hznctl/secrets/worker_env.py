@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from pydantic import ValidationError
 
@@ -72,7 +72,18 @@ def redis_url(url: RedisUrl, values: Mapping[str, str]) -> str:
         credentials += "@"
     host = f"[{url.host}]" if ":" in url.host and not url.host.startswith("[") else url.host
     scheme = "rediss" if url.tls else "redis"
-    return f"{scheme}://{credentials}{host}:{url.port}/{url.database}"
+    return f"{scheme}://{credentials}{host}:{url.port}/{url.database}{_tls_query(url)}"
+
+
+def _tls_query(url: RedisUrl) -> str:
+    """redis-py's and kombu's TLS settings in the URL's query (``ssl_cert_reqs``, which
+    kombu requires of a rediss:// URL, and ``ssl_ca_certs``)."""
+    if not url.tls:
+        return ""
+    query = [("ssl_cert_reqs", "required" if url.verify else "none")]
+    if url.ca_file is not None:
+        query.append(("ssl_ca_certs", url.ca_file))
+    return "?" + urlencode(query, quote_via=quote)
 
 
 def build_environment(spec: ExecSpec, environ: Mapping[str, str],
