@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TypeVar
 
 from hznctl.compile.ini import (
     PROCESS_NUM,
@@ -28,6 +29,7 @@ from hznctl.compile.spec import (
 from hznctl.execspec import ExecSpec, Recycle
 from hznctl.inventory import Inventory
 from hznctl.models import Application, Host, Runtime, SupervisordSettings, WorkerGroup
+from hznctl.models.program import DEVICES
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import (
     LARAVEL_CONNECTION,
@@ -39,6 +41,7 @@ from hznctl.runtimes import (
     runtime_spec,
 )
 
+T = TypeVar("T")
 LOG_MAXBYTES = "50MB"
 LOG_BACKUPS = "10"
 DEFAULT_STARTSECS = 1
@@ -274,30 +277,44 @@ class ProgramBuilder:
         startsecs = self._startsecs(workers)
         stopwait = max(stopwaitsecs(w, program.runtime, self.margin) for w in workers)
         stop = program.runtime.stop
-        log = f"{sv.log_dir}/{program.group}_"
-        return {
+        chosen = (program.worker or workers[0]).supervisord.over(sv.program)
+        options: dict[str, Arg] = {
             "command": "",  # rendered from argv
             "process_name": (PROGRAM_NAME, "_", PROCESS_NUM),
             "numprocs": str(program.numprocs),
             "directory": program.application.directory,
             "user": program.application.user,
             "environment": f"HZNCTL_SPEC_SHA256={spec_hash(program.exec_json)}",
-            "priority": "999",
-            "autostart": "true",
+            "priority": str(_given(chosen.priority, 999)),
+            "autostart": _bool(_given(chosen.autostart, True)),
             "autorestart": "true",
             "startsecs": str(startsecs),
-            "startretries": "3",
+            "startretries": str(_given(chosen.startretries, 3)),
             "stopsignal": stop.signal,
             "stopwaitsecs": str(stopwait),
             "stopasgroup": _bool(stop.stopasgroup),
             "killasgroup": _bool(stop.killasgroup),
-            "stdout_logfile": (log, PROCESS_NUM, ".out.log"),
-            "stdout_logfile_maxbytes": LOG_MAXBYTES,
-            "stdout_logfile_backups": LOG_BACKUPS,
-            "stderr_logfile": (log, PROCESS_NUM, ".err.log"),
-            "stderr_logfile_maxbytes": LOG_MAXBYTES,
-            "stderr_logfile_backups": LOG_BACKUPS,
         }
+        log = f"{sv.log_dir}/{program.group}_"
+        redirect = bool(chosen.redirect_stderr)
+        streams = {"stdout": chosen.stdout_logfile,
+                   "stderr": "NONE" if redirect else chosen.stderr_logfile}
+        for stream, target in streams.items():
+            device = target in DEVICES
+            options[f"{stream}_logfile"] = target if target is not None else (
+                log, PROCESS_NUM, f".{stream[3:]}.log")
+            options[f"{stream}_logfile_maxbytes"] = "0" if device else (
+                chosen.logfile_maxbytes or LOG_MAXBYTES)
+            options[f"{stream}_logfile_backups"] = "0" if device else str(
+                _given(chosen.logfile_backups, int(LOG_BACKUPS)))
+        options["redirect_stderr"] = _bool(redirect)
+        if chosen.umask is not None:
+            options["umask"] = chosen.umask
+        return options
+
+
+def _given(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 def _bool(value: bool) -> str:

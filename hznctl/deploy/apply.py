@@ -45,6 +45,8 @@ class GroupTarget:
     # Exit statuses with which its workers stop by themselves to be replaced (max_jobs):
     # such an exit, and the restart after it, is no failed start.
     recycle_exit_codes: tuple[int, ...] = ()
+    # autostart=false: supervisord leaves it STOPPED until an operator starts it.
+    autostart: bool = True
 
 
 @dataclass
@@ -114,7 +116,8 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
 
     if wait and to_add:
         began = time.monotonic()
-        pids = wait_running(supervisor, [targets[g] for g in to_add], timeout=timeout)
+        pids = wait_running(supervisor, [targets[g] for g in to_add if targets[g].autostart],
+                            timeout=timeout)
         actions.durations["wait"] = time.monotonic() - began
         if settle > 0:
             began = time.monotonic()

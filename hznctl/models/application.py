@@ -20,6 +20,7 @@ from hznctl.models.common import (
     UnixUser,
     partial_model,
 )
+from hznctl.models.program import ProgramOptions
 
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 Icon = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
@@ -109,6 +110,10 @@ class WorkerGroup(Model):
         default=None, description="Grace period on stop; default: timeout plus a margin."
     )
     startsecs: Annotated[int, Field(ge=0, le=3600)] | None = None
+    supervisord: ProgramOptions = Field(
+        default=ProgramOptions(),
+        description="supervisord options of the group's program (logs, priority, "
+        "autostart, startretries, umask); unset ones come from the host.")
     command: SingleLine | None = Field(
         default=None, description="For the command runtime: overrides the application's command."
     )

@@ -183,9 +183,11 @@ def laravel_push(client: Any, queue: str, token: str, **data: Any) -> None:
     client.rpush(f"queues:{queue}", json.dumps(payload))
 
 
-def runtime_site(tmp: Path, app: dict[str, Any], files: dict[str, str]) -> Iterator[Site]:
+def runtime_site(tmp: Path, app: dict[str, Any], files: dict[str, str],
+                 program: dict[str, Any] | None = None) -> Iterator[Site]:
     """One application (``app``, without the common fields) on a host whose supervisord
-    runs here, with one password-protected Redis; ``files`` are written into its folder."""
+    runs here, with one password-protected Redis; ``files`` are written into its folder;
+    ``program``: the host's supervisord options of every program."""
     redis = start_redis(tmp, password="pw-1")
     sup = start_supervisord(tmp)
     try:
@@ -203,7 +205,8 @@ def runtime_site(tmp: Path, app: dict[str, Any], files: dict[str, str]) -> Itera
             "name": "test-host", "environment": "test", "age_recipient": host_key.recipient,
             "supervisord": {"url": sup.url, "include_dir": str(sup.include_dir),
                             "state_dir": str(tmp / "state"), "log_dir": str(tmp / "log"),
-                            "age_key_file": str(host_key.path), "hznctl_bin": hznctl_bin()}})
+                            "age_key_file": str(host_key.path), "hznctl_bin": hznctl_bin(),
+                            **({"program": program} if program else {})}})
         _dump(inv / "connections" / "redis-a.yaml", {
             "name": "redis-a", "host": "127.0.0.1", "port": redis.port, "environment": "test",
             "password": {"sops": "secrets/redis-a.yaml", "key": "password"}})
