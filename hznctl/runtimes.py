@@ -140,6 +140,22 @@ def celery_argv(ctx: WorkerContext) -> list[Arg]:
     return _nice(w, argv)
 
 
+def laravel_scheduler_argv(ctx: WorkerContext) -> list[Arg]:
+    return [ctx.application.executable or "php", "artisan", "schedule:work"]
+
+
+def celery_scheduler_argv(ctx: WorkerContext) -> list[Arg]:
+    app_module = ctx.application.app_module or ctx.application.slug
+    return [ctx.application.executable or "celery", "-A", app_module, "beat",
+            "--loglevel=INFO"]
+
+
+def rq_scheduler_argv(ctx: WorkerContext) -> list[Arg]:
+    w = _need(ctx.worker)
+    assert w.schedule is not None, "validate requires an rq scheduler's schedule"
+    return [ctx.application.executable or "rq", "cron", w.schedule]
+
+
 PLACEHOLDERS = ("queues", "connection", "processes", "timeout", "tries", "memory", "sleep",
                 "worker", "application")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
@@ -300,6 +316,15 @@ class RuntimeSpec:
     # The worker exits by itself after max_jobs (supervisord restarts it).
     exits_after_max_jobs: bool = False
     queue_order: str = ""
+    # The argv of a group of kind scheduler (the runtime's companion program), if any.
+    scheduler: Callable[[WorkerContext], list[Arg]] | None = None
+
+    def worker_argv(self, ctx: WorkerContext) -> list[Arg]:
+        """The argv of ``ctx``'s program: the worker's, or the scheduler's."""
+        if ctx.worker is not None and ctx.worker.kind == "scheduler":
+            assert self.scheduler is not None, "validate refuses a scheduler here"
+            return self.scheduler(ctx)
+        return self.argv(ctx)
 
     def ignores(self, name: str) -> bool:
         return name in self.semantics and self.semantics[name] is None
@@ -328,21 +353,22 @@ RUNTIMES: dict[Runtime, RuntimeSpec] = {
     Runtime.LARAVEL_QUEUE: RuntimeSpec(
         Runtime.LARAVEL_QUEUE, "laravel-queue.conf.j2", "php", laravel_queue_argv,
         semantics=_LARAVEL_QUEUE, stop=_LARAVEL_STOP, exits_after_max_jobs=True,
+        scheduler=laravel_scheduler_argv,
         queue_order="strict: the first queue is emptied before the next is read"),
     Runtime.LARAVEL_HORIZON: RuntimeSpec(
         Runtime.LARAVEL_HORIZON, "laravel-horizon.conf.j2", "php", laravel_horizon_argv,
         can_scale=True, per_application=True, own_pool=True, semantics=_HORIZON,
-        stop=_LARAVEL_STOP,
+        stop=_LARAVEL_STOP, scheduler=laravel_scheduler_argv,
         queue_order="strict within a pool (balance off); per queue pools otherwise"),
     Runtime.RQ: RuntimeSpec(
         Runtime.RQ, "rq.conf.j2", "rq", rq_argv, url_variables=("RQ_REDIS_URL",),
         semantics=_RQ, stop=_RQ_STOP, default_job_timeout=RQ_DEFAULT_JOB_TIMEOUT,
-        exits_after_max_jobs=True,
+        exits_after_max_jobs=True, scheduler=rq_scheduler_argv,
         queue_order="strict: a queue is read only when the ones before it are empty"),
     Runtime.CELERY: RuntimeSpec(
         Runtime.CELERY, "celery.conf.j2", "celery", celery_argv, can_scale=True,
         own_pool=True, url_variables=("CELERY_BROKER_URL",), semantics=_CELERY,
-        stop=_CELERY_STOP,
+        stop=_CELERY_STOP, scheduler=celery_scheduler_argv,
         queue_order="none: kombu reads the queues round-robin"),
     Runtime.COMMAND: RuntimeSpec(
         Runtime.COMMAND, "command.conf.j2", None, command_argv, semantics=_COMMAND,

@@ -213,19 +213,19 @@ class ProgramBuilder:
         builder = SpecBuilder(sv.state_dir, self.spec_parts)
         self._connections(builder, app, workers, connection, spec)
         host_files: tuple[str, ...] = ()
-        if spec.per_application:
+        if worker is None:  # the application's one program on the host (Horizon)
             path = horizon_path(app)
             host_files = (path,)
             builder.env["HZNCTL_HORIZON_FILE"] = builder.installed(path)
         builder.env["HZNCTL_GROUP"] = group
         support: dict[str, bytes] = {}
-        if app.runtime is Runtime.RQ and worker is not None:
+        if app.runtime is Runtime.RQ and worker is not None and worker.kind == "worker":
             support = self._rq_support(builder, app, worker)
         if app.runtime in LARAVEL_RUNTIMES:
             retry_after = app.effective_retry_after
             if retry_after is not None:  # stock config/queue.php reads it
                 builder.env[LARAVEL_RETRY_AFTER_VARIABLE] = str(retry_after)
-        if worker is not None and recycles(worker, spec):
+        if worker is not None and worker.kind == "worker" and recycles(worker, spec):
             builder.recycle = Recycle(min_uptime=self._startsecs(workers) + 0.5,
                                       exit_codes=list(RECYCLE_EXIT_CODES[app.runtime]))
         for source in (app.env, *(w.env for w in ([worker] if worker else []))):
@@ -235,7 +235,7 @@ class ProgramBuilder:
             python_path = builder.env.get("PYTHONPATH")
             builder.env["PYTHONPATH"] = f"{path}:{python_path}" if python_path else path
         exec_spec, exec_json = builder.build(sv.age_key_file)
-        numprocs = 1 if spec.own_pool else main.max_processes
+        numprocs = 1 if spec.own_pool or main.kind == "scheduler" else main.max_processes
         argv: list[Arg] = [sv.hznctl_bin, "exec", "--spec",
                            f"{sv.state_dir}/current/exec/{group}.json", "--", *worker_argv]
         params = _app_parameters(app, spec)
@@ -347,11 +347,12 @@ class HostCompiler:
         for slug, workers in sorted(by_app.items()):
             app = applications[slug]
             spec = runtime_spec(app.runtime)
-            if spec.per_application:
-                found.append(self._program(app, None, workers, spec))
-            else:
-                found.extend(self._program(app, w, [w], spec) for w in workers
-                             if w.max_processes > 0)
+            # A scheduler is a program of its own, in every runtime.
+            own = [w for w in workers if w.kind == "scheduler" or not spec.per_application]
+            found.extend(self._program(app, w, [w], spec) for w in own if w.max_processes > 0)
+            pooled = [w for w in workers if spec.per_application and w.kind == "worker"]
+            if pooled:
+                found.append(self._program(app, None, pooled, spec))
         return sorted(found, key=lambda p: p.program.group)
 
     def _program(self, app: Application, worker: WorkerGroup | None,
@@ -361,9 +362,9 @@ class HostCompiler:
         connection = app.worker_connection(worker) if worker else _primary(app)
         ctx = WorkerContext(app, worker, group, self.host.name, connection)
         program = self.builder.program(self.host.supervisord, app, worker, workers, spec,
-                                       connection, spec.argv(ctx))
+                                       connection, spec.worker_argv(ctx))
         files = {}
-        if spec.per_application:
+        if worker is None:
             files[horizon_path(app)] = self._horizon_file(app, workers)
         return HostProgram(program, files)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, Strict, StringConstraints, field_validator
+from pydantic import Field, Strict, StringConstraints, ValidationInfo, field_validator
 
 from hznctl.models.common import (
     AbsolutePath,
@@ -76,9 +76,13 @@ class WorkerGroup(Model):
     connection: Slug | None = Field(
         default=None, description="Bound connection to consume from; default: the primary."
     )
+    kind: Literal["worker", "scheduler"] = Field(
+        default="worker", description="worker: consumes its queues; scheduler: the "
+        "runtime's companion scheduler (Laravel schedule:work, celery beat, rq cron), one "
+        "process, no queues.")
     queues: list[QueueName] = Field(
-        min_length=1, description="In order; what the order means depends on the runtime "
-        "(strict priority but for Celery).")
+        description="In order; what the order means depends on the runtime (strict "
+        "priority but for Celery). Empty for a scheduler.")
     balance: Annotated[Balance, Strict(False)] = Balance.OFF
     min_processes: Processes = 1
     max_processes: Processes = 1
@@ -117,12 +121,16 @@ class WorkerGroup(Model):
     command: SingleLine | None = Field(
         default=None, description="For the command runtime: overrides the application's command."
     )
+    schedule: ModulePath | None = Field(
+        default=None, description="rq scheduler: the cron configuration module (rq cron).")
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
     active: bool = True
 
     @field_validator("queues")
     @classmethod
-    def _unique_queues(cls, queues: list[str]) -> list[str]:
+    def _unique_queues(cls, queues: list[str], info: ValidationInfo) -> list[str]:
+        if not queues and info.data.get("kind", "worker") == "worker":
+            raise ValueError("a worker group needs at least one queue")
         seen: set[str] = set()
         for queue in queues:
             if queue in seen:
@@ -189,7 +197,8 @@ class Application(Model):
 WorkerDefaults = partial_model(
     WorkerGroup,
     "WorkerDefaults",
-    exclude={"name", "connection", "queues", "hosts", "command", "env", "active"},
+    exclude={"name", "connection", "queues", "hosts", "command", "env", "active", "kind",
+             "schedule"},
     doc="Defaults merged into every worker group that does not set the field itself.",
 )
 ApplicationDefaults = partial_model(

@@ -289,3 +289,46 @@ def tls_server_name(inventory: Inventory) -> Iterator[Diagnostic]:
                 f"against host {connection.host!r}", severity=Severity.WARNING,
                 code="tls-server-name", at=("workers", index, "name"),
                 hint="connect by a name the certificate holds (host), or drop server_name")
+
+
+@rule("schedulers")
+def schedulers(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A scheduler group is one process of a runtime that has a scheduler, on one host."""
+    from hznctl.placement import hosts_for
+    from hznctl.runtimes import runtime_spec
+
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        for index, worker in enumerate(app.workers):
+            if worker.kind != "scheduler":
+                if worker.schedule is not None:
+                    yield inventory.diagnostic(
+                        "application", slug, ("workers", index, "schedule"),
+                        "schedule is for an rq scheduler (kind: scheduler)", key=True,
+                        code="schedulers", hint="remove it, or set kind: scheduler")
+                continue
+            where = ("workers", index, "kind")
+            if runtime_spec(app.runtime).scheduler is None:
+                yield inventory.diagnostic(
+                    "application", slug, where,
+                    f"the {app.runtime.value} runtime has no scheduler", code="schedulers",
+                    hint="run your scheduler as a worker group of its own command")
+                continue
+            if app.runtime is Runtime.RQ and worker.schedule is None:
+                yield inventory.diagnostic(
+                    "application", slug, where,
+                    "an rq scheduler needs schedule: the module with its cron jobs (rq cron)",
+                    code="schedulers", hint="e.g. schedule: myapp.cron")
+            if worker.max_processes > 1:
+                yield inventory.diagnostic(
+                    "application", slug, ("workers", index, "max_processes"),
+                    f"a scheduler runs one process, not {worker.max_processes}: more would "
+                    "run each scheduled task more than once", code="schedulers",
+                    hint="set max_processes to 1")
+            hosts = hosts_for(inventory, app, worker) if worker.active and app.active else []
+            if len(hosts) > 1:
+                yield inventory.diagnostic(
+                    "application", slug, where,
+                    f"the scheduler runs on {len(hosts)} hosts ({', '.join(hosts)}): each "
+                    "would run every scheduled task", severity=Severity.WARNING,
+                    code="schedulers", hint="place it on one host (hosts: [one])")

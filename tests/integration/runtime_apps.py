@@ -40,6 +40,19 @@ def slow(token, seconds):
     conn.rpush("started", token)
     time.sleep(seconds)
     conn.rpush("results", token)
+
+
+def tick():
+    get_current_job().connection.rpush("ticks", "tick")
+'''
+
+# rq cron's configuration (rq/cron.py: register, load_config_from_file): a tick a second.
+RQ_CRON = '''
+from rq import cron
+
+import tasks
+
+cron.register(tasks.tick, queue_name="low", interval=1)
 '''
 
 CELERY_TASKS = '''
@@ -71,6 +84,16 @@ def slow(token, seconds):
         store.rpush("soft", token)
         time.sleep(seconds)
     store.rpush("results", token)
+
+
+app.conf.beat_schedule = {
+    "tick": {"task": "tasks.tick", "schedule": 1.0, "options": {"queue": "low"}},
+}
+
+
+@app.task(name="tasks.tick")
+def tick():
+    store.rpush("ticks", "tick")
 
 
 @app.task(name="tasks.settings")

@@ -22,6 +22,7 @@ from tests.integration.runtime_apps import (
     CELERY_TASKS,
     LARAVEL,
     PHP,
+    RQ_CRON,
     RQ_TASKS,
     laravel_push,
     runtime_site,
@@ -71,8 +72,10 @@ def rq_site(tmp_path: Path):
         {"name": "slow", "queues": ["slow"], "timeout": 4, "hosts": ["test-host"]},
         {"name": "cycle", "queues": ["cycle"], "max_jobs": MAX_JOBS, "max_processes": 2,
          "startsecs": 1, "hosts": ["test-host"]},
+        {"name": "cron", "kind": "scheduler", "queues": [], "schedule": "cron_config",
+         "hosts": ["test-host"]},
     ]}
-    yield from runtime_site(tmp_path, app, {"tasks.py": RQ_TASKS})
+    yield from runtime_site(tmp_path, app, {"tasks.py": RQ_TASKS, "cron_config.py": RQ_CRON})
 
 
 def test_rq_workers_do_what_the_inventory_says(cli, rq_site: Site):
@@ -105,6 +108,8 @@ def test_rq_workers_do_what_the_inventory_says(cli, rq_site: Site):
     assert len(cycle_workers) >= JOBS // MAX_JOBS  # a new worker every MAX_JOBS jobs
     assert [t for t in results if not t.startswith("cycle")] == [
         "high-0", "high-1", "high-2", "low-0", "low-1", "low-2"]
+    # The scheduler (rq cron) enqueues its tick every second; the order group runs them.
+    wait_for(lambda: len(_list(site, "ticks")) >= 2, timeout=30, what="rq cron ticks")
 
     # Overlong: enqueued with rq's default job timeout (180 s), stopped at the group's 4 s.
     began = time.monotonic()
@@ -128,7 +133,8 @@ def test_a_recycling_group_that_crashes_at_start_still_fails_the_deploy(cli, tmp
     """The recycle hold is for exit status 0 only: a worker that exits 1 at once is a failed
     start (BACKOFF), and deploy rolls back."""
     app = {"slug": "jobs", "runtime": "rq", "executable": "/bin/false", "workers": [
-        {"name": "cycle", "queues": ["cycle"], "max_jobs": 2, "startsecs": 1,
+        # startsecs well above `hznctl exec`'s own start on a busy machine: a crash at start
+        {"name": "cycle", "queues": ["cycle"], "max_jobs": 2, "startsecs": 5,
          "hosts": ["test-host"]}]}
     for site in runtime_site(tmp_path, app, {}):
         compiled = cli("compile", str(site.inventory), "--out", str(site.out))
@@ -152,6 +158,7 @@ def celery_site(tmp_path: Path):
                {"name": "slow", "queues": ["slow"], "timeout": 4, "hosts": ["test-host"]},
                {"name": "cycle", "queues": ["cycle"], "max_jobs": MAX_JOBS,
                 "max_processes": 2, "hosts": ["test-host"]},
+               {"name": "beat", "kind": "scheduler", "queues": [], "hosts": ["test-host"]},
            ]}
     yield from runtime_site(tmp_path, app, {"tasks.py": CELERY_TASKS})
 
@@ -193,6 +200,8 @@ def test_celery_workers_do_what_the_inventory_says(cli, celery_site: Site):
                   if t.startswith("cycle")}
     assert len(cycle_pids) >= JOBS // MAX_JOBS  # a new pool child every MAX_JOBS tasks
     assert states(site, "tasks-cycle") == ["RUNNING"]
+    # The scheduler (celery beat) sends its tick every second; the order group runs them.
+    wait_for(lambda: len(_list(site, "ticks")) >= 2, timeout=30, what="celery beat ticks")
     options = site.redis["redis-a"].client().get("transport_options")
     assert json.loads(options) == {"visibility_timeout": 600}  # the application's retry_after
 
@@ -215,6 +224,11 @@ def test_celery_workers_do_what_the_inventory_says(cli, celery_site: Site):
     assert "WorkerLostError" not in _worker_log(site, "tasks-slow")
 
 
+def _command(site: Site, group: str) -> str:
+    manifest = json.loads((site.bundle / "manifest.json").read_text())
+    return str(manifest["groups"][group]["settings"]["command"])
+
+
 def _worker_log(site: Site, group: str) -> str:
     return "".join(p.read_text(errors="replace") for p in sorted(
         (site.root / "log").glob(f"{group}_*.log")))
@@ -234,6 +248,8 @@ def laravel_site(tmp_path: Path):
                 "hosts": ["test-host"]},
                {"name": "cycle", "queues": ["cycle"], "max_jobs": MAX_JOBS, "sleep": 0.2,
                 "timeout": 20, "max_processes": 2, "startsecs": 1, "hosts": ["test-host"]},
+               {"name": "scheduler", "kind": "scheduler", "queues": [], "timeout": 20,
+                "hosts": ["test-host"]},
            ]}
     for site in runtime_site(tmp_path, app, {}):
         write_laravel_app(tmp_path / "app")
@@ -258,6 +274,7 @@ def test_laravel_workers_do_what_the_inventory_says(cli, laravel_site: Site):
         laravel_push(conn, "cycle", f"cycle-{n}")
     record = compile_and_deploy(cli, site)
     assert record["result"] == "ok", record
+    assert "php artisan schedule:work" in _command(site, "shop-scheduler")
 
     seen = _never_fatal(site, "shop-cycle",
                         lambda: len([t for t in _list(site, "results") if t.startswith("cycle")])

@@ -117,3 +117,28 @@ def test_compiled_bundles_carry_each_runtimes_settings(cli, example_inventory: P
     assert mail["recycle"] == {"exit_codes": [0, 12], "min_uptime": 1.5}  # max_jobs: 1000
     manifest = json.loads((out / "worker-eu-1/manifest.json").read_text())
     assert manifest["groups"]["mailer-mail"]["recycle_exit_codes"] == [0, 12]
+
+
+def test_a_scheduler_is_a_program_of_its_own(cli, example_inventory: Path, tmp_path):
+    """Laravel's schedule:work next to Horizon (not one of its supervisors), celery beat."""
+    import yaml
+
+    for slug, extra in (("billing", {}), ("search-indexer", {})):
+        path = example_inventory / "applications" / f"{slug}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["workers"].append({"name": "scheduler", "kind": "scheduler", "queues": [],
+                                "hosts": ["worker-eu-1" if slug == "billing"
+                                          else "worker-batch-1"], **extra})
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    result = cli("compile", str(example_inventory), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    eu1 = json.loads((out / "worker-eu-1/manifest.json").read_text())["groups"]
+    scheduler = eu1["billing-scheduler"]
+    assert scheduler["settings"]["command"].endswith("-- php artisan schedule:work")
+    assert scheduler["processes"] == 1
+    horizon = json.loads((out / "worker-eu-1/horizon/billing.json").read_text())
+    assert "billing-scheduler" not in horizon["supervisors"]
+    batch = json.loads((out / "worker-batch-1/manifest.json").read_text())["groups"]
+    beat = batch["search-indexer-scheduler"]["settings"]["command"]
+    assert beat.endswith("celery -A indexer.worker beat --loglevel=INFO")
