@@ -6,16 +6,8 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TypeVar
 
-from hznctl.compile.ini import (
-    PROCESS_NUM,
-    PROGRAM_NAME,
-    Arg,
-    display,
-    display_command,
-    expand,
-)
+from hznctl.argv import Arg
 from hznctl.compile.spec import (
     LARAVEL_RUNTIMES,
     SpecBuilder,
@@ -24,12 +16,11 @@ from hznctl.compile.spec import (
     json_member,
     json_object,
     json_string,
-    spec_hash,
 )
 from hznctl.execspec import ExecSpec, Recycle
 from hznctl.inventory import Inventory
 from hznctl.models import Application, Host, Runtime, SupervisordSettings, WorkerGroup
-from hznctl.models.program import DEVICES
+from hznctl.models.program import ProgramOptions
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import (
     LARAVEL_CONNECTION,
@@ -41,15 +32,13 @@ from hznctl.runtimes import (
     runtime_spec,
 )
 
-T = TypeVar("T")
-LOG_MAXBYTES = "50MB"
-LOG_BACKUPS = "10"
 DEFAULT_STARTSECS = 1
 
 
 @dataclass(eq=False)
 class Program:
-    """One supervisord program group and every file it needs but the host's own.
+    """One program group (a worker group's processes) and every file it needs but the
+    host's own, as typed values: each target writes it in its own syntax.
 
     A compile builds each distinct program once and shares it between the hosts where it
     is the same (``ProgramBuilder``): nothing in it names a host, and programs compare by
@@ -64,7 +53,11 @@ class Program:
     runtime: RuntimeSpec
     argv: list[Arg]
     numprocs: int
-    options: dict[str, Arg]
+    # The host's settings it is built for, and how long its processes are given to start
+    # and, on a graceful stop, to finish their job.
+    supervisord: SupervisordSettings
+    startsecs: int
+    stopwaitsecs: int
     exec_spec: ExecSpec
     exec_json: bytes
     parameters: dict[str, str]
@@ -72,37 +65,17 @@ class Program:
     host_files: tuple[str, ...] = ()
     # Files hznctl ships with the program whatever the host (the rq worker class).
     support_files: dict[str, bytes] = field(default_factory=dict)
+    # The supervisord options operators set: the group's, then the host's (unset: None).
+    options: ProgramOptions = field(default_factory=ProgramOptions)
 
     @property
     def exec_path(self) -> str:
         return f"exec/{self.group}.json"
 
     @property
-    def file(self) -> str:
-        return f"programs/{self.group}.conf"
-
-    def process_names(self) -> list[str]:
-        return [expand(self.options["process_name"], self.expansions(n))
-                for n in range(self.numprocs)]
-
-    def expansions(self, process_num: int) -> dict[str, object]:
-        return {"program_name": self.group, "group_name": self.group,
-                "process_num": process_num, "numprocs": self.numprocs}
-
-    def settings(self) -> dict[str, str]:
-        return {k: " ".join(map(_shown_argument, self.argv)) if k == "command"
-                else display(v) for k, v in self.options.items()}
-
-    @property
     def files(self) -> list[str]:
         return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files),
                 *sorted(self.support_files)]
-
-
-@functools.lru_cache(maxsize=65536)
-def _shown_argument(arg: Arg) -> str:
-    # display_command joins its arguments' words with spaces; most recur in every program.
-    return display_command([arg])
 
 
 @dataclass(frozen=True)
@@ -244,10 +217,14 @@ class ProgramBuilder:
                                          f"{w.name}." if worker is None else "")
         if worker is None:
             params["workers"] = ",".join(w.name for w in workers)
-        program = Program(group, app, worker, workers, spec, argv, numprocs, {}, exec_spec,
-                          exec_json, params, builder.secret_files, host_files, support)
-        program.options = self._options(sv, program, workers)
-        return program
+        startsecs = self._startsecs(workers)
+        stopwait = max(stopwaitsecs(w, spec, self.margin) for w in workers)
+        return Program(group=group, application=app, worker=worker, workers=workers,
+                       runtime=spec, argv=argv, numprocs=numprocs, supervisord=sv,
+                       startsecs=startsecs, stopwaitsecs=stopwait, exec_spec=exec_spec,
+                       exec_json=exec_json, parameters=params,
+                       secret_sources=builder.secret_files, host_files=host_files,
+                       support_files=support, options=main.supervisord.over(sv.program))
 
     def _rq_support(self, builder: SpecBuilder, app: Application,
                     worker: WorkerGroup) -> dict[str, bytes]:
@@ -271,55 +248,6 @@ class ProgramBuilder:
             builder.connection(other, prefix=env_prefix(other))
         if app.runtime in LARAVEL_RUNTIMES and app.key_prefix:
             builder.env["REDIS_PREFIX"] = app.key_prefix
-
-    def _options(self, sv: SupervisordSettings, program: Program,
-                 workers: list[WorkerGroup]) -> dict[str, Arg]:
-        startsecs = self._startsecs(workers)
-        stopwait = max(stopwaitsecs(w, program.runtime, self.margin) for w in workers)
-        stop = program.runtime.stop
-        chosen = (program.worker or workers[0]).supervisord.over(sv.program)
-        options: dict[str, Arg] = {
-            "command": "",  # rendered from argv
-            "process_name": (PROGRAM_NAME, "_", PROCESS_NUM),
-            "numprocs": str(program.numprocs),
-            "directory": program.application.directory,
-            "user": program.application.user,
-            "environment": f"HZNCTL_SPEC_SHA256={spec_hash(program.exec_json)}",
-            "priority": str(_given(chosen.priority, 999)),
-            "autostart": _bool(_given(chosen.autostart, True)),
-            "autorestart": "true",
-            "startsecs": str(startsecs),
-            "startretries": str(_given(chosen.startretries, 3)),
-            "stopsignal": stop.signal,
-            "stopwaitsecs": str(stopwait),
-            "stopasgroup": _bool(stop.stopasgroup),
-            "killasgroup": _bool(stop.killasgroup),
-        }
-        log = f"{sv.log_dir}/{program.group}_"
-        redirect = bool(chosen.redirect_stderr)
-        streams = {"stdout": chosen.stdout_logfile,
-                   "stderr": "NONE" if redirect else chosen.stderr_logfile}
-        for stream, target in streams.items():
-            device = target in DEVICES
-            options[f"{stream}_logfile"] = target if target is not None else (
-                log, PROCESS_NUM, f".{stream[3:]}.log")
-            options[f"{stream}_logfile_maxbytes"] = "0" if device else (
-                chosen.logfile_maxbytes or LOG_MAXBYTES)
-            options[f"{stream}_logfile_backups"] = "0" if device else str(
-                _given(chosen.logfile_backups, int(LOG_BACKUPS)))
-        options["redirect_stderr"] = _bool(redirect)
-        if chosen.umask is not None:
-            options["umask"] = chosen.umask
-        return options
-
-
-def _given(value: T | None, default: T) -> T:
-    return default if value is None else value
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
 
 @functools.cache
 def rq_support_module() -> bytes:
