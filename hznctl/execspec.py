@@ -38,6 +38,22 @@ class RedisUrl(Model):
     password_env: EnvVarName | None = Field(
         default=None, description="Secret variable (from `secrets`) holding the password."
     )
+    ca_file: AbsolutePath | None = Field(
+        default=None, description="TLS: the CA bundle the server's certificate is checked with "
+        "(ssl_ca_certs in the URL)."
+    )
+    verify: bool = Field(default=True, description="TLS: check the server's certificate.")
+
+
+class Recycle(Model):
+    """A worker that exits by itself to be replaced (after max_jobs) may do so within
+    supervisord's startsecs, which supervisord counts as a failed start (FATAL after
+    startretries). ``hznctl exec`` then runs the worker as its child and holds such an
+    exit (one of ``exit_codes``) until ``min_uptime`` seconds after the start; any other
+    exit, a crash at start included, is passed on at once."""
+
+    min_uptime: Annotated[float, Field(gt=0, le=3600)]
+    exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = Field(min_length=1)
 
 
 class ExecSpec(Model):
@@ -46,3 +62,4 @@ class ExecSpec(Model):
     env: dict[EnvVarName, str] = Field(default_factory=dict)
     secrets: dict[EnvVarName, SecretEnv] = Field(default_factory=dict)
     urls: dict[EnvVarName, RedisUrl] = Field(default_factory=dict)
+    recycle: Recycle | None = None

@@ -54,6 +54,9 @@ class GroupEntry(_Strict):
     # The worker group's settings in the inventory's words (queues, tries …), so that a plan
     # can say `queues default → default,mail` rather than only `command … → …`.
     parameters: dict[str, str] = {}
+    # Exit statuses with which its workers stop by themselves to be replaced (max_jobs);
+    # deploy counts such an exit and the restart after it as no failed start.
+    recycle_exit_codes: list[int] = []
 
 
 class Manifest(_Strict):

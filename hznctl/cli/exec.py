@@ -1,7 +1,8 @@
 """`hznctl exec --spec FILE -- worker argv…`: decrypt a worker's secrets, then become the worker.
 
 The process replaces itself (``execvpe``): no parent lingers, so supervisord's signals go
-straight to the worker, and the plaintext lives only in the worker's environment.
+straight to the worker, and the plaintext lives only in the worker's environment. A worker
+that recycles itself (its spec's ``recycle``) runs as a child instead (``hznctl.recycle``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def exec_command(spec_path: Path, argv: tuple[str, ...]) -> int:
     for warning in prepared.warnings:
         click.echo(f"hznctl exec: warning: {warning}", err=True)
     try:
+        if prepared.recycle is not None:
+            from hznctl.recycle import run_recycling
+
+            return run_recycling(argv, prepared.env, prepared.recycle)
         os.execvpe(argv[0], list(argv), prepared.env)
     except OSError as exc:
         raise WorkerNotStarted(f"cannot start the worker {argv[0]!r}: "

@@ -184,7 +184,7 @@ def application(slug: str, runtime: str, environment: str, directory: str,
 @click.argument("application_slug", metavar="APPLICATION")
 @click.argument("name")
 @click.option("--queue", "queues", multiple=True, required=True, metavar="QUEUE",
-              help="A queue to consume, in priority order (repeatable).")
+              help="A queue to consume (repeatable), in order: strict priority but for celery.")
 @click.option("--connection", help="Bound connection to consume from (default: the primary).")
 @click.option("--processes", type=click.IntRange(0, 1000),
               help="Number of processes (sets both --min-processes and --max-processes).")

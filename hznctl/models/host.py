@@ -15,6 +15,7 @@ from hznctl.models.common import (
     Slug,
     partial_model,
 )
+from hznctl.models.program import ProgramOptions
 
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 SupervisorUrl = Annotated[
@@ -31,6 +32,10 @@ class SupervisordSettings(Model):
     log_dir: AbsolutePath = "/var/log/hznctl"
     age_key_file: AbsolutePath = "/etc/hznctl/age.key"
     hznctl_bin: AbsolutePath = "/usr/local/bin/hznctl"
+    program: ProgramOptions = Field(
+        default=ProgramOptions(),
+        description="supervisord options of every program on the host; a worker group's "
+        "own supervisord options win.")
 
 
 class Host(Model):

@@ -12,11 +12,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from pydantic import ValidationError
 
-from hznctl.execspec import ExecSpec, RedisUrl
+from hznctl.execspec import ExecSpec, Recycle, RedisUrl
 from hznctl.secrets.decrypt import Identities, decrypt_value, load_identities, read_bounded
 from hznctl.secrets.errors import SecretError
 from hznctl.secrets.identity import file_value_identity
@@ -31,6 +31,7 @@ MAX_SPEC_BYTES = 1024 * 1024
 class WorkerEnvironment:
     env: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    recycle: Recycle | None = None
 
 
 def read_spec(path: Path) -> ExecSpec:
@@ -64,13 +65,25 @@ def redis_url(url: RedisUrl, values: Mapping[str, str]) -> str:
         credentials += "@"
     host = f"[{url.host}]" if ":" in url.host and not url.host.startswith("[") else url.host
     scheme = "rediss" if url.tls else "redis"
-    return f"{scheme}://{credentials}{host}:{url.port}/{url.database}"
+    return f"{scheme}://{credentials}{host}:{url.port}/{url.database}{_tls_query(url)}"
+
+
+def _tls_query(url: RedisUrl) -> str:
+    """redis-py's and kombu's TLS settings in the URL's query (``ssl_cert_reqs``, which
+    kombu requires of a rediss:// URL, and ``ssl_ca_certs``)."""
+    if not url.tls:
+        return ""
+    query = [("ssl_cert_reqs", "required" if url.verify else "none")]
+    if url.ca_file is not None:
+        query.append(("ssl_ca_certs", url.ca_file))
+    return "?" + urlencode(query, quote_via=quote)
 
 
 def build_environment(spec: ExecSpec, environ: Mapping[str, str],
                       identities: Identities | None = None) -> WorkerEnvironment:
     """The complete environment for the worker: inherited, then the spec's, then secrets."""
-    result = WorkerEnvironment({k: v for k, v in environ.items() if k not in SCRUBBED_ENV})
+    result = WorkerEnvironment({k: v for k, v in environ.items() if k not in SCRUBBED_ENV},
+                               recycle=spec.recycle)
     result.env.update(spec.env)
     if spec.secrets and identities is None:
         identities = load_identities([identity_file(spec, environ)])

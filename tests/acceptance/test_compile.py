@@ -144,7 +144,9 @@ def test_program_settings_are_what_a_graceful_restart_needs(cli, example_invento
     mail = manifest["groups"]["mailer-mail"]["settings"]
     assert mail["stopwaitsecs"] == "120"  # timeout 90 + stop_margin 30
     assert mail["numprocs"] == "3"
-    for key, value in {"stopasgroup": "true", "killasgroup": "true", "autostart": "true",
+    # queue:work handles TERM itself after the current job; TERM to its process group
+    # would also reach what the job started. KILL after stopwaitsecs takes the group.
+    for key, value in {"stopasgroup": "false", "killasgroup": "true", "autostart": "true",
                        "autorestart": "true", "stopsignal": "TERM", "user": "www-data",
                        "directory": "/srv/mailer/current"}.items():
         assert mail[key] == value
@@ -157,9 +159,17 @@ def test_program_settings_are_what_a_graceful_restart_needs(cli, example_invento
     assert supervisors["supervisors"]["billing-default"]["balance"] == "auto"
     assert supervisors["supervisors"]["billing-payments"]["queue"] == \
         ["payments-high", "payments"]
+    mail_env = json.loads((out / "worker-eu-1/exec/mailer-mail.json").read_text())["env"]
+    assert mail_env["REDIS_QUEUE_RETRY_AFTER"] == "180"  # the application's retry_after
     batch = json.loads((out / "worker-batch-1" / "manifest.json").read_text())
-    assert "--autoscale=6,2" in batch["groups"]["search-indexer-indexing"]["settings"][
-        "command"]
+    celery = batch["groups"]["search-indexer-indexing"]["settings"]
+    assert "--autoscale=6,2" in celery["command"]
+    assert "--soft-time-limit=270 --time-limit=300" in celery["command"]
+    assert (celery["stopasgroup"], celery["killasgroup"]) == ("false", "true")
+    rq = batch["groups"]["reports-exports"]
+    assert (rq["settings"]["stopasgroup"], rq["settings"]["killasgroup"]) == ("false", "true")
+    assert "--worker-class hznctl_rq.Worker" in rq["settings"]["command"]
+    assert "support/hznctl_rq.py" in rq["files"]
 
 
 def test_inventory_templates_override_a_runtime(cli, example_inventory, tmp_path):

@@ -110,7 +110,7 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
         hashes[output.section.file] = output.sha256
         files[program.exec_path] = program.exec_json
         hashes[program.exec_path] = output.exec_sha256
-        for path, data in placed.files.items():
+        for path, data in (*placed.files.items(), *program.support_files.items()):
             files[path] = data
             hashes[path] = sha256_hex(data)
         for bundle_path, sops_path in program.secret_sources.items():
@@ -147,4 +147,6 @@ def _group_entry(written: Section, sha256: str) -> GroupEntry:
         settings=written.settings(),
         files=program.files,
         parameters=program.parameters,
+        recycle_exit_codes=(list(program.exec_spec.recycle.exit_codes)
+                            if program.exec_spec.recycle else []),
     )
