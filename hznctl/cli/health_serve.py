@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hznctl.cli.options import inventory_argument
+from hznctl.health.history import CHART_RUNS
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -39,10 +40,15 @@ def _listen(value: str) -> tuple[str, int]:
               "$HZNCTL_AGE_KEY_FILE, $SOPS_AGE_KEY_FILE].")
 @click.option("--workers", type=click.IntRange(min=1, max=8), default=1, show_default=True,
               help="Probe processes per round (more for thousands of connections).")
+@click.option("--chart-runs", type=click.IntRange(min=2, max=2000), default=CHART_RUNS,
+              show_default=True, metavar="N",
+              help="Rounds the dashboard's trends keep in memory (memory grows with them "
+              "until the window is full, then stays flat).")
 @click.option("--no-notify", is_flag=True, help="Do not send notifications.")
 def serve(path: Path, listen: str, interval: float, environments: tuple[str, ...],
           connections: tuple[str, ...], deadline: float | None, history: Path | None,
-          out: Path | None, identity: Path | None, workers: int, no_notify: bool) -> int:
+          out: Path | None, identity: Path | None, workers: int, chart_runs: int,
+          no_notify: bool) -> int:
     """Monitor the inventory at PATH: probe on an interval and serve the results.
 
     Serves /metrics (Prometheus text of the last completed round; never waits on
@@ -59,7 +65,7 @@ def serve(path: Path, listen: str, interval: float, environments: tuple[str, ...
     options = MonitorOptions(
         HealthOptions(path, Path("."), environments, connections, deadline, history, identity,
                       notify=not no_notify),
-        interval=interval, out=out, workers=workers)
+        interval=interval, out=out, workers=workers, chart_runs=chart_runs)
 
     def ready(url: str) -> None:
         click.echo(f"hznctl health serve: listening on {url}", err=True)

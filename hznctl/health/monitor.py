@@ -58,6 +58,7 @@ class MonitorOptions:
     interval: float = 30.0
     out: Path | None = None  # also write the report files there after every round
     workers: int = 1  # probe processes; the monitor's threads make forking a risk
+    chart_runs: int = CHART_RUNS  # rounds the trends keep: what bounds the monitor's memory
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Monitor:
         self.options = options
         self.loaded: Loaded | None = None
         self.snapshot: Snapshot | None = None
-        self._runs: deque[bytes] = deque(maxlen=CHART_RUNS)
+        self._runs: deque[bytes] = deque(maxlen=options.chart_runs)
         self.rounds = 0
         self.failed_rounds = 0
         self.reloads = 0
@@ -95,7 +96,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._previous: RunRecord | None = None
         if options.health.history is not None:
-            for record in read_history(options.health.history)[-CHART_RUNS:]:
+            for record in read_history(options.health.history)[-options.chart_runs:]:
                 self._remember(record)
 
     # --- inventory ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, RedisServer, start_redis
+from tests.support import REPO, RedisServer, start_redis, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +123,32 @@ class Operator:
         if argv[1:3] == ["secrets", "keygen"]:
             self.public_key = done.stdout.strip()
         return output
+
+    def serve(self, line: str, *, where: str = "") -> str:
+        """A long-running command (`hznctl health serve`), as written: started, asked for
+        /healthz until it answers 200, then stopped with SIGTERM (exit 0)."""
+        import urllib.request
+
+        self.ran.append(line)
+        argv = shlex.split(line, comments=True)
+        listen = argv[argv.index("--listen") + 1]
+        process = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=self.cwd, env=self.env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            def healthy() -> bool:
+                assert process.poll() is None, f"{where}: `{line}` ended early"
+                try:
+                    with urllib.request.urlopen(f"http://{listen}/healthz", timeout=2) as r:
+                        return r.status == 200
+                except OSError:
+                    return False
+            wait_for(healthy, timeout=60, what=f"`{line}` to answer /healthz")
+        finally:
+            process.terminate()
+            out, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, f"{where}: `{line}` exited {process.returncode}:\n{out}"
+        assert "Traceback" not in out, out
+        return out
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", *args], cwd=self.cwd, env=self.env, check=True,
@@ -325,6 +351,11 @@ def test_the_operators_day(world):
     assert statuses == {"redis-main": "ok"}, report
     for name in ("summary.md", "junit.xml", "metrics.prom", "index.html"):
         assert (op.cwd / "reports" / name).is_file()
+
+    # -- Run the monitor ------------------------------------------------------------------
+    (serve_line,) = guide.block("Run the monitor").lines
+    out = op.serve(serve_line, where="docs/operators.md § Run the monitor")
+    assert "listening on http://127.0.0.1:9530" in out
 
     # -- When health is red -----------------------------------------------------------------
     op.machine = "worker-1"

@@ -28,6 +28,8 @@ FLAPPING = 100  # connections on the server that goes down and up
 SCRAPE_BUDGET = float(os.environ.get("HZNCTL_SOAK_SCRAPE_BUDGET", "2"))  # s, a busy CI box
 GROWTH_KIB = 16 * 1024
 
+CHART_WINDOW = 4
+
 
 def test_soak_memory_scrapes_and_transitions(tmp_path: Path, redis_factory) -> None:  # type: ignore[no-untyped-def]
     runner = make_age_key(tmp_path / "runner.agekey")
@@ -46,7 +48,10 @@ def test_soak_memory_scrapes_and_transitions(tmp_path: Path, redis_factory) -> N
                                      "url_plain": hook.url,
                                      "events": ["warning", "critical", "down", "error",
                                                 "recovered"]}])
-    served = serve(inventory, "--interval", "1", "--identity", str(runner.path))
+    # The dashboard's trends keep the last --chart-runs rounds: memory grows until that
+    # window is full and must stay flat from then on, which is what is measured.
+    served = serve(inventory, "--interval", "1", "--identity", str(runner.path),
+                   "--chart-runs", str(CHART_WINDOW))
     scrapes: list[tuple[int, float]] = []
     stop = threading.Event()
 
@@ -68,7 +73,8 @@ def test_soak_memory_scrapes_and_transitions(tmp_path: Path, redis_factory) -> N
             return int(line.split()[1])
 
         warm = rounds()
-        wait_for(lambda: rounds() >= warm + 2, timeout=60, what="warm-up rounds")
+        wait_for(lambda: rounds() >= warm + CHART_WINDOW + 1, timeout=120,
+                 what="warm-up rounds that fill the chart window")
         baseline = served.rss_kib()
         ends = time.monotonic() + SECONDS
         up = True
