@@ -1,0 +1,1 @@
+"""Targets: what `compile` writes for each kind of host."""
