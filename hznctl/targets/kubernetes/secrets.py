@@ -52,7 +52,8 @@ class PendingSecret:
     name: str
     header: dict[str, Any]
     values: tuple[SecretValue, ...]
-    source_sha256: str
+    source_sha256: str  # everything the file is made from: kept while it is the same
+    values_sha256: str  # what its values are made from: pods roll when it changes
 
 
 class SecretsNeedKey(HznctlError):

@@ -47,6 +47,21 @@ class ClusterTree:
     secrets: Mapping[str, PendingSecret]  # path -> the Secret to encrypt there
 
 
+@dataclass(frozen=True)
+class _Made:
+    files: tuple[tuple[str, bytes], ...]
+    entry: DeploymentEntry
+
+
+class SharedWork:
+    """What every cluster tree of one compile shares: connections' entries, and each
+    worker group's files per distinct cluster settings."""
+
+    def __init__(self, inventory: Inventory, secret_hash: Callable[[str], str]) -> None:
+        self.parts = SpecParts(inventory.connections, secret_hash)
+        self.groups: dict[tuple[str, str, str], _Made] = {}
+
+
 @dataclass
 class _Builder:
     inventory: Inventory
@@ -59,9 +74,13 @@ class _Builder:
     secrets: dict[str, PendingSecret] = field(default_factory=dict)
     auths: dict[str, str] = field(default_factory=dict)  # connection -> TriggerAuth name
     entries: dict[str, DeploymentEntry] = field(default_factory=dict)
+    shared: SharedWork | None = None
 
     def __post_init__(self) -> None:
-        self.parts = SpecParts(self.inventory.connections, self.secret_hash)
+        if self.shared is None:
+            self.shared = SharedWork(self.inventory, self.secret_hash)
+        self.parts = self.shared.parts
+        self.settings_key = self.settings.model_dump_json()
 
     @property
     def namespace(self) -> str:
@@ -86,14 +105,16 @@ class _Builder:
                            password_env="PASSWORD")
             values = (SecretValue("password", conn.password.sops, conn.password.key, None),
                       SecretValue("url", conn.password.sops, conn.password.key, url))
+            made_of = {"sops": conn.password.sops,
+                       "sops_sha256": self.secret_hash(conn.password.sops),
+                       "key": conn.password.key, "url": url.model_dump(mode="json")}
+            values_sha256 = sha256_hex(dump_json(made_of))
             source = sha256_hex(dump_json({
-                "recipient": self.host.age_recipient, "namespace": self.namespace,
-                "name": name, "sops": conn.password.sops,
-                "sops_sha256": self.secret_hash(conn.password.sops),
-                "key": conn.password.key, "url": url.model_dump(mode="json"),
-            }))
+                **made_of, "recipient": self.host.age_recipient, "namespace": self.namespace,
+                "name": name, "labels": self.tree_labels()}))
             header = objects.secret_header(self.namespace, self.tree_labels(), name, source)
-            self.secrets[path] = PendingSecret(path, name, header, values, source)
+            self.secrets[path] = PendingSecret(path, name, header, values, source,
+                                               values_sha256)
         return name
 
     def env(self, app: Application, workers: list[WorkerGroup], connection: str | None,
@@ -122,7 +143,7 @@ class _Builder:
                     assert secret is not None
                     found[var] = _from_secret(var, secret, "url")
             if secret is not None:
-                used[secret] = self.secrets[f"secrets/{secret}.yaml"].source_sha256
+                used[secret] = self.secrets[f"secrets/{secret}.yaml"].values_sha256
         plain: dict[str, str] = {"HZNCTL_GROUP": group}
         if app.runtime in LARAVEL_RUNTIMES and app.key_prefix:
             plain["REDIS_PREFIX"] = app.key_prefix
@@ -138,6 +159,30 @@ class _Builder:
         return max(max(w.timeout + self.margin, w.stopwaitsecs or 0) for w in workers)
 
     def add_group(self, app: Application, worker: WorkerGroup, spec: RuntimeSpec) -> None:
+        """A worker group's files: made once per compile for every cluster with the same
+        settings (nothing in them names the cluster), then only its Secrets registered."""
+        assert self.shared is not None
+        key = (self.settings_key, app.slug, worker.name)
+        made = self.shared.groups.get(key)
+        if made is None:
+            before = set(self.files)
+            self._add_group(app, worker, spec)
+            group = group_name(app, worker)
+            self.shared.groups[key] = _Made(
+                tuple((p, d) for p, d in self.files.items() if p not in before
+                      and not p.startswith("autoscaling/auth-")),
+                self.entries[group])
+            return
+        for path, data in made.files:
+            self.files[path] = data
+        self.entries[group_name(app, worker)] = made.entry
+        connection = app.worker_connection(worker)  # a group's env reads only its own
+        if connection is not None:
+            self.secret_for(connection)
+            if worker.balance is Balance.AUTO:
+                self.add_auth(connection)
+
+    def _add_group(self, app: Application, worker: WorkerGroup, spec: RuntimeSpec) -> None:
         group = group_name(app, worker)
         connection = app.worker_connection(worker)
         # One worker process per pod: replicas stand for processes on a cluster.
@@ -198,15 +243,7 @@ class _Builder:
 
         assert connection is not None
         conn = self.inventory.connections[connection]
-        secret = self.secret_for(connection)
-        auth = None
-        if secret is not None:
-            auth = secret_name(connection)
-            if connection not in self.auths:
-                self.auths[connection] = auth
-                self.add_file(f"autoscaling/auth-{connection}.yaml", [
-                    objects.trigger_authentication(self.namespace, self.tree_labels(), auth,
-                                                   secret)])
+        auth = self.add_auth(connection)
         host = f"[{conn.host}]" if ":" in conn.host and not conn.host.startswith("[") \
             else conn.host
         redis = objects.RedisTarget(f"{host}:{conn.port}", conn.database, conn.username,
@@ -217,6 +254,18 @@ class _Builder:
         self.add_file(f"autoscaling/{workload.group}.yaml", [objects.scaled_object(
             self.settings, workload, spec.runtime.value, triggers, redis, minimum,
             worker.max_processes)])
+
+    def add_auth(self, connection: str) -> str | None:
+        """The TriggerAuthentication of ``connection`` (None: it has no password)."""
+        secret = self.secret_for(connection)
+        if secret is None:
+            return None
+        if connection not in self.auths:
+            self.auths[connection] = secret
+            self.add_file(f"autoscaling/auth-{connection}.yaml", [
+                objects.trigger_authentication(self.namespace, self.tree_labels(), secret,
+                                               secret)])
+        return secret
 
     def add_file(self, path: str, documents: list[dict[str, Any]]) -> None:
         self.files[path] = yamltext.dump_all(documents)
@@ -262,12 +311,16 @@ def flatten(value: Any, prefix: str = "") -> dict[str, str]:
 
 
 def build_cluster_tree(inventory: Inventory, cluster: str, *, revision: str | None,
-                       secret_hash: Callable[[str], str], generator: str) -> ClusterTree:
-    """The tree of ``cluster`` (a host with target: kubernetes) from the valid inventory."""
+                       secret_hash: Callable[[str], str], generator: str,
+                       shared: SharedWork | None = None) -> ClusterTree:
+    """The tree of ``cluster`` (a host with target: kubernetes) from the valid inventory.
+
+    ``shared``: the work of other clusters' trees of the same compile, to reuse.
+    """
     host = inventory.hosts[cluster]
     assert host.kubernetes is not None  # the cluster-settings rule requires it
     margin = inventory.project.stop_margin if inventory.project else 30
-    builder = _Builder(inventory, host, host.kubernetes, secret_hash, margin)
+    builder = _Builder(inventory, host, host.kubernetes, secret_hash, margin, shared=shared)
     by_app: dict[str, list[WorkerGroup]] = {}
     workers = {(slug, w.name): w for slug, app in inventory.applications.items()
                for w in reversed(app.workers)}
@@ -296,3 +349,13 @@ def build_cluster_tree(inventory: Inventory, cluster: str, *, revision: str | No
     files = dict(sorted(builder.files.items()))
     files[MANIFEST] = dump_json(manifest.model_dump(mode="json"))
     return ClusterTree(cluster, manifest, files, dict(sorted(builder.secrets.items())))
+
+
+def build_cluster_trees(inventory: Inventory, clusters: list[str], *, revision: str | None,
+                        secret_hash: Callable[[str], str], generator: str
+                        ) -> dict[str, ClusterTree]:
+    """The trees of ``clusters``, sharing what is the same in several of them."""
+    shared = SharedWork(inventory, secret_hash)
+    return {name: build_cluster_tree(inventory, name, revision=revision,
+                                     secret_hash=secret_hash, generator=generator,
+                                     shared=shared) for name in clusters}
