@@ -1,0 +1,105 @@
+"""The Kubernetes target as the registry knows it, and the edge where its trees are written.
+
+``build`` is pure (no key, no file written): it is what `plan` compares. ``finish`` gives
+each tree its Secrets, encrypted (or kept from the output folder), right before writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hznctl import __version__
+from hznctl.errors import HznctlError
+from hznctl.inventory import Inventory
+from hznctl.models.host import HostTarget
+from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
+from hznctl.targets.kubernetes.secrets import tree_files
+from hznctl.targets.kubernetes.tree import ClusterTree, build_cluster_trees
+
+GENERATOR = f"hznctl {__version__}"
+MAX_SECRET_FILE = 1024 * 1024
+
+
+def cluster_names(inventory: Inventory) -> list[str]:
+    """Active hosts that are Kubernetes clusters, sorted."""
+    return sorted(name for name, host in inventory.hosts.items()
+                  if host.active and host.target is HostTarget.KUBERNETES)
+
+
+def _secret_hash(root: Path) -> Callable[[str], str]:
+    """sha256 of an inventory SOPS file (its ciphertext: no key needed), read once each."""
+    hashes: dict[str, str] = {}
+    real_root = root.resolve()
+
+    def secret_hash(rel: str) -> str:
+        if rel not in hashes:
+            path = root / rel
+            if not path.resolve().is_relative_to(real_root):
+                raise HznctlError(f"{rel}: secret file points outside the inventory folder")
+            try:
+                with path.open("rb") as handle:
+                    data = handle.read(MAX_SECRET_FILE + 1)
+            except OSError as exc:
+                raise HznctlError(f"{path}: cannot read secret file: "
+                                  f"{exc.strerror or exc}") from None
+            hashes[rel] = hashlib.sha256(data).hexdigest()
+        return hashes[rel]
+
+    return secret_hash
+
+
+class KubernetesTarget:
+    """A kustomize tree per cluster, applied by Flux or Argo CD (not by `hznctl deploy`)."""
+
+    name = "kubernetes"
+
+    def build(self, inventory: Inventory, hosts: Sequence[str], revision: str | None,
+              templates: Any = None) -> dict[str, ClusterTree]:
+        return build_cluster_trees(inventory, list(hosts), revision=revision,
+                                   secret_hash=_secret_hash(inventory.root),
+                                   generator=GENERATOR)
+
+    def program_file(self, group: str) -> str:
+        return f"deployments/{group}.yaml"
+
+    @property
+    def live(self) -> Mapping[str, tuple[str, Any]]:
+        return {}  # the cluster's controllers reconcile; nothing hznctl compares live
+
+
+TARGET = KubernetesTarget()
+
+
+@dataclass(frozen=True)
+class ClusterBundle:
+    """A cluster's tree as it is written: every file, its Secrets encrypted."""
+
+    host: str
+    files: Mapping[str, bytes]
+
+    def all_files(self) -> dict[str, bytes]:
+        return dict(self.files)
+
+
+def identities_for_compile(paths: Sequence[Path] = ()) -> Identities | None:
+    """The age identities compile may decrypt with: ``paths``, else $HZNCTL_AGE_KEY_FILE,
+    $SOPS_AGE_KEY_FILE or sops' keys.txt; None when there is none (only kept Secrets)."""
+    chosen = list(paths) or default_identity_paths()
+    return load_identities(chosen) if chosen else None
+
+
+def finish(trees: Mapping[str, ClusterTree], root: Path, out: Path,
+           identities: Identities | None) -> dict[str, ClusterBundle]:
+    """Each tree with its Secrets: kept from ``out/<cluster>/`` when made from the same
+    sources, else encrypted for the cluster (SecretsNeedKey when that needs a key)."""
+    found = {}
+    for name, tree in trees.items():
+        existing = out / name
+        found[name] = ClusterBundle(name, tree_files(
+            tree, root, existing if existing.is_dir() and not existing.is_symlink() else None,
+            identities))
+    return found
