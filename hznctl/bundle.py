@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -143,11 +143,24 @@ def manifest_bytes(manifest: Manifest) -> bytes:
     return dump_json(manifest.model_dump(mode="json"))
 
 
+def manifest_target(data: bytes) -> str:
+    """The target a manifest.json was written by (a supervisord bundle's names none)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "supervisord"
+    target = raw.get("target") if isinstance(raw, dict) else None
+    return target if isinstance(target, str) else "supervisord"
+
+
 def parse_manifest(data: bytes, where: str) -> Manifest:
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HznctlError(f"{where}: not a valid manifest (corrupt JSON: {exc})") from None
+    if isinstance(raw, dict) and raw.get("target") == "kubernetes":
+        raise HznctlError(f"{where}: the tree of a Kubernetes cluster: Flux or Argo CD applies "
+                          "it (docs/kubernetes.md), not hznctl deploy")
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
@@ -170,16 +183,28 @@ def read_manifest(bundle_dir: Path) -> Manifest:
     return parse_manifest(data, str(path))
 
 
+def _is_supervisord(bundle_dir: Path) -> bool:
+    try:
+        return manifest_target((bundle_dir / MANIFEST).read_bytes()) == "supervisord"
+    except OSError:
+        return True  # read_manifest says what is wrong
+
+
 def read_bundles(path: Path) -> dict[str, Manifest]:
-    """Manifests by host: ``path`` is one host's bundle or a folder of host bundles."""
+    """Manifests by host: ``path`` is one host's bundle or a folder of host bundles.
+
+    Other targets' trees in the folder (a Kubernetes cluster's) are left to their target.
+    """
     if (path / MANIFEST).exists():
+        if not _is_supervisord(path):
+            return {}
         manifest = read_manifest(path)
         return {manifest.host: manifest}
     if not path.is_dir():
         raise HznctlError(f"{path}: no such bundle folder")
     found: dict[str, Manifest] = {}
     for entry in sorted(path.iterdir()):
-        if entry.is_dir() and (entry / MANIFEST).exists():
+        if entry.is_dir() and (entry / MANIFEST).exists() and _is_supervisord(entry):
             manifest = read_manifest(entry)
             found[manifest.host] = manifest
     return found
@@ -202,6 +227,13 @@ class HostBundle:
         return {**self.files, MANIFEST: self.manifest_data}
 
 
+class WritableBundle(Protocol):
+    """What the writer needs of a bundle: every file of it, by path (a host's bundle, a
+    cluster's tree)."""
+
+    def all_files(self) -> dict[str, bytes]: ...
+
+
 @dataclass
 class WriteResult:
     written: list[str] = field(default_factory=list)
@@ -213,7 +245,7 @@ class WriteResult:
         return bool(self.written or self.removed)
 
 
-def write_bundles(out: Path, bundles: Mapping[str, HostBundle], *, prune: bool = True
+def write_bundles(out: Path, bundles: Mapping[str, WritableBundle], *, prune: bool = True
                   ) -> WriteResult:
     """Make ``out`` hold exactly ``bundles`` (and, unless ``prune``, other hosts it had).
 
@@ -233,7 +265,7 @@ def write_bundles(out: Path, bundles: Mapping[str, HostBundle], *, prune: bool =
         return _write(out, bundles, prune, trust_inodes=False)
 
 
-def _write(out: Path, bundles: Mapping[str, HostBundle], prune: bool, trust_inodes: bool
+def _write(out: Path, bundles: Mapping[str, WritableBundle], prune: bool, trust_inodes: bool
            ) -> WriteResult:
     existing = _existing_hosts(out)
     stale = sorted(set(existing) - set(bundles)) if prune else []

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from hznctl.diagnostics import Diagnostic
 from hznctl.errors import HznctlError, UsageError
 from hznctl.inventory import Inventory
 from hznctl.models import Host
+from hznctl.models.host import HostTarget
 from hznctl.placement import groups_by_host
 from hznctl.runtimes import CommandProblem
 from hznctl.validate import validate_inventory
@@ -34,6 +36,8 @@ class CompileError(HznctlError):
 class CompileResult:
     diagnostics: list[Diagnostic]
     bundles: dict[str, HostBundle] = field(default_factory=dict)
+    # Kubernetes clusters' trees (hznctl.targets.kubernetes), their Secrets not yet made.
+    trees: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -80,7 +84,17 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
                                    templates=templates,
                                    jobs=parallel.default_jobs() if jobs is None else jobs)
+    result.trees = build_trees(validation.inventory, hosts=hosts, revision=revision)
     return result
+
+
+def build_trees(inventory: Inventory, *, hosts: Sequence[str] = (),
+                revision: str | None = None) -> dict[str, Any]:
+    """The trees of the clusters among ``hosts`` (every active cluster if empty)."""
+    from hznctl.targets.kubernetes.target import TARGET, cluster_names
+
+    clusters = [n for n in cluster_names(inventory) if not hosts or n in hosts]
+    return TARGET.build(inventory, clusters, revision) if clusters else {}
 
 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
@@ -93,7 +107,8 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
     if unknown:
         raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
                          f"(hosts: {', '.join(placed) or 'none'})")
-    names = list(hosts) or list(placed)
+    names = [n for n in (list(hosts) or list(placed))
+             if inventory.hosts[n].target is HostTarget.SUPERVISORD]
 
     def build(run: Sequence[str]) -> dict[str, HostBundle]:
         return _build_bundles(inventory, run, revision, templates)

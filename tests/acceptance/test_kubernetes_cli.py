@@ -31,7 +31,7 @@ def test_the_example_inventory_compiles_its_cluster_beside_its_hosts(cli, exampl
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "cluster-eu", "worker-batch-1", "worker-eu-1", "worker-eu-2", "worker-staging-1"]
-    assert "cluster-eu: 5 Deployment(s)" in result.output
+    assert "cluster-eu: 5 Deployment(s), 3 Secret(s), written" in result.output
     cluster = out / "cluster-eu"
     assert (cluster / "kustomization.yaml").is_file()
     assert not (cluster / "programs").exists()
@@ -48,7 +48,7 @@ def test_an_unchanged_recompile_needs_no_key_and_touches_nothing(cli, tmp_path):
     before = tree(out)
     again = _compile(cli, inventory, out, None)
     assert again.exit_code == 0, again.output
-    assert "cluster-test: 6 Deployment(s), unchanged" in again.output
+    assert "cluster-test: 6 Deployment(s), 1 Secret(s), unchanged" in again.output
     assert tree(out) == before
 
 
@@ -73,7 +73,9 @@ def test_plan_shows_which_deployments_roll_and_the_canary_never_shows(cli, tmp_p
     plan = cli("plan", str(old), str(new))
     assert plan.exit_code == 0, plan.output
     assert "cluster-test: 0 to add, 1 to change, 0 to remove, 5 unchanged" in plan.output
-    assert "~ mailer-mail: terminationGracePeriodSeconds 120 → 130" in plan.output
+    assert "~ mailer-mail: containers[worker].command" in plan.output
+    assert "terminationGracePeriodSeconds 120 → 130" in plan.output
+    assert "restarts the pods of deployment/mailer-mail (rolling update)" in plan.output
     as_json = cli("plan", str(old), str(new), "--format", "json")
     for output in (first.output, second.output, plan.output, as_json.output):
         assert CANARY not in output and "canary-Zq8vK2pX7" not in output

@@ -32,7 +32,7 @@ def write(tree: Any, out: Path, *, inventory: Path = INVENTORY, key: Path | None
     from hznctl.targets.kubernetes.secrets import tree_files
 
     identities = load_identities([key]) if key is not None else None
-    files = tree_files(tree, inventory, existing, identities)
+    files = tree_files(tree, inventory, existing, lambda: identities)
     for rel, data in files.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from hznctl.errors import HznctlError
 from hznctl.plan import FieldChange, GroupPlan, HostPlan
-from hznctl.targets.kubernetes.manifest import ClusterManifest, DeploymentEntry
+from hznctl.targets.kubernetes.manifest import MANIFEST, ClusterManifest, DeploymentEntry
 from hznctl.targets.kubernetes.objects import CONFIG_ANNOTATION, SECRETS_ANNOTATION
 
 _ANNOTATIONS = "metadata.annotations."
 
 
-def _pods(name: str, entry: DeploymentEntry) -> tuple[str, ...]:
-    return (f"deployment/{name} ({entry.replicas} pod(s), rolling)",)
+def _pods(name: str, entry: DeploymentEntry, rolling: bool = False) -> tuple[str, ...]:
+    count = entry.replicas.removesuffix(" (KEDA)")
+    return (f"the pods of deployment/{name} (rolling update)" if rolling
+            else f"{count} pod(s) of deployment/{name}",)
 
 
 def template_changes(before: DeploymentEntry, after: DeploymentEntry) -> list[FieldChange]:
@@ -88,7 +91,7 @@ def plan_cluster(old: ClusterManifest | None, new: ClusterManifest) -> HostPlan:
             unchanged.append(name)
             continue
         changed.append(name)
-        pods = _pods(name, after[name]) if rolls else ()
+        pods = _pods(name, after[name], rolling=True) if rolls else ()
         groups[name] = GroupPlan(name, "change", tuple(rolls + scaling), stops=pods,
                                  starts=pods)
     return HostPlan(new.cluster, added, changed, removed, unchanged, groups, new.environment,
@@ -127,3 +130,20 @@ def parse_cluster_manifest(data: bytes, where: str) -> ClusterManifest:
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise HznctlError(f"{where}: not a valid cluster manifest ({loc}: {first['msg']}); "
                           "recompile the tree") from None
+
+
+def read_cluster_manifests(path: Path) -> dict[str, ClusterManifest]:
+    """Clusters' manifests by name: ``path`` is one cluster's tree or a folder of bundles
+    and trees (hosts' bundles are left out)."""
+    candidates = [path] if (path / MANIFEST).is_file() else (
+        sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
+    found: dict[str, ClusterManifest] = {}
+    for folder in candidates:
+        try:
+            data = (folder / MANIFEST).read_bytes()
+        except OSError:
+            continue
+        if is_cluster_manifest(data):
+            manifest = parse_cluster_manifest(data, str(folder / MANIFEST))
+            found[manifest.cluster] = manifest
+    return found

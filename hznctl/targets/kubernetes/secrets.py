@@ -15,7 +15,7 @@ was made from), so an unchanged recompile writes the same bytes and needs no key
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,12 +116,17 @@ def encrypt(secret: PendingSecret, recipient: str, values: Mapping[str, str]) ->
     return output
 
 
+IdentitySource = Callable[[], Identities | None]
+
+
 def encrypt_secrets(cluster: str, recipient: str | None, secrets: Mapping[str, PendingSecret],
-                    root: Path, existing: Path | None, identities: Identities | None
+                    root: Path, existing: Path | None, identity_source: IdentitySource
                     ) -> dict[str, bytes]:
     """Each Secret's file: kept from ``existing`` when its sources did not change, else
-    encrypted anew (which needs ``identities`` that can read its source)."""
+    encrypted anew, which needs identities that can read its source (``identity_source``
+    is called only then: a recompile that keeps every Secret reads no key)."""
     found: dict[str, bytes] = {}
+    loaded: list[Identities | None] = []
     for path, secret in secrets.items():
         kept = kept_secret(existing / path, secret) if existing is not None else None
         if kept is not None:
@@ -130,6 +135,9 @@ def encrypt_secrets(cluster: str, recipient: str | None, secrets: Mapping[str, P
         if recipient is None:
             raise SecretsNeedKey(f"cluster {cluster}: no age_recipient to encrypt Secret "
                                  f"{secret.name} for")
+        if not loaded:
+            loaded.append(identity_source())
+        identities = loaded[0]
         if identities is None:
             sources = ", ".join(sorted({v.sops for v in secret.values}))
             raise SecretsNeedKey(
@@ -144,8 +152,8 @@ def encrypt_secrets(cluster: str, recipient: str | None, secrets: Mapping[str, P
 
 
 def tree_files(tree: ClusterTree, root: Path, existing: Path | None,
-               identities: Identities | None) -> dict[str, bytes]:
+               identity_source: IdentitySource) -> dict[str, bytes]:
     """Every file of ``tree`` as it is written: its manifests and its encrypted Secrets."""
     encrypted = encrypt_secrets(tree.cluster, tree.manifest.recipient, tree.secrets, root,
-                                existing, identities)
+                                existing, identity_source)
     return dict(sorted({**tree.files, **encrypted}.items()))

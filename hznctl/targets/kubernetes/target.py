@@ -17,7 +17,7 @@ from hznctl.errors import HznctlError
 from hznctl.inventory import Inventory
 from hznctl.models.host import HostTarget
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
-from hznctl.targets.kubernetes.secrets import tree_files
+from hznctl.targets.kubernetes.secrets import IdentitySource, tree_files
 from hznctl.targets.kubernetes.tree import ClusterTree, build_cluster_trees
 
 GENERATOR = f"hznctl {__version__}"
@@ -85,15 +85,23 @@ class ClusterBundle:
         return dict(self.files)
 
 
-def identities_for_compile(paths: Sequence[Path] = ()) -> Identities | None:
-    """The age identities compile may decrypt with: ``paths``, else $HZNCTL_AGE_KEY_FILE,
-    $SOPS_AGE_KEY_FILE or sops' keys.txt; None when there is none (only kept Secrets)."""
-    chosen = list(paths) or default_identity_paths()
-    return load_identities(chosen) if chosen else None
+def identities_for_compile(paths: Sequence[Path] = ()) -> IdentitySource:
+    """Where compile finds the age identities it decrypts with, read once when first
+    needed: ``paths``, else $HZNCTL_AGE_KEY_FILE, $SOPS_AGE_KEY_FILE or sops' keys.txt;
+    None when there is none (then only Secrets kept from the output folder are written)."""
+    loaded: list[Identities | None] = []
+
+    def source() -> Identities | None:
+        if not loaded:
+            chosen = list(paths) or default_identity_paths()
+            loaded.append(load_identities(chosen) if chosen else None)
+        return loaded[0]
+
+    return source
 
 
 def finish(trees: Mapping[str, ClusterTree], root: Path, out: Path,
-           identities: Identities | None) -> dict[str, ClusterBundle]:
+           identity_source: IdentitySource) -> dict[str, ClusterBundle]:
     """Each tree with its Secrets: kept from ``out/<cluster>/`` when made from the same
     sources, else encrypted for the cluster (SecretsNeedKey when that needs a key)."""
     found = {}
@@ -101,5 +109,5 @@ def finish(trees: Mapping[str, ClusterTree], root: Path, out: Path,
         existing = out / name
         found[name] = ClusterBundle(name, tree_files(
             tree, root, existing if existing.is_dir() and not existing.is_symlink() else None,
-            identities))
+            identity_source))
     return found
