@@ -15,13 +15,15 @@ from hznctl.cli.options import format_option, inventory_argument, jobs_option
               help="Folder of host bundles to write (DIR/<host>/).")
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Compile only this host (repeatable); other hosts' bundles are kept.")
+@click.option("--target", "target", type=click.Choice(["supervisord", "kubernetes"]),
+              help="Compile only the hosts of this target; other hosts' bundles are kept.")
 @click.option("--identity", "identities", multiple=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="age identity that reads the secrets of clusters' new or changed Secrets "
               "(default: $HZNCTL_AGE_KEY_FILE or $SOPS_AGE_KEY_FILE; repeatable).")
 @format_option("text", "json", "github")
 @jobs_option
-def compile_command(path: Path, out: Path, hosts: tuple[str, ...],
+def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str | None,
                     identities: tuple[Path, ...], output_format: str,
                     jobs: int | None) -> int:
     """Compile the inventory at PATH into one bundle per host in --out.
@@ -37,7 +39,8 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...],
     from hznctl.diagnostics import RENDERERS, render_json
     from hznctl.gitrev import revision
 
-    result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs)
+    result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs,
+                               target=target)
     if not result.ok:
         if output_format == "json":
             click.echo(render_json(result.diagnostics, valid=False), nl=False)
@@ -50,7 +53,8 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...],
 
     clusters = finish(result.trees, path, out, identities_for_compile(identities))
     everything: dict[str, WritableBundle] = {**result.bundles, **clusters}
-    written = write_bundles(out, dict(sorted(everything.items())), prune=not hosts)
+    written = write_bundles(out, dict(sorted(everything.items())),
+                            prune=not hosts and target is None)
     if output_format == "json":
         import json
 

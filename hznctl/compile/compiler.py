@@ -72,8 +72,10 @@ class SecretFiles:
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
                       templates: jinja2.Environment | None = None,
-                      jobs: int | None = None) -> CompileResult:
+                      jobs: int | None = None, target: str | None = None) -> CompileResult:
     """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty).
+
+    ``target``: only the hosts of that target (``supervisord``, ``kubernetes``).
 
     ``jobs``: processes to build on (None: one per core; see ``parallel``).
     """
@@ -81,6 +83,12 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
     result = CompileResult(validation.diagnostics)
     if not validation.ok():
         return result
+    if target is not None:  # only the hosts of this target (all of them unless ``hosts``)
+        kind = validation.inventory.hosts
+        hosts = [n for n in (hosts or sorted(kind))  # an unknown name is reported below
+                 if n not in kind or (kind[n].active and kind[n].target.value == target)]
+        if not hosts:
+            return result
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
                                    templates=templates,
                                    jobs=parallel.default_jobs() if jobs is None else jobs)

@@ -89,3 +89,17 @@ def test_deploy_refuses_a_cluster_tree(cli, tmp_path):
     result = cli("deploy", str(out / "cluster-test"), "--dry-run")
     assert result.exit_code == 1
     assert "Kubernetes cluster" in result.output and "Flux" in result.output
+
+
+def test_target_compiles_only_the_hosts_of_one_kind(cli, example_inventory, tmp_path):
+    out = tmp_path / "bundles"
+    clusters = cli("compile", str(example_inventory), "--out", str(out), "--target",
+                   "kubernetes")
+    assert clusters.exit_code == 0, clusters.output
+    assert sorted(p.name for p in out.iterdir()) == ["cluster-eu"]
+    hosts = cli("compile", str(example_inventory), "--out", str(out), "--target",
+                "supervisord")
+    assert hosts.exit_code == 0, hosts.output
+    assert "cluster-eu" not in hosts.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cluster-eu", "worker-batch-1", "worker-eu-1", "worker-eu-2", "worker-staging-1"]
