@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import generate_inventory, sizes
-from hznctl.bundle import write_bundles
-from hznctl.compile.compiler import compile_inventory
+from hznctl.bundle.writer import write_bundles
+from hznctl.pipeline import compile_inventory
 from hznctl.targets.kubernetes.target import TARGET, ClusterBundle, cluster_names
 from hznctl.validate import validate_inventory
 
@@ -59,7 +59,7 @@ def _compile_clusters(inventory: Path, out: Path) -> tuple[float, dict[str, dict
     assert validation.ok(), [d.text() for d in validation.diagnostics if d.is_error][:3]
     trees = TARGET.build(validation.inventory, cluster_names(validation.inventory), None)
     files = {name: dict(tree.files) for name, tree in trees.items()}
-    write_bundles(out, {n: ClusterBundle(n, f) for n, f in files.items()})  # type: ignore[misc]
+    write_bundles(out, {n: ClusterBundle(n, f) for n, f in files.items()})
     return time.perf_counter() - started, files
 
 

@@ -34,10 +34,10 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str |
     Writes atomically; bundles of removed hosts and programs disappear; an unchanged
     recompile touches no file. Exit 0 on success.
     """
-    from hznctl.bundle import write_bundles
-    from hznctl.compile.compiler import compile_inventory
+    from hznctl.bundle.writer import write_bundles
     from hznctl.diagnostics import RENDERERS, render_json
     from hznctl.gitrev import revision
+    from hznctl.pipeline import compile_inventory
 
     result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs,
                                target=target)
@@ -48,7 +48,7 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str |
             click.echo(RENDERERS[output_format](result.diagnostics), nl=False, err=True)
             click.echo("invalid inventory: nothing compiled", err=True)
         return 1
-    from hznctl.bundle import WritableBundle
+    from hznctl.bundle.writer import WritableBundle
     from hznctl.targets.kubernetes.target import finish, identities_for_compile
 
     clusters = finish(result.trees, path, out, identities_for_compile(identities))

@@ -95,7 +95,7 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
     processes. Program files reach supervisord as links in the include folder, so its
     supervisord.conf must include them, e.g. `[include] files = <include-dir>/*.conf`.
     """
-    from hznctl.bundle import read_manifest
+    from hznctl.bundle.manifest import read_manifest
     from hznctl.deploy.run import DeployRequest
     from hznctl.deploy.run import deploy as run_deploy
 

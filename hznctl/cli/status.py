@@ -37,7 +37,7 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
     differently from the bundle's manifest, and program files not yet applied. Defaults
     for the address and folders come from the installed bundle's manifest.
     """
-    from hznctl.bundle import SupervisordRef, read_manifest
+    from hznctl.bundle.manifest import SupervisordRef, read_manifest
     from hznctl.deploy.install import Installation
     from hznctl.deploy.status import host_status
     from hznctl.deploy.supervisor import Supervisor

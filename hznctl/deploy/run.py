@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle import Manifest, read_manifest
+from hznctl.bundle.manifest import Manifest, read_manifest
 from hznctl.deploy import crashpoint
 from hznctl.deploy.apply import Actions, ApplyFailure, ConfigOverridden, GroupTarget, converge
 from hznctl.deploy.install import Installation, InstallError, bundle_id
@@ -23,7 +23,7 @@ from hznctl.deploy.lock import deploy_lock
 from hznctl.deploy.record import DRY_RUN, FAILED, OK, ROLLED_BACK, UNCHANGED, DeployRecord
 from hznctl.deploy.supervisor import Address, ConfigUnreadable, Supervisor, SupervisorError
 from hznctl.errors import HznctlError
-from hznctl.plan import HostPlan, plan_host
+from hznctl.plan.model import HostPlan, plan_host
 
 
 @dataclass(frozen=True)

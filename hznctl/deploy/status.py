@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle import Manifest, read_manifest
+from hznctl.bundle.manifest import Manifest, read_manifest
 from hznctl.deploy.install import Installation
 from hznctl.deploy.liveconfig import differences, expansion_names
 from hznctl.deploy.supervisor import ConfigUnreadable, Supervisor

@@ -43,22 +43,5 @@ def queue_keys(runtime: Runtime, queue: str, key_prefix: str = "") -> tuple[Queu
     return (QueueKey("pending", queue, KeyType.LIST),)
 
 
-# kombu's Redis transport (kombu/transport/redis.py, ``Channel._q_for_pri``): a message of
-# priority p > 0 goes to the list ``<queue>\x06\x16<p>``, p rounded to ``priority_steps``.
-CELERY_PRIORITY_SEP = "\x06\x16"
-CELERY_PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def waiting_lists(runtime: Runtime, queue: str, key_prefix: str = "") -> tuple[str, ...]:
-    """Every list holding ``queue``'s waiting jobs: what a queue-length autoscaler sums.
-
-    Celery spreads a queue over one list per priority step; the others keep one list.
-    """
-    if runtime is Runtime.CELERY:
-        return tuple(queue if step == 0 else f"{queue}{CELERY_PRIORITY_SEP}{step}"
-                     for step in CELERY_PRIORITY_STEPS)
-    return (queue_keys(runtime, queue, key_prefix)[0].key,)
-
-
 def length_command(key: QueueKey) -> tuple[str, str]:
     return ("LLEN" if key.type is KeyType.LIST else "ZCARD", key.key)

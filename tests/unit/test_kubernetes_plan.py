@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hznctl.plan import render_text
-from hznctl.targets.kubernetes.plan import plan_cluster
+from hznctl.plan.clusters import plan_cluster
+from hznctl.plan.render import render_text
 from tests.kubernetes.support import CANARY, INVENTORY, build
 
 

@@ -34,3 +34,15 @@ def test_layout_is_kubectl_s():
         "  env: []\n  labels: {}\n  port: \"6379\"\n  \"on\": true\n"
         "data:\n  a.json: |\n    {\n      \"b\": 1\n    }\n")
     assert yaml.safe_load_all(dump_all([{"a": 1}, {"b": 2}])) is not None
+
+
+def test_autoscaled_lists_start_with_the_key_health_measures():
+    """The first of a queue's waiting lists is the one the health runner's depth reads."""
+    from hznctl.health.keyschemes import queue_keys
+    from hznctl.models import Runtime
+    from hznctl.runtimes import waiting_lists
+
+    for runtime in Runtime:
+        lists = waiting_lists(runtime, "mail", "app_database_")
+        assert lists[0] == queue_keys(runtime, "mail", "app_database_")[0].key
+        assert len(lists) == (4 if runtime is Runtime.CELERY else 1)

@@ -154,7 +154,7 @@ def deployment(settings: KubernetesSettings, workload: Workload, image: str, run
 
 
 def _joined(hashes: Mapping[str, str]) -> str:
-    from hznctl.bundle import sha256_hex
+    from hznctl.bundle.manifest import sha256_hex
 
     return sha256_hex("".join(f"{k}={v}\n" for k, v in sorted(hashes.items())).encode())
 

@@ -6,14 +6,13 @@ each tree its Secrets, encrypted (or kept from the output folder), right before 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hznctl import __version__
-from hznctl.errors import HznctlError
+from hznctl.compile.compiler import SecretFiles
 from hznctl.inventory import Inventory
 from hznctl.models.host import HostTarget
 from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
@@ -21,35 +20,12 @@ from hznctl.targets.kubernetes.secrets import IdentitySource, tree_files
 from hznctl.targets.kubernetes.tree import ClusterTree, build_cluster_trees
 
 GENERATOR = f"hznctl {__version__}"
-MAX_SECRET_FILE = 1024 * 1024
 
 
 def cluster_names(inventory: Inventory) -> list[str]:
     """Active hosts that are Kubernetes clusters, sorted."""
     return sorted(name for name, host in inventory.hosts.items()
                   if host.active and host.target is HostTarget.KUBERNETES)
-
-
-def _secret_hash(root: Path) -> Callable[[str], str]:
-    """sha256 of an inventory SOPS file (its ciphertext: no key needed), read once each."""
-    hashes: dict[str, str] = {}
-    real_root = root.resolve()
-
-    def secret_hash(rel: str) -> str:
-        if rel not in hashes:
-            path = root / rel
-            if not path.resolve().is_relative_to(real_root):
-                raise HznctlError(f"{rel}: secret file points outside the inventory folder")
-            try:
-                with path.open("rb") as handle:
-                    data = handle.read(MAX_SECRET_FILE + 1)
-            except OSError as exc:
-                raise HznctlError(f"{path}: cannot read secret file: "
-                                  f"{exc.strerror or exc}") from None
-            hashes[rel] = hashlib.sha256(data).hexdigest()
-        return hashes[rel]
-
-    return secret_hash
 
 
 class KubernetesTarget:
@@ -60,7 +36,7 @@ class KubernetesTarget:
     def build(self, inventory: Inventory, hosts: Sequence[str], revision: str | None,
               templates: Any = None) -> dict[str, ClusterTree]:
         return build_cluster_trees(inventory, list(hosts), revision=revision,
-                                   secret_hash=_secret_hash(inventory.root),
+                                   secret_hash=SecretFiles(inventory.root).hash,
                                    generator=GENERATOR)
 
     def program_file(self, group: str) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hznctl.bundle import dump_json, sha256_hex
+from hznctl.bundle.jsonout import dump_json
+from hznctl.bundle.manifest import sha256_hex
 from hznctl.compile.programs import group_name, horizon_supervisor
 from hznctl.compile.spec import LARAVEL_RUNTIMES, SpecParts, env_prefix
 from hznctl.execspec import RedisUrl
@@ -26,7 +27,7 @@ from hznctl.inventory import Inventory
 from hznctl.models import Application, Balance, Host, WorkerGroup
 from hznctl.models.kubernetes import KubernetesSettings
 from hznctl.placement import groups_by_host
-from hznctl.runtimes import RuntimeSpec, WorkerContext, runtime_spec
+from hznctl.runtimes import RuntimeSpec, WorkerContext, runtime_spec, waiting_lists
 from hznctl.secrets.worker_env import redis_url
 from hznctl.targets.kubernetes import objects, yamltext
 from hznctl.targets.kubernetes.manifest import MANIFEST, ClusterManifest, DeploymentEntry
@@ -239,8 +240,6 @@ class _Builder:
 
     def add_scaling(self, workload: Workload, app: Application, worker: WorkerGroup,
                     connection: str | None, spec: RuntimeSpec) -> None:
-        from hznctl.health.keyschemes import waiting_lists
-
         assert connection is not None
         conn = self.inventory.connections[connection]
         auth = self.add_auth(connection)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hznctl.errors import HznctlError
-from hznctl.plan import FieldChange, GroupPlan, HostPlan
+from hznctl.plan.model import FieldChange, GroupPlan, HostPlan
 from hznctl.targets.kubernetes.manifest import MANIFEST, ClusterManifest, DeploymentEntry
 from hznctl.targets.kubernetes.objects import CONFIG_ANNOTATION, SECRETS_ANNOTATION
 
