@@ -70,3 +70,38 @@ def test_a_moved_group_is_added_here(tmp_path):
     plan = plan_cluster(old, new)
     assert plan.added == ["thumbs-resize"]
     assert plan_cluster(None, new).added == sorted(new.deployments)
+
+
+def test_trees_built_together_are_the_trees_built_alone(tmp_path):
+    """A compile makes each worker group's files once for every cluster of the same
+    settings: sharing them changes no byte of any cluster's tree."""
+    from hznctl.compile.compiler import SecretFiles
+    from hznctl.targets.kubernetes.tree import build_cluster_tree, build_cluster_trees
+    from hznctl.validate import validate_inventory
+
+    inventory = _copy(tmp_path)
+    host = (inventory / "hosts" / "cluster-test.yaml").read_text()
+    (inventory / "hosts" / "cluster-two.yaml").write_text(
+        host.replace("name: cluster-test", "name: cluster-two"))
+    (inventory / "hosts" / "cluster-other.yaml").write_text(
+        host.replace("name: cluster-test", "name: cluster-other")
+        .replace("namespace: queues", "namespace: workers"))
+    for app in ("mailer", "reports", "search", "thumbs"):
+        _edit(inventory, f"applications/{app}.yaml", "hosts: [cluster-test]",
+              "hosts: [cluster-test, cluster-two, cluster-other]")
+    validation = validate_inventory(inventory)
+    errors = [d.text() for d in validation.diagnostics if d.is_error]
+    assert errors == [d for d in errors if "cannot decrypt" in d]  # recipients: not here
+    names = ["cluster-other", "cluster-test", "cluster-two"]
+    hashes = SecretFiles(inventory).hash
+    together = build_cluster_trees(validation.inventory, names, revision=None,
+                                   secret_hash=hashes, generator="hznctl")
+    for name in names:
+        alone = build_cluster_tree(validation.inventory, name, revision=None,
+                                   secret_hash=hashes, generator="hznctl")
+        assert together[name].files == alone.files
+        assert together[name].secrets == alone.secrets
+    assert together["cluster-test"].files["deployments/mailer-mail.yaml"] == \
+        together["cluster-two"].files["deployments/mailer-mail.yaml"]
+    assert b"namespace: workers" in together["cluster-other"].files[
+        "deployments/mailer-mail.yaml"]
