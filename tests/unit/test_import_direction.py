@@ -20,7 +20,7 @@ PACKAGE = Path(hznctl.__file__).parent
 # Lowest first; docs/architecture.md explains the layers.
 LAYERS: list[set[str]] = [
     {"__init__", "errors"},
-    {"atomic", "yamlio", "diagnostics", "gitrev"},
+    {"atomic", "yamlio", "diagnostics", "gitrev", "system"},
     {"models", "argv"},
     {"execspec", "inventory"},
     {"placement", "runtimes", "bundle"},
