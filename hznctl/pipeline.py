@@ -23,9 +23,11 @@ from hznctl.errors import UsageError, no_inventory
 from hznctl.gitrev import materialize, resolve_revision, revision
 from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
-from hznctl.plan.compare import PlanResult, only_hosts
-from hznctl.plan.model import plan_hosts
+from hznctl.plan.compare import PlanResult, all_plans
 from hznctl.system import paused_gc
+from hznctl.targets.kubernetes.manifest import ClusterManifest
+from hznctl.targets.kubernetes.target import KubernetesTarget
+from hznctl.targets.kubernetes.tree import ClusterTree
 from hznctl.validate import validate_inventory
 
 HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
@@ -35,6 +37,8 @@ HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
 class CompileResult:
     diagnostics: list[Diagnostic]
     bundles: dict[str, HostBundle] = field(default_factory=dict)
+    # Kubernetes clusters' trees, their Secrets made when written (targets.kubernetes).
+    trees: dict[str, ClusterTree] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -43,22 +47,46 @@ class CompileResult:
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
                       templates: Any = None,
-                      jobs: int | None = None,
+                      jobs: int | None = None, target: str | None = None,
                       progress: HostProgress | None = None) -> CompileResult:
     """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty).
 
-    ``jobs``: processes to build on (None: one per core; see ``parallel``).
-    ``progress(built, total)``: told of hosts as they are built (for a progress bar).
+    ``jobs``: processes to build on (None: one per core; see ``parallel``). ``target``: only
+    the hosts of that target (``supervisord``, ``kubernetes``). ``progress(built, total)``:
+    told of hosts as they are built (for a progress bar).
     """
     validation = validate_inventory(root)
     result = CompileResult(validation.diagnostics)
     if not validation.ok():
         return result
+    if target is not None:
+        known = validation.inventory.hosts
+        hosts = [n for n in (hosts or sorted(known))  # an unknown name is reported below
+                 if n not in known or (known[n].active and known[n].target.value == target)]
+        if not hosts:
+            return result
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
                                    templates=templates,
                                    jobs=parallel.default_jobs() if jobs is None else jobs,
                                    progress=progress)
+    result.trees = build_trees(validation.inventory, hosts=hosts, revision=revision)
     return result
+
+
+def _target_of(inventory: Inventory, host: str) -> str:
+    return inventory.hosts[host].target.value
+
+
+def build_trees(inventory: Inventory, *, hosts: Sequence[str] = (),
+                revision: str | None = None) -> dict[str, ClusterTree]:
+    """The trees of the Kubernetes clusters among ``hosts`` (every active one if empty);
+    their Secrets are made when they are written (``targets.kubernetes.target.finish``)."""
+    clusters = [n for n in sorted(groups_by_host(inventory))
+                if _target_of(inventory, n) == "kubernetes" and (not hosts or n in hosts)]
+    if not clusters:
+        return {}
+    kubernetes: KubernetesTarget = targets.target("kubernetes")  # type: ignore[assignment]
+    return kubernetes.build(inventory, clusters, revision)
 
 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
@@ -73,7 +101,8 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
     if unknown:
         raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
                          f"(hosts: {', '.join(placed) or 'none'})")
-    names = list(hosts) or list(placed)
+    names = [n for n in (list(hosts) or list(placed))
+             if _target_of(inventory, n) == targets.DEFAULT]  # clusters: build_trees
 
     supervisord = targets.target(targets.DEFAULT)
 
@@ -95,8 +124,17 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
 
 def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
                        ) -> tuple[dict[str, Manifest], list[Diagnostic]]:
+    manifests, _, diagnostics = compiled(root, rev, jobs)
+    return manifests, diagnostics
+
+
+def compiled(root: Path, rev: str | None, jobs: int | None = None
+             ) -> tuple[dict[str, Manifest], dict[str, ClusterManifest], list[Diagnostic]]:
+    """Hosts' and clusters' manifests of the inventory at ``root`` (no Secret is made, so
+    no key is needed)."""
     result = compile_inventory(root, revision=rev, jobs=jobs)
-    return {h: b.manifest for h, b in result.bundles.items()}, result.diagnostics
+    return ({h: b.manifest for h, b in result.bundles.items()},
+            {c: t.manifest for c, t in result.trees.items()}, result.diagnostics)
 
 
 def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
@@ -105,15 +143,15 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
     if not root.is_dir():
         raise no_inventory(str(root))
     base_sha = resolve_revision(root, base)
-    new, diagnostics = compiled_manifests(root, revision(root), jobs)
+    new, new_clusters, diagnostics = compiled(root, revision(root), jobs)
     result = PlanResult([], diagnostics)
     if not result.ok:
         return result
     with tempfile.TemporaryDirectory(prefix="hznctl-plan-") as tmp:
         old_root = materialize(root, base_sha, Path(tmp))
-        old, old_diagnostics = compiled_manifests(old_root, base_sha, jobs)
+        old, old_clusters, old_diagnostics = compiled(old_root, base_sha, jobs)
     if any(d.is_error for d in old_diagnostics):
         result.notes.append(f"the inventory at {base} ({base_sha[:12]}) is invalid or "
                             "missing: planned as if no host ran anything")
-    result.plans = plan_hosts(only_hosts(old, hosts), only_hosts(new, hosts))
+    result.plans = all_plans(old, new, old_clusters, new_clusters, hosts)
     return result

@@ -380,6 +380,32 @@ def runtime_spec(runtime: Runtime) -> RuntimeSpec:
     return RUNTIMES[runtime]
 
 
+# kombu's Redis transport (kombu/transport/redis.py, ``Channel._q_for_pri``): a message of
+# priority p > 0 goes to the list ``<queue>\x06\x16<p>``, p rounded to ``priority_steps``.
+CELERY_PRIORITY_SEP = "\x06\x16"
+CELERY_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def waiting_lists(runtime: Runtime, queue: str, key_prefix: str = "") -> tuple[str, ...]:
+    """Every Redis list holding ``queue``'s waiting jobs: what a queue-length autoscaler
+    must add up. The first is the one ``hznctl.health.keyschemes`` measures the backlog of.
+
+    * Laravel (queue worker and Horizon): ``<key_prefix>queues:<queue>``
+      (Illuminate/Queue/RedisQueue.php ``getQueue``; the prefix is the connection's);
+    * RQ: ``rq:queue:<queue>``;
+    * Celery: ``<queue>`` and one list per further priority step;
+    * the command runtime: ``<queue>``.
+    """
+    if runtime in (Runtime.LARAVEL_QUEUE, Runtime.LARAVEL_HORIZON):
+        return (f"{key_prefix}queues:{queue}",)
+    if runtime is Runtime.RQ:
+        return (f"rq:queue:{queue}",)
+    if runtime is Runtime.CELERY:
+        return tuple(queue if step == 0 else f"{queue}{CELERY_PRIORITY_SEP}{step}"
+                     for step in CELERY_PRIORITY_STEPS)
+    return (queue,)
+
+
 def semantics_table() -> str:
     """The README's table of what each worker-group field does per runtime (Markdown)."""
     names = list(RUNTIMES)

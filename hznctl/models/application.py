@@ -20,6 +20,7 @@ from hznctl.models.common import (
     UnixUser,
     partial_model,
 )
+from hznctl.models.kubernetes import Image, Resources
 from hznctl.models.program import ProgramOptions
 
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
@@ -124,6 +125,11 @@ class WorkerGroup(Model):
     schedule: ModulePath | None = Field(
         default=None, description="rq scheduler: the cron configuration module (rq cron).")
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
+    resources: Resources | None = Field(
+        default=None, description="On a cluster: the container's requests and limits.")
+    scale_to_zero: bool = Field(
+        default=False, description="On a cluster with balance auto: allow min_processes 0 "
+        "(waiting jobs only are counted: running ones may be stopped).")
     active: bool = True
 
     @field_validator("queues")
@@ -177,6 +183,8 @@ class Application(Model):
         "visibility_timeout); default from the runtime.",
     )
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
+    image: Image | None = Field(
+        default=None, description="Container image of the workers on a Kubernetes cluster.")
     connections: list[ConnectionBinding] = Field(min_length=1)
     workers: list[WorkerGroup] = Field(default_factory=list)
 

@@ -10,6 +10,7 @@ from hznctl.inventory import Inventory
 from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
 from hznctl.rules import rule
 from hznctl.rules.common import names, nearest, origin
+from hznctl.rules.kubernetes import only_on_clusters
 
 # Runtimes whose backend hands a reserved job to another worker after retry-after seconds.
 RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, Runtime.CELERY})
@@ -150,7 +151,8 @@ def _processes(
             + origin(inventory, "application", slug, ("workers", index, "min_processes"))
             + " is below 1: Horizon refuses to start a supervisor with fewer",
             code="worker-limits", hint="set min_processes to 1 or more")
-    if worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES:
+    if (worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES
+            and not only_on_clusters(inventory, slug, index)):  # KEDA scales the pods
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "balance"),
             "balance 'auto'"

@@ -78,13 +78,13 @@ def test_set_reads_stdin_and_encrypts_for_exactly_the_right_keys(cli, example_in
     assert CANARY not in result.output
     path = example_inventory / "secrets" / "redis-main.yaml"
     assert CANARY not in path.read_text()
-    for name in ("worker-eu-1", "worker-eu-2", "health-runner"):
+    readers = ("worker-eu-1", "worker-eu-2", "cluster-eu", "health-runner")
+    for name in readers:
         assert _plain(path, DEMO_KEYS / f"{name}.agekey") == {"password": CANARY}
     with pytest.raises(Exception, match="is among its recipients"):
         _plain(path, DEMO_KEYS / "worker-staging-1.agekey")
     assert inspect_file(path).recipients == {
-        load_identities([DEMO_KEYS / f"{n}.agekey"]).recipients[0]
-        for n in ("worker-eu-1", "worker-eu-2", "health-runner")}
+        load_identities([DEMO_KEYS / f"{n}.agekey"]).recipients[0] for n in readers}
     assert cli("validate", str(example_inventory)).exit_code == 0
 
 

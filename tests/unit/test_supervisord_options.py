@@ -78,10 +78,17 @@ def test_the_live_comparison_reads_the_table():
 
 
 def test_targets_are_found_by_name():
-    assert set(TARGET_MODULES) == {"supervisord"}
+    assert set(TARGET_MODULES) == {"supervisord", "kubernetes"}
     supervisord = target("supervisord")
     assert supervisord.name == "supervisord"
     assert supervisord.program_file("billing-default") == "programs/billing-default.conf"
     assert supervisord.live is options.LIVE
     with pytest.raises(KeyError):
         target("no-such-target")
+
+
+def test_the_kubernetes_target_is_found_by_name():
+    kubernetes = target("kubernetes")
+    assert kubernetes.name == "kubernetes"
+    assert kubernetes.program_file("billing-default") == "deployments/billing-default.yaml"
+    assert kubernetes.live == {}
