@@ -21,7 +21,7 @@ from typing import Any
 
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
-from hznctl.models.host import DEFAULT_ROOTS, Host
+from hznctl.models.host import DEFAULT_ROOTS, Host, HostTarget
 from hznctl.models.policy import Policy
 from hznctl.placement import worker_hosts
 from hznctl.rules import rule
@@ -160,6 +160,8 @@ def least_privilege(inventory: Inventory) -> Iterator[Diagnostic]:
                     code="least-privilege", hint=hint)
     for name in sorted(inventory.hosts):
         host = inventory.hosts[name]
+        if host.target is not HostTarget.SUPERVISORD:
+            continue  # a cluster's pods log to stdout: no log folder on a machine
         log_dir = host.supervisord.log_dir
         problem = path_problem(log_dir, allowed_roots(host))
         if problem is not None:
