@@ -32,6 +32,9 @@ from typing import Any
 
 import yaml
 
+from hznctl.models import Runtime
+from hznctl.runtimes import RUNTIMES as RUNTIME_SPECS
+
 FULL_SIZE = {"applications": 2000, "connections": 500, "hosts": 200, "workers": 10000}
 ENVIRONMENTS = ("production", "staging")
 ROLES = ("queue", "batch")
@@ -267,7 +270,9 @@ def _plan_worker(
         worker["host_labels"] = {"role": key[1], "pool": key[2]}
         chosen = pools[key]
     plan.readers[connection].update(chosen)
-    return worker
+    # What the runtime does nothing with is left out, as an operator would (validate warns).
+    semantics = RUNTIME_SPECS[Runtime(runtime)].semantics
+    return {k: v for k, v in worker.items() if k not in semantics or semantics[k] is not None}
 
 
 # --- writing files --------------------------------------------------------------------------

@@ -102,11 +102,13 @@ def test_keygen_new_and_validate(cli, repo, monkeypatch, place):
 def test_compile_plan_and_git_commands(cli, repo, monkeypatch, place):
     p = _at(place, repo, monkeypatch)
     inv = p("inventory")
-    _ok(cli("compile", inv, "--out", p("build/old")))
+    # A cluster's Secrets are encrypted from the inventory's: compile reads them with a key.
+    key = ("--identity", p("keys/runner.agekey"))
+    _ok(cli("compile", inv, "--out", p("build/old"), *key))
     assert (repo / "build" / "old" / "worker-eu-1" / "manifest.json").is_file()
     app = repo / "inventory" / "applications" / "billing.yaml"
     app.write_text(app.read_text().replace("tries: 5", "tries: 4", 1))
-    _ok(cli("compile", inv, "--out", p("build/new")))
+    _ok(cli("compile", inv, "--out", p("build/new"), *key))
     assert "~ billing" in _ok(cli("plan", p("build/old"), p("build/new")))
     assert "~ billing" in _ok(cli("plan", "--base", "HEAD", inv))
     # The change is found, at its line, wherever the command runs from (the author has no
