@@ -179,7 +179,9 @@ class Demo:
             "url": self.supervisord.url, "include_dir": str(self.supervisord.include_dir),
             "state_dir": str(self.root / "state"), "log_dir": str(self.root / "log"),
             "age_key_file": str(self.root / "keys" / f"{HOST}.agekey"),
-            "hznctl_bin": program("hznctl")})
+            "hznctl_bin": program("hznctl")},
+            # The demo's folders and user are this machine's: granted as an admin would.
+            privileges={"root": current_user() == "root", "paths": [str(self.root)]})
         for path in sorted((inv / "applications").glob("*.yaml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             changes: dict[str, Any] = {"directory": str(self.root / "app"),

@@ -27,15 +27,22 @@ def policy() -> None:
 @click.option("--team", "teams", multiple=True, metavar="@ORG/TEAM",
               help="A GitHub team the author belongs to (repeatable), besides the teams "
               "listed in policy.yaml.")
+@click.option("--every-commit-author", is_flag=True,
+              help="Also check the author email of every commit since --base: each must be "
+              "allowed every change (a pull request's commits, not only who opened it).")
 @format_option("text", "json", "github")
 def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
-          output_format: str) -> int:
+          every_commit_author: bool, output_format: str) -> int:
     """Check every change since --base against the author's roles.
 
     The change set is semantic: objects added, changed (field by field), removed or
-    renamed, and secret files changed. Each change that none of the author's roles allows
-    is reported at its file:line with the roles that would allow it. Exit 0 when every
-    change is allowed, 1 on a violation, 2 on a usage error (e.g. an unknown revision).
+    renamed, secret files changed (a new reference to one changes it), and CI files
+    (.github/, action.yml: admin only). A change counts in every environment it reaches:
+    its object's, and those of the hosts, connections, applications and secrets it
+    touches (docs/policy.md). Each change that the author's roles do not allow is reported
+    at its file:line with why it reaches where it does and the roles that would allow it.
+    Exit 0 when every change is allowed, 1 on a violation, 2 on a usage error (e.g. an
+    unknown revision).
     """
     from hznctl.diagnostics import render_github, render_text
     from hznctl.inventory import display_path
@@ -44,7 +51,8 @@ def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
     identity = normalize_identity(author) if author else author_from_environment(os.environ,
                                                                                  path)
     team_ids = tuple(_team(t) for t in teams)
-    result = check_policy(path, base, identity, team_ids, label=display_path(path))
+    result = check_policy(path, base, identity, team_ids, label=display_path(path),
+                          every_commit_author=every_commit_author)
     from hznctl.escape import terminal
 
     for note in result.notes:

@@ -47,6 +47,21 @@ class HostTarget(StrEnum):
     KUBERNETES = "kubernetes"
 
 
+# Where application directories and log folders may be, unless an admin allows more.
+DEFAULT_ROOTS = ("/srv", "/opt", "/home", "/var/www", "/app", "/var/log")
+
+
+class HostPrivileges(Model):
+    """What a host allows beyond least privilege; only the admin role may change this."""
+
+    root: bool = Field(default=False, description="Workers may run as user root.")
+    paths: list[AbsolutePath] = Field(
+        default_factory=list,
+        description="Folders besides " + ", ".join(DEFAULT_ROOTS) + " where application "
+        "directories and the log folder may be.",
+    )
+
+
 class Host(Model):
     """A machine that runs queue workers under supervisord, or a Kubernetes namespace."""
 
@@ -63,12 +78,17 @@ class Host(Model):
     kubernetes: KubernetesSettings | None = Field(
         default=None, description="For target: kubernetes: namespace, labels, pod defaults.")
     active: bool = True
+    privileges: HostPrivileges = Field(
+        default=HostPrivileges(),
+        description="Admin only: running workers as root, and folders beyond the default "
+        "roots.",
+    )
 
 
 HostDefaults = partial_model(
     Host,
     "HostDefaults",
     exclude={"name", "environment", "description", "labels", "age_recipient", "active",
-             "target"},
+             "privileges", "target"},
     doc="Defaults merged into every host that does not set the field itself.",
 )

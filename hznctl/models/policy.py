@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field, Strict, StringConstraints
 
 from hznctl.models.common import PATTERN_HELP, Model, SingleLine, Slug
+from hznctl.models.secret import SECRET_FILE_PATTERN
 
 
 class PolicyKind(StrEnum):
@@ -55,6 +56,7 @@ Identity = Annotated[str, StringConstraints(pattern=IDENTITY_PATTERN)]
 Member = Annotated[str, StringConstraints(pattern=MEMBER_PATTERN)]
 TeamName = Annotated[str, StringConstraints(pattern=TEAM_PATTERN)]
 FieldPattern = Annotated[str, StringConstraints(pattern=FIELD_PATTERN)]
+SecretFile = Annotated[str, StringConstraints(pattern=SECRET_FILE_PATTERN)]
 
 
 class Permission(Model):
@@ -103,4 +105,9 @@ class Policy(Model):
     teams: dict[TeamName, list[Member]] = Field(
         default_factory=dict,
         description="Members of GitHub teams, so that checks work without asking GitHub.",
+    )
+    shared_secrets: dict[SecretFile, list[Slug]] = Field(
+        default_factory=dict,
+        description="Secret files that objects of several environments may refer to, with "
+        "those environments; any other secret file belongs to one environment.",
     )

@@ -44,13 +44,13 @@ HIDDEN = "(hidden)"
 POLICY_KIND = {
     "project": "project", "policy": "policy", "application": "applications",
     "connection": "connections", "host": "hosts", "notification": "notifications",
-    "secret": "secrets", "file": "project",
+    "secret": "secrets", "file": "project", "ci": "policy",
 }
 KIND_ORDER = ("project", "policy", "application", "connection", "host", "notification",
-              "secret", "file")
+              "secret", "file", "ci")
 KIND_WORD = {"application": "application", "connection": "connection", "host": "host",
              "notification": "notification channel", "secret": "secret file",
-             "project": "project", "policy": "policy", "file": "file"}
+             "project": "project", "policy": "policy", "file": "file", "ci": "CI file"}
 # Keys that name the items of a list of mappings (worker groups, connection bindings).
 _ITEM_KEYS = ("name", "connection", "slug", "key", "recipient")
 
@@ -101,6 +101,10 @@ class ObjectChange:
     environments: tuple[str, ...] = ()  # empty: the object belongs to no one environment
     applications: tuple[str, ...] = ()
     used_by: tuple[str, ...] = ()  # a secret file's objects, e.g. "connection redis-main"
+    # Environments reached beyond the object's own, each with why (hznctl.policy.reach).
+    reasons: tuple[tuple[str, str], ...] = ()
+    via: str = ""  # a change made through another object (a new secret reference)
+    grants: bool = False  # a host added with privileges beyond least privilege
 
     @property
     def policy_kind(self) -> str:
@@ -126,6 +130,8 @@ class ObjectChange:
             "old_name": self.old_name, "action": self.action, "file": self.file,
             "line": self.line, "col": self.col, "environments": list(self.environments),
             "applications": list(self.applications), "used_by": list(self.used_by),
+            "reasons": {environment: why for environment, why in self.reasons},
+            "via": self.via or None,
             "fields": [f.as_dict() for f in self.fields],
         }
 
@@ -224,7 +230,9 @@ def diff_fields(old: Any, new: Any, new_doc: Document | None) -> tuple[FieldChan
 
 
 def environments_of(kind: str, data: Any) -> tuple[str, ...] | None:
-    """The environments an object belongs to; None when it belongs to every one or none."""
+    """The environments an object itself belongs to; None when it belongs to every one or
+    none. What a change reaches beyond them (hosts, connections, secrets) is
+    ``hznctl.policy.reach``'s, which `policy check` judges by."""
     if not isinstance(data, dict):
         return None
     if kind == "notification":
@@ -277,7 +285,10 @@ class SecretUsers:
         password reads one connection, not the inventory.
         """
         wanted = None if files is None else set(files)
-        named = None if wanted is None else snapshot.naming([f.encode() for f in wanted])
+        # By the file's base name (``secrets/./x.yaml`` names it too), and every file with a
+        # backslash: an escape in a quoted YAML string can spell any name.
+        named = None if wanted is None else snapshot.naming(
+            [PurePosixPath(f).name.encode() for f in wanted] + [b"\\"])
         for relative in snapshot.files:
             kind, name = classify(relative, set())
             if kind in ("secret", "file") or (named is not None and relative not in named):

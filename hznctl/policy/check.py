@@ -10,20 +10,24 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
 from hznctl.errors import HznctlError, UsageError
-from hznctl.gitrev import resolve_revision
+from hznctl.gitrev import git, repo_root, resolve_revision
 from hznctl.models.policy import EMAIL_PATTERN, USER_PATTERN, Action, Permission, Policy, PolicyKind
-from hznctl.policy.changes import FieldChange, ObjectChange, changes_since
+from hznctl.policy.changes import WHOLE_FILE, FieldChange, ObjectChange, changes_since
+from hznctl.policy.reach import with_reach
 from hznctl.policy.snapshot import Snapshot, git_snapshot, merge_base
 
 ADMIN = "admin"
 _GLOBAL_KINDS = ("project", "policy")
+CI_KIND = "ci"
+PRIVILEGES = "privileges"  # the host field that grants more than least privilege
+TEMPLATES = "templates"  # an inventory's own templates
 
 
 def normalize_identity(raw: str) -> str:
@@ -74,16 +78,16 @@ def field_matches(pattern: str, path: str) -> bool:
 
 
 def covers(permission: Permission, change: ObjectChange, action: str,
-           field_path: str | None) -> bool:
-    """Does ``permission`` allow ``action`` on ``change`` (one field of it, if given)?"""
+           field_path: str | None, environment: str | None = None) -> bool:
+    """Does ``permission`` allow ``action`` on ``change`` (one field of it, if given) in
+    ``environment`` (None: in every environment, which only an unnarrowed one does)?"""
     kinds = set(permission.kinds)
     if PolicyKind.ALL not in kinds and change.policy_kind not in kinds:
         return False
     if action not in permission.actions:
         return False
-    if permission.environments and not (
-        change.environments and set(change.environments) <= set(permission.environments)
-    ):
+    if permission.environments and (environment is None
+                                     or environment not in permission.environments):
         return False
     if permission.applications and not (
         change.policy_kind == "applications" and change.applications
@@ -96,13 +100,37 @@ def covers(permission: Permission, change: ObjectChange, action: str,
     )
 
 
+def permits(permissions: Iterable[Permission], change: ObjectChange, action: str,
+            field_path: str | None) -> bool:
+    """Do ``permissions`` together allow the change in every environment it reaches?"""
+    held = list(permissions)
+    if not change.environments:
+        return any(covers(p, change, action, field_path) for p in held)
+    return all(any(covers(p, change, action, field_path, environment) for p in held)
+               for environment in change.environments)
+
+
+def admin_only(change: ObjectChange, field_path: str | None) -> bool:
+    """Changes only the admin role may make, whatever the other roles say: the policy, CI,
+    and what a host grants beyond least privilege (its ``privileges``)."""
+    if change.policy_kind == "policy" or change.kind == CI_KIND:
+        return True
+    if change.kind == "file" and change.name.startswith(TEMPLATES + "/"):
+        return True  # what every program file says, as CODEOWNERS has it
+    if change.kind != "host":
+        return False
+    if field_path is not None:
+        return field_matches(PRIVILEGES, field_path)
+    return change.action in ("add", "rename") and change.grants
+
+
 def allowed_for(policy: Policy, change: ObjectChange, action: str,
                 field_path: str | None) -> tuple[str, ...]:
     """The roles that may make this change."""
-    if change.policy_kind == "policy":
+    if admin_only(change, field_path):
         return (ADMIN,) if ADMIN in policy.roles else ()
     return tuple(sorted(name for name, role in policy.roles.items()
-                        if any(covers(p, change, action, field_path) for p in role.permissions)))
+                        if permits(role.permissions, change, action, field_path)))
 
 
 @dataclass(frozen=True)
@@ -121,8 +149,8 @@ class Violation:
         verb = "rename" if self.change.action == "rename" else self.action
         why = " (a rename removes one object and adds another)" if verb == "rename" else ""
         allowed = ", ".join(self.allowed) or "no role"
-        return (f"{who} may not {verb} {_what(self.change)}{_scope(self.change)}{why}; "
-                f"allowed for: {allowed}")
+        return (f"{who} may not {verb} {_what(self.change, self.field)}{_scope(self.change)}"
+                f"{_reasons(self.change)}{why}; allowed for: {allowed}")
 
     def diagnostic(self) -> Diagnostic:
         line, col = (self.field.line, self.field.col) if self.field else (
@@ -143,7 +171,13 @@ def _roles_text(roles: tuple[str, ...]) -> str:
     return f"role {roles[0]}" if len(roles) == 1 else f"roles {', '.join(roles)}"
 
 
-def _what(change: ObjectChange) -> str:
+def _what(change: ObjectChange, changed: FieldChange | None = None) -> str:
+    if change.kind == CI_KIND:
+        return f"CI ({change.name}: workflows and the action run every check)"
+    if change.kind == "file" and change.name.startswith(TEMPLATES + "/"):
+        return "templates (admin only: they write every program file)"
+    if change.kind == "host" and admin_only(change, changed.path if changed else None):
+        return f"hosts' {PRIVILEGES} (admin only: they grant more than least privilege)"
     if change.kind == "secret" and change.used_by:
         return f"secrets of {', '.join(change.used_by)}"
     if change.kind == "file":
@@ -158,6 +192,13 @@ def _scope(change: ObjectChange) -> str:
         return " in every environment"
     word = "environment" if len(change.environments) == 1 else "environments"
     return f" in {word} {', '.join(change.environments)}"
+
+
+def _reasons(change: ObjectChange) -> str:
+    """Why a change reaches environments beyond its object's own."""
+    said = [change.via] if change.via else []
+    said += [f"{environment}: {why}" for environment, why in change.reasons]
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def describe(permission: Permission) -> str:
@@ -193,14 +234,19 @@ def _needs(change: ObjectChange) -> Iterator[tuple[str, FieldChange | None]]:
 
 def check_changes(policy: Policy, changes: list[ObjectChange], author: str,
                   teams: tuple[str, ...] = ()) -> tuple[tuple[str, ...], list[Violation]]:
-    """The author's roles, and every change (field by field) that none of them allows."""
+    """The author's roles, and every change (field by field) that they do not allow."""
     roles = roles_of(policy, author, teams)
+    held = [p for name in roles for p in policy.roles[name].permissions]
     violations: list[Violation] = []
     for change in changes:
         for action, changed in _needs(change):
             path = changed.path if changed else None
-            allowed = allowed_for(policy, change, action, path)
-            if not set(roles) & set(allowed):
+            if admin_only(change, path):
+                ok = ADMIN in roles
+            else:
+                ok = permits(held, change, action, path)
+            if not ok:
+                allowed = allowed_for(policy, change, action, path)
                 violations.append(Violation(change, action, changed, author, roles, allowed,
                                             _hint(policy, roles, change, action)))
                 if change.action == "rename":
@@ -217,6 +263,7 @@ class CheckResult:
     changes: list[ObjectChange]
     violations: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    commit_authors: list[str] = field(default_factory=list)  # besides ``author``
 
     @property
     def ok(self) -> bool:
@@ -227,6 +274,8 @@ class CheckResult:
 
     def summary(self) -> str:
         who = f"{self.author} ({_roles_text(self.roles)})"
+        if self.commit_authors:
+            who += f" with commits by {', '.join(self.commit_authors)}"
         since = f"since {self.base} ({self.base_commit[:12]})"
         if self.ok:
             return f"allowed: {len(self.changes)} change(s) by {who} {since}"
@@ -236,6 +285,7 @@ class CheckResult:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "base": self.base, "base_commit": self.base_commit,
                 "author": self.author, "roles": list(self.roles), "notes": self.notes,
+                "commit_authors": self.commit_authors,
                 "summary": self.summary(),
                 "changes": [c.as_dict() for c in self.changes],
                 "violations": [v.as_dict() for v in sorted(
@@ -255,18 +305,55 @@ def policy_in_effect(old: Snapshot, new: Snapshot, base: str) -> tuple[Policy | 
     return None, [f"no policy.yaml at {base} or in the working tree: every change is allowed"]
 
 
+# Files of the repository (outside the inventory) that decide what CI runs: the
+# workflows, and the action they install hznctl with.
+CI_PATHS = (".github", "action.yml", "action.yaml")
+
+
+def ci_changes(root: Path, fork: str) -> list[ObjectChange]:
+    """Changes to CI files since ``fork``: committed, staged, or not yet added."""
+    top = repo_root(root)
+    inside = root.resolve().relative_to(top.resolve()).as_posix()
+    listed = git(top, "diff", "--name-only", "-z", "--no-renames", fork, "--", *CI_PATHS)
+    listed += b"\0" + git(top, "ls-files", "-z", "--others", "--exclude-standard", "--",
+                           *CI_PATHS)
+    paths = sorted({p.decode("utf-8", "replace") for p in listed.split(b"\0") if p})
+    return [ObjectChange(CI_KIND, path, "change", path, fields=(FieldChange(WHOLE_FILE),))
+            for path in paths if inside == "." or not path.startswith(inside + "/")]
+
+
+def commit_authors(root: Path, fork: str) -> list[str]:
+    """Author emails of the commits since ``fork`` (merges bring in commits listed here)."""
+    out = git(repo_root(root), "log", "--no-merges", "--format=%ae", f"{fork}..HEAD")
+    return sorted({line.strip().lower() for line in out.decode("utf-8", "replace").splitlines()
+                   if line.strip()})
+
+
 def check_policy(root: Path, base: str, author: str, teams: tuple[str, ...] = (),
-                 label: str | None = None) -> CheckResult:
-    """Check the changes of the working tree since it left ``base`` against base's policy."""
+                 label: str | None = None, *, every_commit_author: bool = False) -> CheckResult:
+    """Check the changes of the working tree since it left ``base`` against base's policy.
+
+    Every change counts in every environment it reaches (``hznctl.policy.reach``);
+    ``every_commit_author``: each commit's author must be allowed them too.
+    """
     commit = resolve_revision(root, base)
     fork = merge_base(root, commit)
     shown = label or str(root)
     old, new, changes = changes_since(root, fork, shown)
+    changes = with_reach(old, new, changes) + ci_changes(root, fork)
     target = old if fork == commit else git_snapshot(root, commit, shown)
     policy, notes = policy_in_effect(target, new, base)
     if fork != commit:
         notes.append(f"changes counted from {fork[:12]}, where this branch left {base}")
     result = CheckResult(base, commit, author, (), changes, notes=notes)
+    if every_commit_author:
+        result.commit_authors = [a for a in commit_authors(root, fork) if a != author]
     if policy is not None:
         result.roles, result.violations = check_changes(policy, changes, author, teams)
+        for other in result.commit_authors:
+            try:
+                identity = normalize_identity(other)
+            except UsageError:
+                identity = other  # not an email the policy could list: it holds no role
+            result.violations += check_changes(policy, changes, identity)[1]
     return result

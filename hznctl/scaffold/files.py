@@ -13,6 +13,8 @@ PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 WORKFLOWS = ("validate", "deploy", "health")
 # The action this repository's own workflows use: the checkout itself.
 LOCAL_ACTION = "./"
+# Where the validate workflow checks out the target branch, to install hznctl from it.
+BASE_CHECKOUT = ".hznctl-base"
 
 
 def template(name: str) -> str:
@@ -32,5 +34,10 @@ def render(template_name: str, /, **values: str) -> str:
 
 
 def workflow(name: str, action: str) -> str:
-    """A GitHub workflow (validate, deploy or health) that installs hznctl with ``action``."""
-    return render(f"workflows/{name}.yml", action=action)
+    """A GitHub workflow (validate, deploy or health) that installs hznctl with ``action``.
+
+    The policy check runs the hznctl that the target branch pins: the local action of the
+    target branch's checkout, or the action at its fixed ref (never the pull request's).
+    """
+    base = f"./{BASE_CHECKOUT}" if action == LOCAL_ACTION else action
+    return render(f"workflows/{name}.yml", action=action, base_action=base)

@@ -91,10 +91,11 @@ def test_a_valid_pull_request_passes_with_its_plan_in_the_summary(clone, tmp_pat
     run = pull_request(clone, tmp_path, lambda text: text.replace("max_processes: 2",
                                                                   "max_processes: 3"))
     assert run.ok, [(s.name, s.output) for s in run.steps]
+    # The policy check first: nothing of the pull request is compiled or planned before.
     assert [s.name for s in run.steps if not s.skipped] == [
+        "Check every author's permissions", "Check that CODEOWNERS matches the policy",
         "Validate the inventory", "Check the secrets (no key needed)",
-        "Plan against the target branch", "Check that CODEOWNERS matches the policy",
-        "Check the author's permissions"]
+        "Plan against the target branch"]
     assert "worker-1" in run.summary and "billing-default" in run.summary
     assert "`numprocs` `2` → `3`" in run.summary
     assert "::error" not in run.step("Validate the inventory").output
@@ -114,3 +115,31 @@ def test_a_pull_request_breaking_a_rule_is_annotated_on_its_line(clone, tmp_path
         f"::error file=inventory/applications/billing.yaml,line={line},"), validate.output
     assert "min_processes (4) is above max_processes (2)" in annotations[0]
     assert not run.ok
+
+
+TARGET_POLICY = """\
+roles:
+  admin:
+    permissions: [{kinds: ["*"]}]
+members:
+  "@dana": [admin]
+"""
+
+
+def test_a_denied_pull_request_is_never_validated_or_planned(clone, tmp_path):
+    # The target branch moves on: it now has a policy in which the author holds no role.
+    git(clone, "checkout", "-q", "-b", "target", "origin/main")
+    (clone / "inventory/policy.yaml").write_text(TARGET_POLICY)
+    git(clone, "add", "inventory/policy.yaml")
+    git(clone, "commit", "-qm", "A policy")
+    git(clone, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(clone, "checkout", "-q", "change")
+    run = pull_request(clone, tmp_path, lambda text: text.replace("max_processes: 2",
+                                                                  "max_processes: 3"))
+    policy = run.step("Check every author's permissions")
+    assert policy.code == 1
+    assert "::error file=inventory/applications/billing.yaml" in policy.output
+    assert "@alice (no role) may not change applications" in policy.output
+    ran = [s.name for s in run.steps if not s.skipped]
+    assert ran == ["Check every author's permissions"], ran
+    assert run.summary == ""  # nothing of the pull request was planned

@@ -291,6 +291,7 @@ def _build_site(tmp: Path, sup: Supervisord, redis: dict[str, RedisServer]) -> S
     })
     _dump(inv / "hosts" / "test-host.yaml", {
         "name": "test-host", "environment": "test", "age_recipient": host_key.recipient,
+        "privileges": {"root": os.getuid() == 0, "paths": [str(tmp)]},
         "supervisord": {"url": sup.url, "include_dir": str(sup.include_dir),
                         "state_dir": str(state), "log_dir": str(tmp / "log"),
                         "age_key_file": str(host_key.path), "hznctl_bin": hznctl_bin()},

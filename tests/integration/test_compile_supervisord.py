@@ -47,6 +47,10 @@ def _localize(inventory, root):
         data = yaml.safe_load(app.read_text())
         data["user"], data["directory"] = user, str(root / "srv")
         app.write_text(yaml.safe_dump(data))
+    for host in (inventory / "hosts").glob("*.yaml"):  # this machine's folders and user
+        data = yaml.safe_load(host.read_text())
+        data["privileges"] = {"root": user == "root", "paths": [str(root)]}
+        host.write_text(yaml.safe_dump(data))
 
 
 def test_supervisord_runs_exactly_the_manifest_of_every_host(example_inventory, tmp_path):

@@ -139,6 +139,7 @@ def _inventory(tmp: Path, sup, redis_port: int, host_key, runner_key) -> Path:
                                             "deadline": 5, "check_timeout": 2}})
     _dump(inv / "hosts" / "test-host.yaml", {
         "name": "test-host", "environment": "test", "age_recipient": host_key.recipient,
+        "privileges": {"root": os.getuid() == 0, "paths": [str(tmp)]},
         "supervisord": {"url": sup.url, "include_dir": str(sup.include_dir),
                         "state_dir": str(tmp / "state"), "log_dir": str(tmp / "log"),
                         "age_key_file": str(host_key.path),

@@ -26,8 +26,9 @@ def test_owners_follow_roles_environments_and_applications(tmp_path: Path) -> No
     both = "@acme/platform @acme/queue-operators @alice @bob alice@example.com bob@example.com"
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     # Outside a git repository the folder is placed relative to the working directory.
-    prefix = lines[0].split(" ")[0].removesuffix("/")
+    prefix = lines[1].split(" ")[0].removesuffix("/")
     assert [line.replace(prefix, "/inv") for line in lines] == [
+        f"* {admins}",
         f"/inv/ {admins}",
         f"/inv/applications/ {admins}",
         f"/inv/connections/ {admins}",
@@ -40,8 +41,12 @@ def test_owners_follow_roles_environments_and_applications(tmp_path: Path) -> No
         f"/inv/connections/redis-staging.yaml {both}",
         f"/inv/hosts/worker-staging-1.yaml {both}",
         f"/inv/secrets/redis-staging.yaml {both}",
+        f"/inv/templates/ {admins}",
         f"/inv/project.yaml {admins}",
         f"/inv/policy.yaml {admins}",
+        f"/.github/ {admins}",
+        f"/action.yml {admins}",
+        f"/action.yaml {admins}",
         f"/.github/CODEOWNERS {admins}",
     ]
 

@@ -22,7 +22,12 @@ from hznctl.placement import groups_by_host
 from hznctl.runtimes import CommandProblem
 from hznctl.targets.supervisord.ini import UnsafeValue
 from hznctl.targets.supervisord.options import Section, section
-from hznctl.targets.supervisord.render import GENERATOR, make_environment, render_program
+from hznctl.targets.supervisord.render import (
+    GENERATOR,
+    make_environment,
+    render_program,
+    template_place,
+)
 from hznctl.targets.supervisord.verify import Verifier, VerifyError
 
 
@@ -70,7 +75,8 @@ def _output(program: Program, env: jinja2.Environment, host: str) -> _Output:
     except UnsafeValue as exc:
         raise CompileError(f"{where}: {exc}") from None
     except jinja2.TemplateError as exc:
-        raise CompileError(f"{where}: template {program.runtime.template}: {exc}") from None
+        place = template_place(exc) or f"template {program.runtime.template}"
+        raise CompileError(f"{place}: {where}: {exc}") from None
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError as exc:

@@ -4,15 +4,25 @@ Templates come from the inventory's own ``templates/`` folder when it has one fo
 runtime, else from the ones shipped with hznctl. The environment's ``finalize`` passes
 every ``{{ value }}`` through ``ini_value`` (values already checked are ``IniText``), so a
 template, even an inventory's own, cannot print an unchecked value.
+
+An inventory's template is data from a pull request: it renders in Jinja2's
+``ImmutableSandboxedEnvironment`` (no attribute starting with ``_``, no calls of unsafe
+functions, no changing a value), with no globals but the values of the program, and its
+loader reads only files inside the templates folders (no ``..``, no link out of them).
+What the sandbox refuses is a compile error at the template's file:line.
 """
 
 from __future__ import annotations
 
+import os
+import types
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
 from hznctl import __version__
 from hznctl.targets.supervisord.ini import IniText, command_value, ini_value
@@ -39,19 +49,54 @@ def _finalize(value: Any) -> IniText:
     raise TypeError(f"a template printed a {type(value).__name__}, not text")
 
 
+class _FolderLoader(jinja2.FileSystemLoader):
+    """Templates from the folders only: a link that leads out of its folder is not read."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[
+            str, str, Callable[[], bool]]:
+        for folder in self.searchpath:
+            candidate = os.path.join(folder, *template.split("/"))
+            if os.path.lexists(candidate) and not _inside(folder, candidate):
+                raise jinja2.TemplateNotFound(
+                    template, f"template {template!r} leads out of the templates folder "
+                    f"{folder}: it is not read")
+        return super().get_source(environment, template)
+
+
+def _inside(folder: str, path: str) -> bool:
+    real = os.path.realpath(folder)
+    return os.path.realpath(path).startswith(real.rstrip(os.sep) + os.sep)
+
+
 def make_environment(inventory_root: Path | None) -> jinja2.Environment:
     """One per compile: each template is loaded and compiled once for all programs."""
     paths = [str(builtin_templates())]
     if inventory_root is not None and (inventory_root / "templates").is_dir():
         paths.insert(0, str(inventory_root / "templates"))
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths),
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=_FolderLoader(paths),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         autoescape=False,
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    env.globals.clear()  # range, cycler, joiner, lipsum, namespace, dict: none is needed
+    return env
+
+
+def template_place(exc: BaseException) -> str:
+    """``file:line`` in the template where rendering failed ('' when it is not known)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    place = ""
+    trace: types.TracebackType | None = exc.__traceback__
+    while trace is not None:  # the innermost frame of a template's code wins
+        filename = trace.tb_frame.f_code.co_filename
+        if filename.endswith(".j2") or "/templates/" in filename:
+            place = f"{filename}:{trace.tb_lineno}"
+        trace = trace.tb_next
+    return place
 
 
 class _Values(dict[str, IniText]):
