@@ -95,7 +95,7 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
     actions.durations["reload"] = time.monotonic() - started
 
     began = time.monotonic()
-    _stop(supervisor, to_stop, known)
+    stop_groups(supervisor, to_stop, known)
     actions.durations["stop"] = time.monotonic() - began
     for group in to_stop:
         supervisor.remove_group(group)
@@ -155,7 +155,8 @@ def _check_read_as_written(supervisor: Supervisor, groups: Mapping[str, GroupEnt
             "rename that section.")
 
 
-def _stop(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]) -> None:
+def stop_groups(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]
+                ) -> None:
     """Stop the groups together (stop signal, then supervisord's stopwaitsecs grace) and
     wait until none of their processes is left."""
     if not groups:
