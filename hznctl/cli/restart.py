@@ -33,6 +33,9 @@ def render_text(record: DeployRecord) -> str:
 @click.argument("application")
 @click.option("--group", "groups", multiple=True, metavar="G",
               help="Only this worker group (its worker name or group name); repeatable.")
+@click.option("--bundle", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="This host's compiled bundle, to take the supervisord address and the "
+              "folders from (default: /var/lib/hznctl, then the installed bundle).")
 @supervisor_options
 @click.option("--host", "host", metavar="NAME",
               help="This machine's name in the inventory, checked against <state-dir>/host.")
@@ -47,7 +50,8 @@ def render_text(record: DeployRecord) -> str:
 @format_option("text", "json")
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
-def restart(application: str, groups: tuple[str, ...], supervisor_url: str | None,
+def restart(application: str, groups: tuple[str, ...], bundle: Path | None,
+            supervisor_url: str | None,
             username: str | None, password_file: Path | None, state_dir: Path | None,
             include_dir: Path | None, host: str | None, timeout: float | None,
             settle: float, lock_timeout: float, output_format: str,
@@ -70,10 +74,12 @@ def restart(application: str, groups: tuple[str, ...], supervisor_url: str | Non
     from hznctl.models.host import SupervisordSettings
 
     defaults: SupervisordSettings | SupervisordRef = SupervisordSettings()
+    if bundle is not None:
+        defaults = read_manifest(bundle).supervisord
     state = state_dir or Path(defaults.state_dir)
     installed = Installation(state, include_dir or Path(defaults.include_dir))
     ident = installed.current_id()
-    if ident is not None:
+    if ident is not None and bundle is None:
         with contextlib.suppress(HznctlError):  # refused with the reason by the restart
             defaults = read_manifest(installed.bundle_dir(ident)).supervisord
     request = RestartRequest(
