@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,11 +117,33 @@ def start_redis(name: str, folder: Path, password: str) -> Redis:
     raise HznctlError(f"could not start redis-server for {name}")
 
 
+# An AF_UNIX path holds 107 bytes, and supervisord first binds "<file>.<pid>" and then
+# renames it, so a socket in a deep folder (a long --workdir) would never come up.
+_SOCKET_ROOM = 107 - len(".4194304")
+
+
+def _socket_path(folder: Path) -> tuple[Path, Path | None]:
+    """The socket in ``folder`` or, when that path is too long, in a short private folder."""
+    sock = folder / "supervisor.sock"
+    if len(os.fsencode(sock)) <= _SOCKET_ROOM:
+        return sock, None
+    short = Path(tempfile.mkdtemp(prefix="hznctl-demo-"))
+    return short / "supervisor.sock", short
+
+
 @dataclass
 class Supervisord(Service):
     config: Path
     socket: Path
     include_dir: Path
+    socket_dir: Path | None = None
+
+    def stop(self, timeout: float) -> None:
+        try:
+            super().stop(timeout)
+        finally:
+            if self.socket_dir is not None:
+                shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -136,7 +159,7 @@ class Supervisord(Service):
 def start_supervisord(folder: Path) -> Supervisord:
     include = folder / "conf.d"
     include.mkdir(parents=True, exist_ok=True)
-    sock = folder / "supervisor.sock"
+    sock, socket_dir = _socket_path(folder)
     config = folder / "supervisord.conf"
     config.write_text(f"""; the demo's supervisord; hznctl deploy links program files into conf.d
 [unix_http_server]
@@ -162,7 +185,7 @@ files = {include}/*.conf
     process = subprocess.Popen([program("supervisord"), "-n", "-c", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
-    sup = Supervisord("supervisord", process, config, sock, include)
+    sup = Supervisord("supervisord", process, config, sock, include, socket_dir)
     wait_until(lambda: process.poll() is None
                and sup.client().state() == "RUNNING",
                timeout=30, what="supervisord")
