@@ -211,14 +211,14 @@ class Installation:
         it against the manifest's hash, made read-only and durable. A bundle already there
         is reused only if intact (``tampered``: its verification, when already done);
         otherwise it is rebuilt and swapped in, in one rename."""
-        ident = bundle_id(source)
+        manifest_data = _read_regular(source / MANIFEST)
+        if manifest_data is None:
+            raise InstallError(f"cannot read {source / MANIFEST} (a regular file)")
+        ident = hashlib.sha256(manifest_data).hexdigest()[:16]
         dest = self.bundles / ident
         exists = os.path.lexists(dest)
         if exists and not (self.verify(ident, files) if tampered is None else tampered):
             return ident
-        manifest_data = _read_regular(source / MANIFEST)
-        if manifest_data is None:
-            raise InstallError(f"cannot read {source / MANIFEST}")
         self._build(ident, manifest_data, files, candidates_from(source, files), f"{source}")
         return ident
 
@@ -252,8 +252,9 @@ class Installation:
             missing = _fill(staging, manifest_data, files, candidates)
             if missing and source is not None:
                 raise InstallError(
-                    f"{source}/{missing[0]} does not match the hash in its manifest; the "
-                    "bundle is corrupt or was edited after compile. Nothing was changed.")
+                    f"{source}/{missing[0]} does not match the hash in its manifest (or is "
+                    "not a regular file); the bundle is corrupt or was edited after compile. "
+                    "Nothing was changed.")
             if missing:
                 raise _Unavailable(missing)
             _sync_tree(staging)

@@ -210,7 +210,9 @@ class _Deploy:
         if self.first and self.host is not None:
             identity.write(inst.state_dir, self.host)
         self.unverified = self._repair_base(previous_id)
-        inst.stage(self.request.bundle, dict(self.new.files))
+        if inst.stage(self.request.bundle, dict(self.new.files)) != self.new_id:
+            raise InstallError(f"{self.request.bundle / 'manifest.json'} changed while it was "
+                               "being deployed; run the deploy again")
         self._timed("stage")
         inst.begin(self.base_id, self.new_id)
         crashpoint.reached("journal")
