@@ -110,6 +110,9 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
     from hznctl.deploy.run import DeployRequest
     from hznctl.deploy.run import deploy as run_deploy
 
+    if record_file is not None and record_file.is_symlink():
+        raise UsageError(f"--record {record_file} is a symbolic link; hznctl never writes "
+                         "through one")
     manifest = read_manifest(bundle)
     settings = manifest.supervisord
     state = state_dir or Path(settings.state_dir)

@@ -70,9 +70,12 @@ def restart(application: str, groups: tuple[str, ...], bundle: Path | None,
     from hznctl.deploy.install import Installation
     from hznctl.deploy.restart import RestartRequest
     from hznctl.deploy.restart import restart as run_restart
-    from hznctl.errors import HznctlError
+    from hznctl.errors import HznctlError, UsageError
     from hznctl.models.host import SupervisordSettings
 
+    if record_file is not None and record_file.is_symlink():
+        raise UsageError(f"--record {record_file} is a symbolic link; hznctl never writes "
+                         "through one")
     defaults: SupervisordSettings | SupervisordRef = SupervisordSettings()
     if bundle is not None:
         defaults = read_manifest(bundle).supervisord
@@ -81,7 +84,7 @@ def restart(application: str, groups: tuple[str, ...], bundle: Path | None,
     ident = installed.current_id()
     if ident is not None and bundle is None:
         with contextlib.suppress(HznctlError):  # refused with the reason by the restart
-            defaults = read_manifest(installed.bundle_dir(ident)).supervisord
+            defaults = installed.manifest(ident).supervisord
     request = RestartRequest(
         application=application, groups=groups,
         address=make_address(supervisor_url or defaults.url, username, password_file),

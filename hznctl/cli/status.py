@@ -42,7 +42,7 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
     files changed on the host. Defaults for the address and folders come from the
     installed bundle's manifest. Refuses a bundle installed for another host.
     """
-    from hznctl.bundle import SupervisordRef, read_manifest
+    from hznctl.bundle import SupervisordRef
     from hznctl.deploy.install import Installation
     from hznctl.deploy.status import host_status
     from hznctl.deploy.supervisor import Supervisor
@@ -54,7 +54,7 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
     ident = installed.current_id()
     if ident is not None:
         with contextlib.suppress(HznctlError):  # unreadable: reported as changed-on-host
-            defaults = read_manifest(installed.bundle_dir(ident)).supervisord
+            defaults = installed.manifest(ident).supervisord
     supervisor = Supervisor(make_address(supervisor_url or defaults.url, username,
                                          password_file))
     result = host_status(supervisor, state, include_dir or Path(defaults.include_dir),

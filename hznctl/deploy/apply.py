@@ -236,8 +236,10 @@ def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -
 def _unsettled(full: str, state: str, pid: int, info: dict[str, Any] | None,
                seconds: float) -> str:
     name = full.split(":", 1)[1]
-    if state == "RUNNING" and info is not None:
-        state = f"restarted (pid {pid} → {info['pid']})"
+    if info is not None and info.get("pid") and int(info["pid"]) != pid:
+        # supervisord restarted it between two looks: say so whatever its state now.
+        state = f"restarted (pid {pid} → {info['pid']})" + (
+            "" if state == "RUNNING" else f", {state}")
     detail = _detail(info)
     return (f"{name} did not stay RUNNING through the {seconds:g}s settle window: {state}"
             + (f" ({detail})" if detail else ""))

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hznctl.atomic import fsync_dir, replace_symlink
+from hznctl.bundle import Manifest, parse_manifest
 from hznctl.deploy import crashpoint, statedir
 from hznctl.deploy.statedir import NOFOLLOW
 from hznctl.deploy.verify import FILE_MODE, FOLDER_MODE, Tamper, verify_bundle
@@ -199,6 +200,15 @@ class Installation:
 
     def bundle_dir(self, ident: str) -> Path:
         return self.bundles / ident
+
+    def manifest(self, ident: str) -> Manifest:
+        """The manifest of installed bundle ``ident``, read as a regular file (never through
+        a link, never blocking on a FIFO put there by hand); HznctlError when unreadable."""
+        path = self.bundles / ident / MANIFEST
+        data = _read_regular(path)
+        if data is None:
+            raise InstallError(f"{path}: no manifest here (or not a regular file)")
+        return parse_manifest(data, str(path))
 
     def verify(self, ident: str, files: Mapping[str, str]) -> list[Tamper]:
         """What was changed by hand in installed bundle ``ident`` (empty: intact)."""

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hznctl.bundle import Manifest, read_manifest
+from hznctl.bundle import Manifest
 from hznctl.deploy import identity, statedir
 from hznctl.deploy.apply import ApplyFailure, GroupTarget, stop_groups, wait_running, watch_settle
 from hznctl.deploy.install import Installation
@@ -96,7 +96,7 @@ def _installed(inst: Installation, request: RestartRequest) -> tuple[Manifest, s
         raise RestartError("a deploy was interrupted on this host; run `hznctl deploy` again "
                            "to finish or undo it, then restart. Nothing was restarted.")
     try:
-        manifest = read_manifest(inst.bundle_dir(ident))
+        manifest = inst.manifest(ident)
     except HznctlError:
         manifest = None
     tampered = inst.verify(ident, manifest.files) if manifest else []

@@ -67,7 +67,7 @@ def _manifest(inst: Installation, ident: str | None) -> Manifest | None:
     if ident is None or not (inst.bundle_dir(ident) / "manifest.json").is_file():
         return None
     try:
-        return read_manifest(inst.bundle_dir(ident))
+        return inst.manifest(ident)
     except HznctlError:
         return None  # edited past reading: the verification says so
 
@@ -339,6 +339,8 @@ class _Deploy:
                   managed: set[str]) -> None:
         # Changed groups ran the new exec specs: restart them on the old ones too.
         restart = set(self.plan.changed)
+        if self.base_id is not None and self.base is not None and not self.unverified:
+            self.unverified = [t.path for t in self.inst.verify(self.base_id, self.base.files)]
         if self.unverified:
             record.result = FAILED
             record.rollback_error = (

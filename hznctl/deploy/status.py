@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle import Manifest, read_manifest
+from hznctl.bundle import Manifest
 from hznctl.deploy import identity, statedir
 from hznctl.deploy.install import Installation
 from hznctl.deploy.liveconfig import differences, expansion_names
@@ -68,7 +68,7 @@ def _managed(inst: Installation, manifest: Manifest) -> set[str]:
     names = set(manifest.groups) | {Path(n).stem for n in inst.managed_links()}
     for ident in (inst.previous_id(), *(inst.unfinished() or {}).values()):
         if ident and (inst.bundle_dir(ident) / "manifest.json").is_file():
-            names |= set(read_manifest(inst.bundle_dir(ident)).groups)
+            names |= set(inst.manifest(ident).groups)
     return names
 
 
@@ -88,7 +88,7 @@ def host_status(supervisor: Supervisor, state_dir: Path, include_dir: Path, *,
                                        f"no bundle is installed in {inst.state_dir}"))
         return status
     try:
-        manifest = read_manifest(inst.bundle_dir(ident))
+        manifest = inst.manifest(ident)
     except HznctlError:
         status = HostStatus(None, ident, None)
         status.findings.append(Finding(TAMPERED, "-", None,
