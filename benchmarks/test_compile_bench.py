@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import generate_inventory, sizes
-from hznctl.bundle import write_bundles
-from hznctl.compile import parallel, verify
-from hznctl.compile.compiler import build_bundles, compile_inventory
-from hznctl.compile.render import make_environment
+from hznctl.bundle.writer import write_bundles
+from hznctl.compile import parallel
+from hznctl.pipeline import build_bundles, compile_inventory
+from hznctl.targets.supervisord import verify
+from hznctl.targets.supervisord.render import make_environment
 from hznctl.validate import validate_inventory
 
 # The target is compile ≤ 2× validate. Not met: on a 2-core machine the full

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hznctl.compile.ini import Arg
+from hznctl.argv import Arg
 from hznctl.models import Application, Balance, Runtime, WorkerGroup
 
 # The Laravel queue connection (config/queue.php) that points at REDIS_* variables.

@@ -12,8 +12,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 def compile_to(inventory: Path, out: Path, *, hosts: tuple[str, ...] = ()) -> Any:
     """Compile like the CLI does, without a git revision (stable golden manifests)."""
-    from hznctl.bundle import write_bundles
-    from hznctl.compile.compiler import compile_inventory
+    from hznctl.bundle.writer import write_bundles
+    from hznctl.pipeline import compile_inventory
 
     result = compile_inventory(inventory, hosts=hosts, revision=None)
     assert result.ok, [d.text() for d in result.diagnostics]

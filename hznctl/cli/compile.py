@@ -25,10 +25,10 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
     bundles of removed hosts and programs disappear; an unchanged recompile touches no
     file. Exit 0 on success.
     """
-    from hznctl.bundle import write_bundles
-    from hznctl.compile.compiler import compile_inventory
+    from hznctl.bundle.writer import write_bundles
     from hznctl.diagnostics import RENDERERS, render_json
     from hznctl.gitrev import revision
+    from hznctl.pipeline import compile_inventory
 
     result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs)
     if not result.ok:

@@ -106,7 +106,7 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
     machine needs --host NAME (its name in the inventory), kept in <state-dir>/host; a
     bundle for another host is refused.
     """
-    from hznctl.bundle import read_manifest
+    from hznctl.bundle.manifest import read_manifest
     from hznctl.deploy.run import DeployRequest
     from hznctl.deploy.run import deploy as run_deploy
 

@@ -27,10 +27,11 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
     host bundles written by `hznctl compile`). `hznctl plan --base REV [PATH]` compiles
     the inventory at a git revision and in the working tree and compares them.
     """
-    from hznctl.compile.compare import plan_against_revision, plan_bundles
     from hznctl.diagnostics import render_text
     from hznctl.errors import UsageError
-    from hznctl.plan import RENDERERS
+    from hznctl.pipeline import plan_against_revision
+    from hznctl.plan.compare import plan_bundles
+    from hznctl.plan.render import RENDERERS
 
     if base is not None:
         if len(paths) > 1:

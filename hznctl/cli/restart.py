@@ -66,7 +66,7 @@ def restart(application: str, groups: tuple[str, ...], bundle: Path | None,
     `horizon:terminate` or `queue:restart`, which reaches every application sharing the
     cache. Appends a record (command "restart") to the deploy log.
     """
-    from hznctl.bundle import SupervisordRef, read_manifest
+    from hznctl.bundle.manifest import SupervisordRef, read_manifest
     from hznctl.deploy.install import Installation
     from hznctl.deploy.restart import RestartRequest
     from hznctl.deploy.restart import restart as run_restart

@@ -42,7 +42,7 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
     files changed on the host. Defaults for the address and folders come from the
     installed bundle's manifest. Refuses a bundle installed for another host.
     """
-    from hznctl.bundle import SupervisordRef
+    from hznctl.bundle.manifest import SupervisordRef
     from hznctl.deploy.install import Installation
     from hznctl.deploy.status import host_status
     from hznctl.deploy.supervisor import Supervisor

@@ -1,4 +1,6 @@
-"""Compiling the inventory into one supervisord bundle per host.
+"""The compiler core: each host's programs as typed values (no target's syntax).
 
-Kept import-light: `hznctl.compile.checks` is loaded by `validate` for its rules.
+Placement says which worker groups a host runs; ``programs`` builds each distinct program
+once (argv, exec spec, secret files, Horizon files); a target (``hznctl.targets``) writes
+them in its format. Nothing here validates or renders: ``hznctl.pipeline`` composes them.
 """

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
-from hznctl.bundle import HostBundle
+from hznctl.bundle.manifest import HostBundle
 from hznctl.errors import HznctlError
 
 # Below this many programs a fork costs more than it saves.

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from hznctl.compile.ini import (
-    PROCESS_NUM,
-    PROGRAM_NAME,
-    Arg,
-    display,
-    display_command,
-    expand,
-)
+from hznctl.argv import Arg
 from hznctl.compile.spec import (
     LARAVEL_RUNTIMES,
     SpecBuilder,
@@ -22,7 +14,6 @@ from hznctl.compile.spec import (
     json_member,
     json_object,
     json_string,
-    spec_hash,
 )
 from hznctl.execspec import ExecSpec
 from hznctl.inventory import Inventory
@@ -30,14 +21,13 @@ from hznctl.models import Application, Balance, Host, SupervisordSettings, Worke
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import LARAVEL_CONNECTION, RuntimeSpec, WorkerContext, runtime_spec
 
-LOG_MAXBYTES = "50MB"
-LOG_BACKUPS = "10"
 DEFAULT_STARTSECS = 1
 
 
 @dataclass(eq=False)
 class Program:
-    """One supervisord program group and every file it needs but the host's own.
+    """One program group (a worker group's processes) and every file it needs but the
+    host's own, as typed values: each target writes it in its own syntax.
 
     A compile builds each distinct program once and shares it between the hosts where it
     is the same (``ProgramBuilder``): nothing in it names a host, and programs compare by
@@ -52,7 +42,11 @@ class Program:
     runtime: RuntimeSpec
     argv: list[Arg]
     numprocs: int
-    options: dict[str, Arg]
+    # The host's settings it is built for, and how long its processes are given to start
+    # and, on a graceful stop, to finish their job.
+    supervisord: SupervisordSettings
+    startsecs: int
+    stopwaitsecs: int
     exec_spec: ExecSpec
     exec_json: bytes
     parameters: dict[str, str]
@@ -64,30 +58,8 @@ class Program:
         return f"exec/{self.group}.json"
 
     @property
-    def file(self) -> str:
-        return f"programs/{self.group}.conf"
-
-    def process_names(self) -> list[str]:
-        return [expand(self.options["process_name"], self.expansions(n))
-                for n in range(self.numprocs)]
-
-    def expansions(self, process_num: int) -> dict[str, object]:
-        return {"program_name": self.group, "group_name": self.group,
-                "process_num": process_num, "numprocs": self.numprocs}
-
-    def settings(self) -> dict[str, str]:
-        return {k: " ".join(map(_shown_argument, self.argv)) if k == "command"
-                else display(v) for k, v in self.options.items()}
-
-    @property
     def files(self) -> list[str]:
         return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files)]
-
-
-@functools.lru_cache(maxsize=65536)
-def _shown_argument(arg: Arg) -> str:
-    # display_command joins its arguments' words with spaces; most recur in every program.
-    return display_command([arg])
 
 
 @dataclass(frozen=True)
@@ -202,10 +174,14 @@ class ProgramBuilder:
                                          f"{w.name}." if worker is None else "")
         if worker is None:
             params["workers"] = ",".join(w.name for w in workers)
-        program = Program(group, app, worker, workers, spec, argv, numprocs, {}, exec_spec,
-                          exec_json, params, builder.secret_files, host_files)
-        program.options = self._options(sv, program, workers)
-        return program
+        startsecs = max((w.startsecs for w in workers if w.startsecs is not None),
+                        default=DEFAULT_STARTSECS)
+        stopwaitsecs = max(_stopwaitsecs(w, self.margin) for w in workers)
+        return Program(group=group, application=app, worker=worker, workers=workers,
+                       runtime=spec, argv=argv, numprocs=numprocs, supervisord=sv,
+                       startsecs=startsecs, stopwaitsecs=stopwaitsecs, exec_spec=exec_spec,
+                       exec_json=exec_json, parameters=params,
+                       secret_sources=builder.secret_files, host_files=host_files)
 
     def _connections(self, builder: SpecBuilder, app: Application,
                      workers: list[WorkerGroup], connection: str | None,
@@ -217,37 +193,6 @@ class ProgramBuilder:
             builder.connection(other, prefix=env_prefix(other))
         if app.runtime in LARAVEL_RUNTIMES and app.key_prefix:
             builder.env["REDIS_PREFIX"] = app.key_prefix
-
-    def _options(self, sv: SupervisordSettings, program: Program,
-                 workers: list[WorkerGroup]) -> dict[str, Arg]:
-        startsecs = max((w.startsecs for w in workers if w.startsecs is not None),
-                        default=DEFAULT_STARTSECS)
-        stopwait = max(_stopwaitsecs(w, self.margin) for w in workers)
-        log = f"{sv.log_dir}/{program.group}_"
-        return {
-            "command": "",  # rendered from argv
-            "process_name": (PROGRAM_NAME, "_", PROCESS_NUM),
-            "numprocs": str(program.numprocs),
-            "directory": program.application.directory,
-            "user": program.application.user,
-            "environment": f"HZNCTL_SPEC_SHA256={spec_hash(program.exec_json)}",
-            "priority": "999",
-            "autostart": "true",
-            "autorestart": "true",
-            "startsecs": str(startsecs),
-            "startretries": "3",
-            "stopsignal": "TERM",
-            "stopwaitsecs": str(stopwait),
-            "stopasgroup": "true",
-            "killasgroup": "true",
-            "stdout_logfile": (log, PROCESS_NUM, ".out.log"),
-            "stdout_logfile_maxbytes": LOG_MAXBYTES,
-            "stdout_logfile_backups": LOG_BACKUPS,
-            "stderr_logfile": (log, PROCESS_NUM, ".err.log"),
-            "stderr_logfile_maxbytes": LOG_MAXBYTES,
-            "stderr_logfile_backups": LOG_BACKUPS,
-        }
-
 
 def horizon_path(app: Application) -> str:
     return f"horizon/{app.slug}.json"

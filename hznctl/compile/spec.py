@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from hznctl.bundle import dump_json, sha256_hex
+from hznctl.bundle.jsonout import dump_json
+from hznctl.bundle.manifest import sha256_hex
 from hznctl.execspec import ExecSpec, RedisUrl, SecretEnv
 from hznctl.models import RedisConnection, Runtime
 

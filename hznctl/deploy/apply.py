@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hznctl.bundle import GroupEntry
+from hznctl.bundle.manifest import GroupEntry
 from hznctl.deploy import crashpoint
 from hznctl.deploy.liveconfig import overridden
 from hznctl.deploy.supervisor import Supervisor

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hznctl.atomic import fsync_dir, replace_symlink
-from hznctl.bundle import Manifest, parse_manifest
+from hznctl.bundle.manifest import Manifest, parse_manifest
 from hznctl.deploy import crashpoint, statedir
 from hznctl.deploy.statedir import NOFOLLOW
 from hznctl.deploy.verify import FILE_MODE, FOLDER_MODE, Tamper, verify_bundle

@@ -11,36 +11,12 @@ from __future__ import annotations
 
 import platform
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from supervisor import datatypes
+from hznctl.bundle.manifest import GroupEntry
+from hznctl.targets.supervisord.options import LIVE
 
-from hznctl.bundle import GroupEntry
-
-# INI option of the manifest's `settings` -> (key in getAllConfigInfo, supervisor's own
-# conversion). Options supervisord does not report (environment, autorestart …) are seen
-# only in its re-read diff.
-_LIVE: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "command": ("command", str),
-    "directory": ("directory", str),
-    "user": ("uid", datatypes.name_to_uid),
-    "priority": ("process_prio", int),
-    "autostart": ("autostart", datatypes.boolean),
-    "killasgroup": ("killasgroup", datatypes.boolean),
-    "redirect_stderr": ("redirect_stderr", datatypes.boolean),
-    "startsecs": ("startsecs", int),
-    "startretries": ("startretries", int),
-    "stopwaitsecs": ("stopwaitsecs", int),
-    "stopsignal": ("stopsignal", lambda v: int(datatypes.signal_number(v))),
-    "exitcodes": ("exitcodes", datatypes.list_of_exitcodes),
-    "stdout_logfile": ("stdout_logfile", str),
-    "stderr_logfile": ("stderr_logfile", str),
-    "stdout_logfile_maxbytes": ("stdout_logfile_maxbytes", datatypes.byte_size),
-    "stderr_logfile_maxbytes": ("stderr_logfile_maxbytes", datatypes.byte_size),
-    "stdout_logfile_backups": ("stdout_logfile_backups", int),
-    "stderr_logfile_backups": ("stderr_logfile_backups", int),
-}
 _EXPANSION = re.compile(r"%\((\w+)\)([-#0 +]*\d*(?:\.\d+)?[sdixr])")
 
 
@@ -59,8 +35,8 @@ def differences(settings: Mapping[str, str], live: Mapping[str, Any],
                 names: Mapping[str, object]) -> list[tuple[str, Any, Any]]:
     """(option, live value, the bundle's value) for each reported option that differs."""
     diffs = []
-    for key in sorted(set(settings) & set(_LIVE)):
-        live_key, convert = _LIVE[key]
+    for key in sorted(set(settings) & set(LIVE)):
+        live_key, convert = LIVE[key]
         if live_key not in live:
             continue
         try:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hznctl.bundle import Manifest
+from hznctl.bundle.manifest import Manifest
 from hznctl.deploy import identity, statedir
 from hznctl.deploy.apply import ApplyFailure, GroupTarget, stop_groups, wait_running, watch_settle
 from hznctl.deploy.install import Installation

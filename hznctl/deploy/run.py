@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle import Manifest, read_manifest
+from hznctl.bundle.manifest import Manifest, read_manifest
 from hznctl.deploy import crashpoint, identity, statedir
 from hznctl.deploy.apply import Actions, ApplyFailure, ConfigOverridden, GroupTarget, converge
 from hznctl.deploy.install import Installation, InstallError, bundle_id, candidates_from
@@ -24,7 +24,7 @@ from hznctl.deploy.record import DRY_RUN, FAILED, OK, ROLLED_BACK, UNCHANGED, De
 from hznctl.deploy.supervisor import Address, ConfigUnreadable, Supervisor, SupervisorError
 from hznctl.deploy.verify import MANIFEST, Tamper, groups_touched
 from hznctl.errors import HznctlError
-from hznctl.plan import FieldChange, GroupPlan, HostPlan, plan_host
+from hznctl.plan.model import FieldChange, GroupPlan, HostPlan, plan_host
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle import Manifest
+from hznctl.bundle.manifest import Manifest
 from hznctl.deploy import identity, statedir
 from hznctl.deploy.install import Installation
 from hznctl.deploy.liveconfig import differences, expansion_names

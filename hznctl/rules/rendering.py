@@ -1,6 +1,6 @@
 """Values that reach a supervisord program file: each must read back exactly as written.
 
-These run the renderer's own gate (``hznctl.compile.ini``) on every inventory field that
+These run the renderer's own gate (``hznctl.targets.supervisord.ini``) on every inventory field that
 `compile` puts on an INI line, so `validate` rejects what `compile` could not write, at
 the field's file:line:col.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hznctl.compile.ini import argument_problem, value_problem
 from hznctl.compile.spec import is_reserved
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
@@ -17,6 +16,7 @@ from hznctl.models import Application
 from hznctl.placement import placements
 from hznctl.rules import rule
 from hznctl.runtimes import PLACEHOLDERS, CommandProblem, fill_placeholders, split_command
+from hznctl.targets.supervisord.ini import argument_problem, value_problem
 
 CODE = "ini-value"
 _SAMPLE = {name: "x" for name in PLACEHOLDERS}

@@ -31,7 +31,7 @@ def test_golden_bundles(case, tmp_path):
 
 
 def test_golden_cases_cover_every_runtime():
-    from hznctl.bundle import read_bundles
+    from hznctl.bundle.manifest import read_bundles
     from hznctl.models import Runtime
 
     runtimes = set()

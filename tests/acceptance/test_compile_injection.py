@@ -124,7 +124,7 @@ def _expected(field_id: str, value: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_hostile_value_is_rejected_in_place_or_read_back_exactly(name, tmp_path):
-    from hznctl.compile.compiler import compile_inventory
+    from hznctl.pipeline import compile_inventory
     from hznctl.validate import validate_inventory
 
     raw = CORPUS[name]

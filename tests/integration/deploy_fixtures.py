@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from hznctl.bundle import GroupEntry, HostBundle, Manifest, SupervisordRef, write_bundles
+from hznctl.bundle.manifest import GroupEntry, HostBundle, Manifest, SupervisordRef
+from hznctl.bundle.writer import write_bundles
 from tests.support import (
     AgeKey,
     RedisServer,

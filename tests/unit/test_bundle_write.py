@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-import hznctl.bundle as bundle_module
-from hznctl.bundle import HostBundle, Manifest, SupervisordRef, write_bundles
+import hznctl.bundle.writer as bundle_module
+from hznctl.bundle.manifest import HostBundle, Manifest, SupervisordRef
+from hznctl.bundle.writer import write_bundles
 from tests.compile_support import stats, tree
 
 SECRET = b"sops:\n  mac: ENC[abc]\npassword: ENC[AES256_GCM,data:xyz]\n" * 20

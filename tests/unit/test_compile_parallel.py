@@ -7,8 +7,9 @@ import os
 import pytest
 
 from hznctl.compile import parallel
-from hznctl.compile.compiler import CompileError, build_bundles
+from hznctl.compile.compiler import CompileError
 from hznctl.inventory import load_inventory
+from hznctl.pipeline import build_bundles
 from hznctl.placement import groups_by_host
 from tests.support import EXAMPLE_INVENTORY
 
@@ -134,7 +135,7 @@ def test_compile_builds_on_the_jobs_it_is_given(forks, tmp_path):
     from click.testing import CliRunner
 
     from hznctl.cli.main import cli
-    from hznctl.compile.compiler import compile_inventory
+    from hznctl.pipeline import compile_inventory
     from tests.compile_support import tree
 
     alone = compile_inventory(EXAMPLE_INVENTORY, jobs=1)

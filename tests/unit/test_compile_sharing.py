@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hznctl.bundle import dump_json
-from hznctl.compile.compiler import SecretFiles, build_bundles
-from hznctl.compile.ini import display_command
+from hznctl.bundle.jsonout import dump_json
+from hznctl.compile.compiler import SecretFiles
 from hznctl.compile.programs import (
     HostCompiler,
     HostProgram,
@@ -24,7 +23,10 @@ from hznctl.compile.programs import (
     horizon_supervisor,
 )
 from hznctl.inventory import Inventory
+from hznctl.pipeline import build_bundles
 from hznctl.placement import groups_by_host
+from hznctl.targets.supervisord.ini import display_command
+from hznctl.targets.supervisord.options import section
 from hznctl.validate import validate_inventory
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "runtimes" / "inventory"
@@ -90,7 +92,7 @@ def test_other_supervisord_settings_get_their_own_program(inventory: Inventory) 
     assert eu2 is not eu3
     assert eu3.argv[:4] == ["/opt/hznctl/bin/hznctl", "exec", "--spec",
                             "/opt/hznctl/state/current/exec/billing-horizon.json"]
-    assert eu3.options["stdout_logfile"][0] == "/opt/hznctl/log/billing-horizon_"
+    assert section(eu3).options["stdout_logfile"][0] == "/opt/hznctl/log/billing-horizon_"
     assert b"/opt/hznctl/age.key" in eu3.exec_json
     assert b"/opt/hznctl/state/current/secrets/redis-main.yaml" in eu3.exec_json
     assert b"/opt/hznctl" not in eu2.exec_json
@@ -112,7 +114,7 @@ def test_parts_made_once_assemble_into_the_whole(inventory: Inventory) -> None:
         for placed in programs.values():
             program = placed.program
             assert program.exec_json == dump_json(program.exec_spec.model_dump(mode="json"))
-            assert program.settings()["command"] == display_command(program.argv)
+            assert section(program).settings()["command"] == display_command(program.argv)
             for path, data in placed.files.items():
                 app = program.application
                 expected = {"application": app.slug, "environment": app.environment,
@@ -145,7 +147,7 @@ def test_templates_read_program_values_as_attributes_and_as_items(
         inventory: Inventory, tmp_path: Path) -> None:
     import jinja2
 
-    from hznctl.compile.render import make_environment, render_program
+    from hznctl.targets.supervisord.render import make_environment, render_program
 
     (tmp_path / "templates").mkdir()
     template = tmp_path / "templates" / "laravel-horizon.conf.j2"
@@ -153,8 +155,8 @@ def test_templates_read_program_values_as_attributes_and_as_items(
                         "{{ program.items() | list | length }} {{ 'command' in program }}\n")
     program = _programs(inventory)["worker-eu-1"]["billing-horizon"].program
     env = make_environment(tmp_path)
-    assert render_program(program, env) == (
-        f"www-data www-data www-data {len(program.options)} true\n")
+    assert render_program(section(program), env) == (
+        f"www-data www-data www-data {len(section(program).options)} true\n")
     template.write_text("{{ program.no_such_option }}\n")
     with pytest.raises(jinja2.UndefinedError):
-        render_program(program, make_environment(tmp_path))
+        render_program(section(program), make_environment(tmp_path))

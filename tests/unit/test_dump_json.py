@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hznctl.bundle import dump_json
+from hznctl.bundle.jsonout import dump_json
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 _json = st.recursive(

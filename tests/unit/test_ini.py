@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from supervisor.options import UnhosedConfigParser
 
-from hznctl.compile.ini import (
-    PROCESS_NUM,
+from hznctl.argv import PROCESS_NUM
+from hznctl.targets.supervisord.ini import (
     UnsafeValue,
     argument_problem,
     command_value,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hznctl.compile.ini import value_problem
+from hznctl.targets.supervisord.ini import value_problem
 
 
 def _scan_first_bad(text: str) -> str | None:

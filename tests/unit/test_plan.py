@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hznctl.bundle import GroupEntry, Manifest, SupervisordRef, parse_manifest
+from hznctl.bundle.manifest import GroupEntry, Manifest, SupervisordRef, parse_manifest
 from hznctl.errors import HznctlError
-from hznctl.plan import plan_host, plan_hosts, render_text
+from hznctl.plan.model import plan_host, plan_hosts
+from hznctl.plan.render import render_text
 
 
 def _group(name, processes=2, command="php artisan queue:work", secret="secrets/r.yaml",

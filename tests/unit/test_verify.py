@@ -18,11 +18,12 @@ from supervisor.datatypes import dict_of_key_value_pairs
 from supervisor.options import UnhosedConfigParser
 
 from hznctl.compile.compiler import SecretFiles
-from hznctl.compile.programs import HostCompiler, Program, ProgramBuilder
-from hznctl.compile.render import make_environment, render_program
-from hznctl.compile.verify import _PLAIN_WORD, Verifier, VerifyError, _LineReader
+from hznctl.compile.programs import HostCompiler, ProgramBuilder
 from hznctl.inventory import load_inventory
 from hznctl.placement import groups_by_host
+from hznctl.targets.supervisord.options import Section, section
+from hznctl.targets.supervisord.render import make_environment, render_program
+from hznctl.targets.supervisord.verify import _PLAIN_WORD, Verifier, VerifyError, _LineReader
 from tests.support import EXAMPLE_INVENTORY
 
 SECTION = "program:web"
@@ -105,8 +106,8 @@ def test_shlex_splits_a_plain_word_into_itself(word):
 
 
 @pytest.fixture(scope="module")
-def programs() -> list[tuple[Program, str]]:
-    """Programs of the example inventory with their rendered files."""
+def programs() -> list[tuple[Section, str]]:
+    """Programs of the example inventory, as sections, with their rendered files."""
     inventory = load_inventory(EXAMPLE_INVENTORY).inventory
     assert inventory is not None
     env = make_environment(EXAMPLE_INVENTORY)
@@ -115,7 +116,8 @@ def programs() -> list[tuple[Program, str]]:
     found = {}
     for host, placed in groups_by_host(inventory).items():
         for item in HostCompiler(inventory.hosts[host], builder).programs(placed):
-            found[item.program.group] = (item.program, render_program(item.program, env))
+            written = section(item.program)
+            found[item.program.group] = (written, render_program(written, env))
     return list(found.values())
 
 
@@ -123,7 +125,7 @@ def _same_skeleton(programs):
     """Two different programs of one runtime with more than one process each."""
     seen = {}
     for program, text in programs:
-        if program.numprocs > 1 and program.runtime.template == "laravel-queue.conf.j2":
+        if program.numprocs > 1 and program.program.runtime.template == "laravel-queue.conf.j2":
             if seen and program.group not in {p.group for p, _ in seen.values()}:
                 return next(iter(seen.values())), (program, text)
             seen[program.group] = (program, text)
@@ -192,6 +194,7 @@ def test_a_text_is_verified_against_each_program_it_is_meant_as(programs):
     _, (program, text) = _same_skeleton(programs)
     verifier = Verifier()
     verifier.verify(text, program)
-    other = dataclasses.replace(program, numprocs=program.numprocs + 1)
+    other = dataclasses.replace(program, program=dataclasses.replace(
+        program.program, numprocs=program.numprocs + 1))
     with pytest.raises(VerifyError):
         verifier.verify(text, other)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from hznctl.argv import Arg, Part
 
 MAX_VALUE = 32768  # well under Linux's 128 KiB limit for one argument of a command
 _SAFE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
@@ -27,23 +28,6 @@ _CHAR_NAMES = {
 
 class UnsafeValue(ValueError):
     """A value supervisord would not read back as written; the message says why."""
-
-
-@dataclass(frozen=True)
-class Expansion:
-    """A supervisor expansion we write on purpose (never one taken from the inventory)."""
-
-    text: str
-
-    def value(self, expansions: Mapping[str, object]) -> str:
-        return self.text % expansions
-
-
-PROCESS_NUM = Expansion("%(process_num)02d")
-PROGRAM_NAME = Expansion("%(program_name)s")
-Part = str | Expansion
-# A command-line argument: plain text, or text with expansions in it.
-Arg = str | tuple[Part, ...]
 
 
 class IniText(str):
@@ -135,20 +119,6 @@ def argument_problem(text: str) -> str | None:
     except UnsafeValue as exc:
         return str(exc)
     return None
-
-
-def expand(value: Arg, expansions: Mapping[str, object]) -> str:
-    """What supervisor makes of ``value`` with these expansions (for verifying)."""
-    if isinstance(value, str):
-        return value
-    return "".join(p if isinstance(p, str) else p.value(expansions) for p in value)
-
-
-def display(value: Arg) -> str:
-    """A value as supervisor's syntax shows it (expansions as written), for manifests."""
-    if isinstance(value, str):
-        return value
-    return "".join(p if isinstance(p, str) else p.text for p in value)
 
 
 def display_command(argv: Sequence[Arg]) -> str:

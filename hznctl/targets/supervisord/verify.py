@@ -50,8 +50,9 @@ from supervisor import datatypes as supervisor_datatypes
 from supervisor import options as supervisor_options
 from supervisor.options import ServerOptions, UnhosedConfigParser
 
-from hznctl.compile.ini import expand, quoted_word
-from hznctl.compile.programs import Program
+from hznctl.argv import expand
+from hznctl.targets.supervisord.ini import quoted_word
+from hznctl.targets.supervisord.options import Section
 
 _MACHINE_OPTIONS = ("user", "stdout_logfile", "stderr_logfile")
 _STRUCTURED = ("command", "process_name", "environment")
@@ -106,7 +107,7 @@ class Verifier:
         """Read the lines of many rendered files at once: ``verify`` then finds them read."""
         self._lines.read(texts)
 
-    def verify(self, text: str, program: Program) -> None:
+    def verify(self, text: str, program: Section) -> None:
         key = (text, _intent(program))
         if key in self._verified:
             return
@@ -126,7 +127,7 @@ class Verifier:
         self._verified.add(key)
 
 
-def _intent(program: Program) -> Hashable:
+def _intent(program: Section) -> Hashable:
     return (program.group, program.numprocs, tuple(program.argv),
             tuple(program.options.items()))
 
@@ -285,7 +286,7 @@ def _no_defaults(parser: Any) -> None:
                           "supervisord reads would inherit")
 
 
-def verify_program(text: str, program: Program) -> dict[str, str]:
+def verify_program(text: str, program: Section) -> dict[str, str]:
     """The whole file through supervisor: its parser, then its process build.
 
     Returns the options as supervisor read them.
@@ -316,7 +317,7 @@ def verify_program(text: str, program: Program) -> dict[str, str]:
     return written
 
 
-def _compare_strings(written: dict[str, str], program: Program) -> None:
+def _compare_strings(written: dict[str, str], program: Section) -> None:
     """Each option as supervisor's ``saneget`` reads it (its ``expand`` over the raw value)."""
     for option, intended in program.options.items():
         if option in _STRUCTURED:
@@ -338,7 +339,7 @@ def _compare_strings(written: dict[str, str], program: Program) -> None:
                 raise VerifyError(f"{option}: supervisor reads another value than intended")
 
 
-def _compare_free_text(written: dict[str, str], program: Program) -> None:
+def _compare_free_text(written: dict[str, str], program: Section) -> None:
     """The per-program checks of a program whose skeleton supervisor already built."""
     try:
         supervisor_datatypes.process_or_group_name(program.group)
@@ -368,18 +369,18 @@ def _sample(numprocs: int) -> list[int]:
     return sorted({0, max(numprocs - 1, 0)})
 
 
-def _expected_environment(program: Program) -> dict[str, str]:
+def _expected_environment(program: Section) -> dict[str, str]:
     name, _, value = str(program.options["environment"]).partition("=")
     return {name: value}
 
 
-def _compare_names(process_name: str, program: Program) -> None:
+def _compare_names(process_name: str, program: Section) -> None:
     if [supervisor_expand(process_name, program, n) for n in range(program.numprocs)] \
             != program.process_names():
         raise VerifyError("process_name: supervisor names the processes otherwise")
 
 
-def _compare_processes(configs: list[Any], process_name: str, program: Program) -> None:
+def _compare_processes(configs: list[Any], process_name: str, program: Section) -> None:
     expected_names = program.process_names()
     names = sorted(c.name for c in configs)
     if names != sorted(expected_names[:_BUILT]):
@@ -399,7 +400,7 @@ def _compare_processes(configs: list[Any], process_name: str, program: Program) 
             raise VerifyError("stopwaitsecs: supervisor reads another value than intended")
 
 
-def _compare_command(command: str, program: Program) -> None:
+def _compare_command(command: str, program: Section) -> None:
     """supervisor splits ``command`` with shlex.split at spawn time: into ``program.argv``?
 
     The line must be the arguments' quoted words joined by single spaces; shlex.split of
@@ -444,7 +445,7 @@ def _split_word(word: str) -> tuple[str, ...]:
         return ()
 
 
-def supervisor_expand(process_name: str, program: Program, num: int) -> str:
+def supervisor_expand(process_name: str, program: Section, num: int) -> str:
     """A process's name as supervisor's ``expand`` makes it from the option it read."""
     return str(supervisor_options.expand(process_name, program.expansions(num),
                                          "process_name"))

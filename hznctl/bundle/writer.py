@@ -1,12 +1,7 @@
-"""Host bundles: what `compile` writes for each host and what `plan` and `deploy` read.
+"""Writing host bundles to disk: the whole tree swapped in at once, unchanged files kept.
 
-A bundle is the folder ``DIR/<host>/``::
-
-    manifest.json            what the host must run (this module's ``Manifest``)
-    programs/<group>.conf    one supervisord ``[program:<group>]`` section per file
-    exec/<group>.json        the group's ``ExecSpec`` (no secret in it)
-    secrets/<path>           the SOPS files its workers use, copied byte for byte
-    horizon/<app>.json       Laravel Horizon supervisors of a laravel-horizon application
+Fast on large fleets: each distinct content is written once and hard-linked, existing
+files are compared by inode first, and big trees are written on a few threads.
 """
 
 from __future__ import annotations
@@ -14,9 +9,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import hashlib
-import json
-import math
 import os
 import shutil
 import stat
@@ -26,180 +18,11 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import TypeVar
 
 from hznctl.atomic import fsync_dir
+from hznctl.bundle.manifest import MANIFEST, HostBundle
 from hznctl.errors import HznctlError
-
-FORMAT = 1
-MANIFEST = "manifest.json"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class SupervisordRef(_Strict):
-    """Where the host's supervisord and hznctl's folders are (from the host's settings)."""
-
-    url: str
-    include_dir: str
-    state_dir: str
-    log_dir: str
-
-
-class GroupEntry(_Strict):
-    """One supervisord program group of the bundle and what it must look like once loaded."""
-
-    application: str
-    worker: str | None
-    runtime: str
-    file: str
-    sha256: str
-    processes: int
-    process_names: list[str]
-    startsecs: int
-    stopwaitsecs: int
-    settings: dict[str, str]
-    files: list[str]
-    # The worker group's settings in the inventory's words (queues, tries …), so that a plan
-    # can say `queues default → default,mail` rather than only `command … → …`.
-    parameters: dict[str, str] = {}
-
-
-class Manifest(_Strict):
-    format: Literal[1] = 1
-    generator: str
-    host: str
-    environment: str
-    revision: str | None
-    supervisord: SupervisordRef
-    groups: dict[str, GroupEntry]
-    files: dict[str, str]
-
-    def group_files(self, group: str) -> dict[str, str]:
-        """Every bundle file a group depends on, with its hash (its program file included)."""
-        entry = self.groups[group]
-        paths = [entry.file, *entry.files]
-        return {p: self.files.get(p, "") for p in paths}
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def dump_json(data: Any) -> bytes:
-    """Pretty, sorted, newline-terminated JSON: the one spelling of every JSON file we write.
-
-    The same bytes as ``json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)``:
-    with ``indent`` the standard library falls back to its pure-Python encoder, several
-    times slower than building the layout here around the C string encoder.
-    """
-    parts: list[str] = []
-    _pretty(data, "\n", parts)
-    parts.append("\n")
-    return "".join(parts).encode()
-
-
-_INDENT = "  "
-_encode_string = json.encoder.encode_basestring  # the C encoder where there is one
-_is_str = str.__instancecheck__
-_SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
-
-
-def _pretty(value: Any, newline: str, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(_encode_string(value))
-    elif isinstance(value, dict) and value and all(map(_is_str, value)):
-        inner = newline + _INDENT
-        out.append("{")
-        for index, key in enumerate(sorted(value)):
-            out.append(("," if index else "") + inner + _encode_string(key) + ": ")
-            _pretty(value[key], inner, out)
-        out.append(newline + "}")
-    elif isinstance(value, list | tuple) and value:
-        inner = newline + _INDENT
-        out.append("[")
-        for index, item in enumerate(value):
-            out.append(("," if index else "") + inner)
-            _pretty(item, inner, out)
-        out.append(newline + "]")
-    elif value is None or isinstance(value, bool):
-        out.append(_SCALARS[value])
-    elif isinstance(value, dict | list | tuple) and not value:
-        out.append("{}" if isinstance(value, dict) else "[]")
-    elif type(value) is int:
-        out.append(int.__repr__(value))
-    elif type(value) is float and math.isfinite(value):
-        out.append(float.__repr__(value))
-    else:  # NaN, infinities, dicts with other keys: the standard encoder's own rules
-        text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-        out.append(text.replace("\n", newline))
-
-
-def manifest_bytes(manifest: Manifest) -> bytes:
-    return dump_json(manifest.model_dump(mode="json"))
-
-
-def parse_manifest(data: bytes, where: str) -> Manifest:
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HznctlError(f"{where}: not a valid manifest (corrupt JSON: {exc})") from None
-    try:
-        return Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise HznctlError(
-            f"{where}: not a valid manifest ({loc}: {first['msg']}); recompile the bundle"
-        ) from None
-
-
-def read_manifest(bundle_dir: Path) -> Manifest:
-    """The manifest of the bundle in ``bundle_dir``; HznctlError when missing or corrupt."""
-    path = bundle_dir / MANIFEST
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise HznctlError(f"{path}: no manifest here; is {bundle_dir} a hznctl bundle?") from None
-    except OSError as exc:
-        raise HznctlError(f"{path}: cannot read the manifest: {exc.strerror}") from None
-    return parse_manifest(data, str(path))
-
-
-def read_bundles(path: Path) -> dict[str, Manifest]:
-    """Manifests by host: ``path`` is one host's bundle or a folder of host bundles."""
-    if (path / MANIFEST).exists():
-        manifest = read_manifest(path)
-        return {manifest.host: manifest}
-    if not path.is_dir():
-        raise HznctlError(f"{path}: no such bundle folder")
-    found: dict[str, Manifest] = {}
-    for entry in sorted(path.iterdir()):
-        if entry.is_dir() and (entry / MANIFEST).exists():
-            manifest = read_manifest(entry)
-            found[manifest.host] = manifest
-    return found
-
-
-@dataclass(frozen=True)
-class HostBundle:
-    """A compiled bundle in memory: its files (paths relative to the bundle) and manifest."""
-
-    host: str
-    manifest: Manifest
-    files: Mapping[str, bytes]
-
-    @functools.cached_property
-    def manifest_data(self) -> bytes:
-        # Serialised once: writing, comparing and planning all read the same bytes.
-        return manifest_bytes(self.manifest)
-
-    def all_files(self) -> dict[str, bytes]:
-        return {**self.files, MANIFEST: self.manifest_data}
 
 
 @dataclass

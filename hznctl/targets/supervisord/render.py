@@ -15,8 +15,8 @@ from typing import Any
 import jinja2
 
 from hznctl import __version__
-from hznctl.compile.ini import IniText, command_value, ini_value
-from hznctl.compile.programs import Program
+from hznctl.targets.supervisord.ini import IniText, command_value, ini_value
+from hznctl.targets.supervisord.options import Section
 
 GENERATOR = f"hznctl {__version__}"
 
@@ -63,20 +63,38 @@ class _Values(dict[str, IniText]):
         self.__dict__.update(values)  # a copy: ``self.__dict__ = self`` would be a cycle
 
 
-def template_values(program: Program) -> dict[str, IniText]:
-    values = {k: ini_value(v) for k, v in program.options.items() if k != "command"}
-    values["command"] = command_value(program.argv)
+def template_values(section: Section) -> dict[str, IniText]:
+    """The section's options in the table's order, each as written on its line."""
+    values = {k: command_value(section.argv) if k == "command" else ini_value(v)
+              for k, v in section.options.items()}
     return _Values(values)
 
 
-def render_program(program: Program, env: jinja2.Environment) -> str:
+# The base template says what the stop signal does just before its line.
+_STOP = "stopsignal"
+
+
+def _option_lines(values: dict[str, IniText]) -> tuple[IniText, IniText]:
+    """The section's option lines in the table's order, cut before the stop signal's: one
+    join in Python, not a loop in the template, for every program of a compile."""
+    lines = [f"{name}={value}" for name, value in values.items()]
+    cut = list(values).index(_STOP) if _STOP in values else len(lines)
+    return IniText("".join(line + "\n" for line in lines[:cut])), IniText("\n".join(lines[cut:]))
+
+
+def render_program(section: Section, env: jinja2.Environment) -> str:
     # No hznctl version in program files: upgrading hznctl must not restart every worker.
+    program = section.program
     template = env.get_template(program.runtime.template)
+    values = template_values(section)
+    before, after = _option_lines(values)
     return template.render(
         group=program.group,
         application=program.application.slug,
         worker=program.worker.name if program.worker else "",
         workers=",".join(w.name for w in program.workers),
         runtime=program.runtime.runtime.value,
-        program=template_values(program),
+        program=values,
+        options_before_stop=before,
+        options_from_stop=after,
     )
