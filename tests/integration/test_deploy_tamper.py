@@ -79,8 +79,16 @@ def _edit(host: Host, group: str, old: str, new: str) -> None:
 
 
 def _command(host: Host, process: str) -> str:
+    """The command line the process runs (once the child supervisord forked has exec'd:
+    with startsecs=0 it is RUNNING from the fork on)."""
     pid = host.pids()[process]
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+    def execed() -> str | None:
+        text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return None if "supervisord" in text else text.strip()
+
+    found: str = wait_for(execed, timeout=10, what=f"{process} exec'd")
+    return found
 
 
 def _ready(cli, host: Host, tmp_path: Path, groups=V1) -> Path:
