@@ -10,7 +10,8 @@ from pathlib import Path
 from hznctl.errors import HznctlError, UsageError
 
 
-def _git(cwd: Path, *args: str) -> bytes:
+def git(cwd: Path, *args: str) -> bytes:
+    """The output of ``git ARGS`` run in ``cwd``; a usage error with git's reason if it fails."""
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except FileNotFoundError:
@@ -21,10 +22,19 @@ def _git(cwd: Path, *args: str) -> bytes:
     return result.stdout
 
 
+def resolve_revision(root: Path, rev: str) -> str:
+    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
+    try:
+        out = git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except UsageError:
+        raise UsageError(f"unknown git revision {rev!r}") from None
+    return out.decode().strip()
+
+
 def repo_root(path: Path) -> Path:
     """The top of the git work tree that holds ``path``."""
     start = path if path.is_dir() else path.parent
-    return Path(_git(start, "rev-parse", "--show-toplevel").decode().strip())
+    return Path(git(start, "rev-parse", "--show-toplevel").decode().strip())
 
 
 def revision(path: Path) -> str | None:
@@ -46,12 +56,12 @@ def materialize(path: Path, rev: str, dest: Path) -> Path:
     """
     root = repo_root(path)
     relative = path.resolve().relative_to(root.resolve())
-    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    commit = resolve_revision(root, rev)
     spec = f"{commit}:{relative.as_posix()}" if relative.parts else commit
     target = dest / (relative.as_posix() if relative.parts else ".")
     target.mkdir(parents=True, exist_ok=True)
     try:
-        data = _git(root, "archive", "--format=tar", spec)
+        data = git(root, "archive", "--format=tar", spec)
     except UsageError:
         return target  # the folder did not exist at that revision: an empty inventory
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:

@@ -16,10 +16,8 @@ the caller gets every diagnostic at once, and the objects that were valid.
 from __future__ import annotations
 
 import difflib
-import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +27,8 @@ from pydantic import BaseModel, ValidationError
 from hznctl.diagnostics import Diagnostic, Severity, format_path
 from hznctl.models import Application, Host, NotificationChannel, Project, RedisConnection
 from hznctl.models.common import PATTERN_HELP, defined
+from hznctl.models.policy import Policy
+from hznctl.system import paused_gc
 from hznctl.yamlio import (
     YAML11_BOOL_WORDS,
     Document,
@@ -76,6 +76,8 @@ KINDS: list[KindSpec] = [
     KindSpec("host", Host, folder="hosts", defaults=_host_defaults),
     KindSpec("notification", NotificationChannel, folder="notifications"),
 ]
+# policy.yaml: who may change what (`hznctl policy check`); loaded and checked like the rest.
+POLICY = KindSpec("policy", Policy, filename="policy.yaml")
 
 
 @dataclass
@@ -217,23 +219,6 @@ def _real_root(root: Path) -> str | None:
         return None
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building large acyclic structures.
-
-    Loading keeps every file's data and model: hundreds of thousands of objects
-    that the collector would rescan again and again, for nothing — at 2,000
-    applications that doubled the load time. Reference counting still frees everything.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:
     """Read every inventory file under ``root``; never raises for a user's mistake."""
     with paused_gc():
@@ -280,17 +265,9 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
     return LoadResult(inventory, diagnostics)
 
 
-_EXTRA_KINDS: list[KindSpec] = []
-
-
-def register_kind(spec: KindSpec) -> None:
-    """Let a feature add a kind of inventory file (e.g. the policy) without touching this."""
-    if all(existing.kind != spec.kind for existing in _EXTRA_KINDS):
-        _EXTRA_KINDS.append(spec)
-
-
 def all_kinds() -> list[KindSpec]:
-    return [*KINDS, *_EXTRA_KINDS]
+    """Every kind of file an inventory folder holds, besides project.yaml."""
+    return [*KINDS, POLICY]
 
 
 def _load_one(

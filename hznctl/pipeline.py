@@ -8,10 +8,8 @@ reaches a build only through ``compile_inventory``, or already validated.
 
 from __future__ import annotations
 
-import gc
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +19,12 @@ from hznctl.bundle.manifest import HostBundle, Manifest
 from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError
-from hznctl.gitrev import _git, materialize, repo_root, revision
+from hznctl.gitrev import materialize, repo_root, resolve_revision, revision
 from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
 from hznctl.plan.compare import PlanResult, only_hosts
 from hznctl.plan.model import plan_hosts
+from hznctl.system import paused_gc
 from hznctl.validate import validate_inventory
 
 
@@ -74,23 +73,9 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
     def build(run: Sequence[str]) -> dict[str, HostBundle]:
         return supervisord.build(inventory, run, revision, templates)
 
-    with _no_cycle_collection():
+    with paused_gc():
         return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
                                           jobs)
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Nearly everything a compile makes lives on in the bundles: Python's collector would
-    scan it, and the whole inventory, again and again for cycles that are not there (a
-    quarter of the build's time on a large inventory). Leftover cycles go at its next run."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
@@ -105,7 +90,7 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
     if not root.is_dir():
         raise UsageError(f"{root}: no such inventory folder")
     top = repo_root(root)
-    base_sha = _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
+    base_sha = resolve_revision(top, base)
     new, diagnostics = compiled_manifests(root, revision(root), jobs)
     result = PlanResult([], diagnostics)
     if not result.ok:

@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-import hznctl.policy.kind  # noqa: F401 - policy.yaml has a schema too
 from hznctl.atomic import write_text
 from hznctl.inventory import PROJECT, KindSpec, all_kinds
 from hznctl.models.application import ApplicationDefaults

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
-from hznctl.inventory import Inventory, load_inventory, paused_gc
+from hznctl.inventory import Inventory, load_inventory
 from hznctl.rules import run_rules
+from hznctl.system import paused_gc
 
 
 @dataclass

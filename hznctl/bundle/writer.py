@@ -23,6 +23,7 @@ from typing import TypeVar
 from hznctl.atomic import fsync_dir
 from hznctl.bundle.manifest import MANIFEST, HostBundle
 from hznctl.errors import HznctlError
+from hznctl.system import usable_cores
 
 
 @dataclass
@@ -220,11 +221,7 @@ _T = TypeVar("_T")
 
 
 def _threads() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return min(_MAX_THREADS, cpus)
+    return min(_MAX_THREADS, usable_cores())
 
 
 class _Plan:

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "log": "hznctl.cli.log:log",
     "init": "hznctl.cli.init:init",
     "new": "hznctl.cli.new:new",
+    "import": "hznctl.cli.importer:import_group",
     "demo": "hznctl.cli.demo:demo",
 }
 

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from hznctl.bundle.manifest import HostBundle
 from hznctl.errors import HznctlError
+from hznctl.system import usable_cores
 
 # Below this many programs a fork costs more than it saves.
 MIN_PROGRAMS = 2000
@@ -33,11 +34,7 @@ class WorkerDied(HznctlError):
 
 
 def default_jobs() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_JOBS))
+    return max(1, min(usable_cores(), MAX_JOBS))
 
 
 def can_fork() -> bool:

@@ -30,6 +30,7 @@ from hznctl.health.probe import (
     sample_latency,
 )
 from hznctl.health.targets import Credentials, ProbeTarget, with_credentials
+from hznctl.system import usable_cores
 
 # PING samples in flight at once in the latency stage: few enough that the event loop
 # answers each reply at once.
@@ -73,7 +74,7 @@ MAX_WORKERS = 4
 def default_workers(count: int) -> int:
     if count < SHARD_THRESHOLD or not hasattr(os, "fork"):
         return 1
-    return max(1, min(os.cpu_count() or 1, MAX_WORKERS, count // (SHARD_THRESHOLD // 2)))
+    return max(1, min(usable_cores(), MAX_WORKERS, count // (SHARD_THRESHOLD // 2)))
 
 
 def run_probes(targets: list[ProbeTarget], settings: RunSettings,

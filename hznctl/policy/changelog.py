@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hznctl.deploy.record import read as read_records
-from hznctl.gitrev import _git, repo_root
+from hznctl.gitrev import git, repo_root, resolve_revision
 from hznctl.policy.changes import ObjectChange, compare
-from hznctl.policy.snapshot import Snapshot, git_snapshot, resolve_revision
+from hznctl.policy.snapshot import Snapshot, git_snapshot
 
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cI", "%s")
 
@@ -99,7 +99,7 @@ def commits(root: Path, since: str | None) -> list[Commit]:
     top = repo_root(root)
     relative = root.resolve().relative_to(top.resolve()).as_posix()
     span = f"{resolve_revision(root, since)}..HEAD" if since else "HEAD"
-    out = _git(top, "log", "--no-merges", "--reverse", "--format=" + "%x1f".join(_FIELDS)
+    out = git(top, "log", "--no-merges", "--reverse", "--format=" + "%x1f".join(_FIELDS)
                + "%x1e", span, "--", relative or ".").decode("utf-8", "replace")
     found: list[Commit] = []
     for record in out.split("\x1e"):
@@ -158,7 +158,7 @@ def changelog(root: Path, since: str | None = None, deploy_records: Sequence[Pat
     entries: list[Entry] = list(_commit_entries(root, found, shown))
     deploys = _deploys(deploy_records)
     if since:  # deploys after the commit the log starts from
-        start = _parse_time(_git(repo_root(root), "show", "-s", "--format=%cI",
+        start = _parse_time(git(repo_root(root), "show", "-s", "--format=%cI",
                                  resolve_revision(root, since)).decode().strip())
         deploys = [d for d in deploys if d.when > start]
     # Commits keep git's order; a deploy goes after the commits made before it.

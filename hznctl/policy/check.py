@@ -17,9 +17,10 @@ from typing import Any
 
 from hznctl.diagnostics import Diagnostic, sort_diagnostics
 from hznctl.errors import HznctlError, UsageError
+from hznctl.gitrev import resolve_revision
 from hznctl.models.policy import EMAIL_PATTERN, USER_PATTERN, Action, Permission, Policy, PolicyKind
 from hznctl.policy.changes import FieldChange, ObjectChange, changes_since
-from hznctl.policy.snapshot import Snapshot, git_snapshot, merge_base, resolve_revision
+from hznctl.policy.snapshot import Snapshot, git_snapshot, merge_base
 
 ADMIN = "admin"
 _GLOBAL_KINDS = ("project", "policy")

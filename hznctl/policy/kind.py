@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from hznctl.inventory import KindSpec, register_kind
-from hznctl.models.policy import Policy
+from hznctl.inventory import POLICY as POLICY_KIND
 
-POLICY_KIND = KindSpec("policy", Policy, filename="policy.yaml")
-register_kind(POLICY_KIND)
+__all__ = ["POLICY_KIND"]

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hznctl.errors import UsageError
-from hznctl.gitrev import _git, repo_root
+from hznctl.gitrev import git, repo_root
 from hznctl.inventory import PROJECT, KindSpec, all_kinds, load_inventory
 from hznctl.models.policy import Policy
 from hznctl.policy.kind import POLICY_KIND
@@ -145,15 +145,6 @@ def read_snapshot(root: Path, label: str) -> Snapshot:
     return snapshot
 
 
-def resolve_revision(root: Path, rev: str) -> str:
-    """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
-    try:
-        out = _git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    except UsageError:
-        raise UsageError(f"unknown git revision {rev!r}") from None
-    return out.decode().strip()
-
-
 def merge_base(root: Path, commit: str) -> str:
     """Where the checked-out branch left ``commit``: the branch's own changes start there.
 
@@ -161,7 +152,7 @@ def merge_base(root: Path, commit: str) -> str:
     change made on the target since it was created.
     """
     try:
-        found = _git(repo_root(root), "merge-base", commit, "HEAD").decode().strip()
+        found = git(repo_root(root), "merge-base", commit, "HEAD").decode().strip()
     except UsageError:  # no common history, or no commit checked out yet
         return commit
     return found or commit
@@ -188,7 +179,7 @@ class GitSnapshot(Snapshot):
         if blob is None:
             return None
         if relative not in self._raw:
-            data = _git(self.top, "cat-file", "blob", blob[1])
+            data = git(self.top, "cat-file", "blob", blob[1])
             self._raw[relative] = b"\0link\0" + data if blob[0] == "120000" else data
         return self._raw[relative]
 
@@ -213,7 +204,7 @@ class GitSnapshot(Snapshot):
         for needle in needles:
             args += ["-e", needle.decode("utf-8", "replace")]
         try:
-            out = _git(self.top, *args, self.commit, "--", self.prefix or ".")
+            out = git(self.top, *args, self.commit, "--", self.prefix or ".")
         except UsageError:  # git grep exits 1 when nothing matches
             return set()
         start = len(self.commit) + 1 + (len(self.prefix) + 1 if self.prefix else 0)
@@ -237,7 +228,7 @@ def git_snapshot(root: Path, commit: str, label: str) -> GitSnapshot:
     """The folder ``root`` as it was at ``commit``, read lazily from git's objects."""
     top = repo_root(root)
     prefix = _prefix(root, top)
-    out = _git(top, "ls-tree", "-r", "-z", "--full-tree", commit, "--", prefix or ".")
+    out = git(top, "ls-tree", "-r", "-z", "--full-tree", commit, "--", prefix or ".")
     snapshot = GitSnapshot(root, label, top=top, commit=commit, prefix=prefix)
     for entry in out.split(b"\0"):
         if not entry:
@@ -264,8 +255,8 @@ def worktree_changes(root: Path, commit: str) -> set[str]:
     top = repo_root(root)
     prefix = _prefix(root, top)
     spec = prefix or "."
-    listed = _git(top, "diff", "--name-only", "-z", "--no-renames", commit, "--", spec)
-    listed += b"\0" + _git(top, "ls-files", "-z", "--others", "--exclude-standard", "--",
+    listed = git(top, "diff", "--name-only", "-z", "--no-renames", commit, "--", spec)
+    listed += b"\0" + git(top, "ls-files", "-z", "--others", "--exclude-standard", "--",
                            spec)
     start = len(prefix) + 1 if prefix else 0
     return {name.decode("utf-8", "replace")[start:] for name in listed.split(b"\0") if name}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 
-import hznctl.policy.kind  # noqa: F401 - registers policy.yaml before validate loads
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 

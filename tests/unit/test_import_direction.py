@@ -20,7 +20,7 @@ PACKAGE = Path(hznctl.__file__).parent
 # Lowest first; docs/architecture.md explains the layers.
 LAYERS: list[set[str]] = [
     {"__init__", "errors"},
-    {"atomic", "yamlio", "diagnostics", "gitrev"},
+    {"atomic", "yamlio", "diagnostics", "gitrev", "system"},
     {"models", "argv"},
     {"execspec", "inventory"},
     {"placement", "runtimes", "bundle"},
@@ -35,6 +35,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},       # validate, then build; plan --base
     {"schema", "health", "demo_services"},
     {"scaffold"},
+    {"importer"},       # hznctl import: supervisord files and Horizon config in
     {"demo"},
     {"cli"},
     {"__main__"},

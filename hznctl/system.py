@@ -1,0 +1,36 @@
+"""What this process may use of the machine: its cores, and the cycle collector's pauses."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or taskset
+    narrows), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures.
+
+    Loading and compiling keep what they make (every file's data and model, every bundle):
+    hundreds of thousands of objects the collector would rescan again and again for cycles
+    that are not there — at 2,000 applications that doubled the load time and took a
+    quarter of a compile. Reference counting still frees everything; leftover cycles go at
+    the collector's next run.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
