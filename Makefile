@@ -7,7 +7,7 @@ test:       ## the whole test suite (installs what it needs)
 	scripts/test
 
 demo:       ## the whole loop on this machine: redis, supervisord, compile, deploy, jobs, health
-	scripts/bootstrap && .venv/bin/hznctl demo
+	HZNCTL_EXTRAS=demo HZNCTL_SYSTEM_PACKAGES=redis-server scripts/bootstrap && .venv/bin/hznctl demo
 
 bench:      ## benchmarks at full scale
 	scripts/bootstrap && .venv/bin/python -m pytest benchmarks --benchmark-only -p no:cacheprovider

@@ -32,6 +32,9 @@ from typing import Any
 
 import yaml
 
+from hznctl.models import Runtime
+from hznctl.runtimes import RUNTIMES as RUNTIME_SPECS
+
 FULL_SIZE = {"applications": 2000, "connections": 500, "hosts": 200, "workers": 10000}
 ENVIRONMENTS = ("production", "staging")
 ROLES = ("queue", "batch")
@@ -267,7 +270,9 @@ def _plan_worker(
         worker["host_labels"] = {"role": key[1], "pool": key[2]}
         chosen = pools[key]
     plan.readers[connection].update(chosen)
-    return worker
+    # What the runtime does nothing with is left out, as an operator would (validate warns).
+    semantics = RUNTIME_SPECS[Runtime(runtime)].semantics
+    return {k: v for k, v in worker.items() if k not in semantics or semantics[k] is not None}
 
 
 # --- writing files --------------------------------------------------------------------------
@@ -386,17 +391,24 @@ def generate_inventory(
     seed: int = 0,
     secret_files: bool = True,
     encrypt: bool = False,
+    clusters: bool = False,
 ) -> Path:
     """Write a valid inventory into ``dest`` (created; must not hold an inventory yet).
 
     ``secret_files`` writes the SOPS files the connections and notification channels refer
     to (structural ones unless ``encrypt``); without it the references dangle, which only
-    the secret rules notice.
+    the secret rules notice. ``clusters`` makes every host a Kubernetes cluster (and gives
+    every application an image): the same placements, compiled by the kubernetes target.
     """
     plan = _Plan(random.Random(seed), seed)
     _plan_hosts(plan, max(4, hosts))
     _plan_connections(plan, max(2, connections))
     _plan_applications(plan, max(2, applications), max(1, workers))
+    if clusters:
+        for host in plan.hosts.values():
+            host |= {"target": "kubernetes", "kubernetes": {"namespace": "queues"}}
+        for slug, app in plan.applications.items():
+            app["image"] = f"registry.example.com/{slug}:1.0.0"
     dest.mkdir(parents=True, exist_ok=True)
     _write(dest / "project.yaml", _dump(_project(seed), "../schemas/project.schema.json"))
     kinds = (("hosts", plan.hosts, "host"), ("connections", plan.connections, "connection"),

@@ -296,13 +296,33 @@ class Demo:
     # -- tearing down --------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the workers (gracefully, through supervisord), then Redis; remove the folder."""
+        """Stop the workers (gracefully, through supervisord), then Redis; remove the folder;
+        say what was stopped and what was removed or kept."""
         with _no_interrupts():
+            stopped = []
             for service in reversed(self.services):
+                what = self._describe(service)
                 service.stop(timeout=60 if isinstance(service, Supervisord) else 10)
+                stopped.append(what)
             self.services.clear()
+            if stopped:
+                self.report("step", "stopped " + "; ".join(stopped))
             if not self.options.keep and self.created_root:
                 shutil.rmtree(self.root, ignore_errors=True)
+                self.report("step", f"removed {self.root}")
+            elif self.root.exists():
+                self.report("step", f"kept {self.root} (reports, bundles, logs)")
+
+    def _describe(self, service: Service) -> str:
+        if isinstance(service, Supervisord):
+            try:
+                count = len(service.processes())
+            except Exception:  # a supervisord that is already gone has no workers to stop
+                count = 0
+            return f"supervisord and its {count} worker process(es)"
+        if isinstance(service, Redis):
+            return f"redis-server for {service.name} (port {service.port})"
+        return service.name
 
 
 def _edit(path: Path, **changes: Any) -> None:

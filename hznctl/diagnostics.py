@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from hznctl.escape import github_data, github_property, terminal
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -31,11 +33,13 @@ class Diagnostic:
         return self.severity is Severity.ERROR
 
     def text(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}"
-        field = f" {self.path}:" if self.path else ""
+        """One line for a terminal or a CI log; every part is escaped for it (a file name,
+        key or value can hold control characters or look like a workflow command)."""
+        where = f"{terminal(self.file)}:{self.line}:{self.col}"
+        field = f" {terminal(self.path)}:" if self.path else ""
         level = "" if self.is_error else " warning:"
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}:{level}{field} {self.message}{hint}"
+        hint = f" ({terminal(self.hint)})" if self.hint else ""
+        return f"{where}:{level}{field} {terminal(self.message)}{hint}"
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -58,13 +62,6 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics))
 
 
-def _github_escape(value: str, *, prop: bool = False) -> str:
-    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if prop:
-        value = value.replace(":", "%3A").replace(",", "%2C")
-    return value
-
-
 def render_text(diagnostics: Sequence[Diagnostic]) -> str:
     return "".join(d.text() + "\n" for d in diagnostics)
 
@@ -84,13 +81,13 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
     lines = []
     for d in diagnostics:
         level = "error" if d.is_error else "warning"
-        title = _github_escape(d.path or d.code or "hznctl", prop=True)
+        title = github_property(d.path or d.code or "hznctl")
         message = f"{d.path}: {d.message}" if d.path else d.message
         if d.hint:
             message += f" ({d.hint})"
         lines.append(
-            f"::{level} file={_github_escape(d.file, prop=True)},line={d.line},col={d.col},"
-            f"title={title}::{_github_escape(message)}\n"
+            f"::{level} file={github_property(d.file)},line={d.line},col={d.col},"
+            f"title={title}::{github_data(message)}\n"
         )
     return "".join(lines)
 

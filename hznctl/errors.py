@@ -5,6 +5,8 @@ The CLI maps these to exit 1 (findings) or 2 (usage); anything else is an intern
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class HznctlError(Exception):
     """An expected failure; its message is shown to the user as it is, never a traceback."""
@@ -24,3 +26,36 @@ class InventoryError(HznctlError):
     def __init__(self, message: str, diagnostics: list[object] | None = None) -> None:
         super().__init__(message)
         self.diagnostics = diagnostics or []
+
+
+def no_inventory(shown: str) -> UsageError:
+    """The one answer to an inventory folder that is not there, whichever command asks."""
+    return UsageError(f"inventory folder {shown!r} does not exist (run hznctl from the "
+                      "folder that holds it, or give its path)")
+
+
+def unknown_revision(rev: str, reason: str = "") -> UsageError:
+    """The one answer to a git revision that does not name a commit."""
+    why = f" ({reason})" if reason else ""
+    return UsageError(f"unknown git revision {rev!r}{why}: give a commit, branch or tag "
+                      "that exists here (`git fetch` first for a remote branch)")
+
+
+def missing_key(files: list[str], readers: Sequence[str] = ()) -> UsageError:
+    """The one answer when secrets must be decrypted (to re-encrypt them) and no key is given."""
+    whom = f" for {', '.join(readers)}" if readers else ""
+    return UsageError(f"{', '.join(files)} must be re-encrypted{whom}, which needs an age key "
+                      "that can read it: give --identity FILE or set HZNCTL_AGE_KEY_FILE (the "
+                      "health runner's key can read every secret); nothing was changed")
+
+
+def missing_key_file(path: str) -> UsageError:
+    """An age key file named by --identity or an environment variable that is not there."""
+    return UsageError(f"age key file {path!r} does not exist (from --identity, "
+                      "HZNCTL_AGE_KEY_FILE or SOPS_AGE_KEY_FILE)")
+
+
+def no_terminal(option: str) -> UsageError:
+    """A value hznctl would ask for, with no terminal to ask on."""
+    return UsageError(f"missing option {option}: there is no terminal to ask for it on, so "
+                      "give it on the command line")

@@ -3,8 +3,9 @@
 `compile` writes one spec per program into the bundle (`exec/<group>.json`); the program's
 command is `<hznctl_bin> exec --spec <installed spec path> -- <worker argv…>`. The spec holds
 no secret: only where each secret is (an encrypted file installed with the bundle, and the
-key in it) and the hash of that file, so that a rotated password changes the spec, hence the
-program's configuration, hence restarts exactly the workers that use it.
+key in it) and the identity of that file's encrypted values (`hznctl.secrets.identity`), so
+that a new password changes the spec, hence the program's configuration, hence restarts
+exactly the workers that use it, while re-encrypting the file for other recipients does not.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class SecretEnv(Model):
 
     file: AbsolutePath
     key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-    sha256: Sha256
+    sha256: Sha256 = Field(description="SHA-256 identity of the file's encrypted values.")
 
 
 class RedisUrl(Model):
@@ -37,6 +38,22 @@ class RedisUrl(Model):
     password_env: EnvVarName | None = Field(
         default=None, description="Secret variable (from `secrets`) holding the password."
     )
+    ca_file: AbsolutePath | None = Field(
+        default=None, description="TLS: the CA bundle the server's certificate is checked with "
+        "(ssl_ca_certs in the URL)."
+    )
+    verify: bool = Field(default=True, description="TLS: check the server's certificate.")
+
+
+class Recycle(Model):
+    """A worker that exits by itself to be replaced (after max_jobs) may do so within
+    supervisord's startsecs, which supervisord counts as a failed start (FATAL after
+    startretries). ``hznctl exec`` then runs the worker as its child and holds such an
+    exit (one of ``exit_codes``) until ``min_uptime`` seconds after the start; any other
+    exit, a crash at start included, is passed on at once."""
+
+    min_uptime: Annotated[float, Field(gt=0, le=3600)]
+    exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = Field(min_length=1)
 
 
 class ExecSpec(Model):
@@ -45,3 +62,4 @@ class ExecSpec(Model):
     env: dict[EnvVarName, str] = Field(default_factory=dict)
     secrets: dict[EnvVarName, SecretEnv] = Field(default_factory=dict)
     urls: dict[EnvVarName, RedisUrl] = Field(default_factory=dict)
+    recycle: Recycle | None = None

@@ -7,7 +7,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from hznctl.errors import HznctlError, UsageError
+from hznctl.errors import HznctlError, UsageError, unknown_revision
 
 
 def git(cwd: Path, *args: str) -> bytes:
@@ -24,17 +24,22 @@ def git(cwd: Path, *args: str) -> bytes:
 
 def resolve_revision(root: Path, rev: str) -> str:
     """The commit ``rev`` names in the repository that holds ``root`` (usage error if none)."""
+    top = repo_root(root)
     try:
-        out = git(repo_root(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        out = git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except UsageError:
-        raise UsageError(f"unknown git revision {rev!r}") from None
+        raise unknown_revision(rev) from None
     return out.decode().strip()
 
 
 def repo_root(path: Path) -> Path:
     """The top of the git work tree that holds ``path``."""
     start = path if path.is_dir() else path.parent
-    return Path(git(start, "rev-parse", "--show-toplevel").decode().strip())
+    try:
+        return Path(git(start, "rev-parse", "--show-toplevel").decode().strip())
+    except UsageError:
+        raise UsageError(f"{path} is not in a git repository: this needs the inventory's "
+                         "git history") from None
 
 
 def revision(path: Path) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from hznctl.credentials import HIDDEN, looks_like_credential
 from hznctl.diagnostics import Diagnostic, Severity, format_path
 from hznctl.models import Application, Host, NotificationChannel, Project, RedisConnection
 from hznctl.models.common import PATTERN_HELP, defined
@@ -406,6 +407,8 @@ def is_sensitive(parts: Sequence[str | int]) -> bool:
 
 
 def _show(value: Any) -> str:
+    if looks_like_credential(value):
+        return HIDDEN
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -448,6 +451,15 @@ def _hint_for(error_type: str, value: Any) -> str:
     return ""
 
 
+def _closest_field(name: str, fields: list[str]) -> list[str]:
+    """The field meant by an unknown ``name``: one it starts with (``hostname`` → ``host``,
+    ``port_number`` → ``port``), else the closest spelling."""
+    prefixes = sorted((f for f in fields if len(f) >= 3 and name.startswith(f)), key=len)
+    if prefixes:
+        return [prefixes[-1]]
+    return difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+
+
 def _message_for(error: Any, parts: Sequence[str | int], model: type[BaseModel]) -> tuple[
     str, str
 ]:
@@ -461,8 +473,7 @@ def _message_for(error: Any, parts: Sequence[str | int], model: type[BaseModel])
         owner = _model_at(model, parts[:-1])
         hint = ""
         if owner is not None:
-            close = difflib.get_close_matches(field_name, list(owner.model_fields), n=1,
-                                              cutoff=0.6)
+            close = _closest_field(field_name, list(owner.model_fields))
             if close:
                 hint = f"did you mean {close[0]!r}?"
             else:

@@ -8,8 +8,9 @@ reaches a build only through ``compile_inventory``, or already validated.
 
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,20 +19,26 @@ from hznctl import targets
 from hznctl.bundle.manifest import HostBundle, Manifest
 from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
-from hznctl.errors import UsageError
-from hznctl.gitrev import materialize, repo_root, resolve_revision, revision
+from hznctl.errors import UsageError, no_inventory
+from hznctl.gitrev import materialize, resolve_revision, revision
 from hznctl.inventory import Inventory
 from hznctl.placement import groups_by_host
-from hznctl.plan.compare import PlanResult, only_hosts
-from hznctl.plan.model import plan_hosts
+from hznctl.plan.compare import PlanResult, all_plans
 from hznctl.system import paused_gc
+from hznctl.targets.kubernetes.manifest import ClusterManifest
+from hznctl.targets.kubernetes.target import KubernetesTarget
+from hznctl.targets.kubernetes.tree import ClusterTree
 from hznctl.validate import validate_inventory
+
+HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
 
 
 @dataclass
 class CompileResult:
     diagnostics: list[Diagnostic]
     bundles: dict[str, HostBundle] = field(default_factory=dict)
+    # Kubernetes clusters' trees, their Secrets made when written (targets.kubernetes).
+    trees: dict[str, ClusterTree] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -40,25 +47,53 @@ class CompileResult:
 
 def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | None = None,
                       templates: Any = None,
-                      jobs: int | None = None) -> CompileResult:
+                      jobs: int | None = None, target: str | None = None,
+                      progress: HostProgress | None = None) -> CompileResult:
     """Validate ``root`` and, when it is valid, build the bundles of ``hosts`` (all if empty).
 
-    ``jobs``: processes to build on (None: one per core; see ``parallel``).
+    ``jobs``: processes to build on (None: one per core; see ``parallel``). ``target``: only
+    the hosts of that target (``supervisord``, ``kubernetes``). ``progress(built, total)``:
+    told of hosts as they are built (for a progress bar).
     """
     validation = validate_inventory(root)
     result = CompileResult(validation.diagnostics)
     if not validation.ok():
         return result
+    if target is not None:
+        known = validation.inventory.hosts
+        hosts = [n for n in (hosts or sorted(known))  # an unknown name is reported below
+                 if n not in known or (known[n].active and known[n].target.value == target)]
+        if not hosts:
+            return result
     result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
                                    templates=templates,
-                                   jobs=parallel.default_jobs() if jobs is None else jobs)
+                                   jobs=parallel.default_jobs() if jobs is None else jobs,
+                                   progress=progress)
+    result.trees = build_trees(validation.inventory, hosts=hosts, revision=revision)
     return result
+
+
+def _target_of(inventory: Inventory, host: str) -> str:
+    return inventory.hosts[host].target.value
+
+
+def build_trees(inventory: Inventory, *, hosts: Sequence[str] = (),
+                revision: str | None = None) -> dict[str, ClusterTree]:
+    """The trees of the Kubernetes clusters among ``hosts`` (every active one if empty);
+    their Secrets are made when they are written (``targets.kubernetes.target.finish``)."""
+    clusters = [n for n in sorted(groups_by_host(inventory))
+                if _target_of(inventory, n) == "kubernetes" and (not hosts or n in hosts)]
+    if not clusters:
+        return {}
+    kubernetes: KubernetesTarget = targets.target("kubernetes")  # type: ignore[assignment]
+    return kubernetes.build(inventory, clusters, revision)
 
 
 def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                   revision: str | None = None,
                   templates: Any = None,
-                  jobs: int = 1) -> dict[str, HostBundle]:
+                  jobs: int = 1, progress: HostProgress | None = None
+                  ) -> dict[str, HostBundle]:
     """The bundles of ``hosts`` (all active hosts if empty), in their order, each built by
     its host's target; ``templates``: the target's template environment (None: its own)."""
     placed = groups_by_host(inventory)
@@ -66,40 +101,57 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
     if unknown:
         raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
                          f"(hosts: {', '.join(placed) or 'none'})")
-    names = list(hosts) or list(placed)
+    names = [n for n in (list(hosts) or list(placed))
+             if _target_of(inventory, n) == targets.DEFAULT]  # clusters: build_trees
 
     supervisord = targets.target(targets.DEFAULT)
 
+    parent = os.getpid()
+
+    def built(count: int) -> None:
+        if progress is not None and os.getpid() == parent:  # never from a forked builder
+            progress(count, len(names))
+
     def build(run: Sequence[str]) -> dict[str, HostBundle]:
-        return supervisord.build(inventory, run, revision, templates)
+        bundles = supervisord.build(inventory, run, revision, templates)
+        built(len(run))
+        return bundles
 
     with paused_gc():
         return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
-                                          jobs)
+                                          jobs, built)
 
 
 def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None
                        ) -> tuple[dict[str, Manifest], list[Diagnostic]]:
+    manifests, _, diagnostics = compiled(root, rev, jobs)
+    return manifests, diagnostics
+
+
+def compiled(root: Path, rev: str | None, jobs: int | None = None
+             ) -> tuple[dict[str, Manifest], dict[str, ClusterManifest], list[Diagnostic]]:
+    """Hosts' and clusters' manifests of the inventory at ``root`` (no Secret is made, so
+    no key is needed)."""
     result = compile_inventory(root, revision=rev, jobs=jobs)
-    return {h: b.manifest for h, b in result.bundles.items()}, result.diagnostics
+    return ({h: b.manifest for h, b in result.bundles.items()},
+            {c: t.manifest for c, t in result.trees.items()}, result.diagnostics)
 
 
 def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
                           jobs: int | None = None) -> PlanResult:
     """Compile the inventory at git revision ``base`` and in the working tree; compare."""
     if not root.is_dir():
-        raise UsageError(f"{root}: no such inventory folder")
-    top = repo_root(root)
-    base_sha = resolve_revision(top, base)
-    new, diagnostics = compiled_manifests(root, revision(root), jobs)
+        raise no_inventory(str(root))
+    base_sha = resolve_revision(root, base)
+    new, new_clusters, diagnostics = compiled(root, revision(root), jobs)
     result = PlanResult([], diagnostics)
     if not result.ok:
         return result
     with tempfile.TemporaryDirectory(prefix="hznctl-plan-") as tmp:
         old_root = materialize(root, base_sha, Path(tmp))
-        old, old_diagnostics = compiled_manifests(old_root, base_sha, jobs)
+        old, old_clusters, old_diagnostics = compiled(old_root, base_sha, jobs)
     if any(d.is_error for d in old_diagnostics):
         result.notes.append(f"the inventory at {base} ({base_sha[:12]}) is invalid or "
                             "missing: planned as if no host ran anything")
-    result.plans = plan_hosts(only_hosts(old, hosts), only_hosts(new, hosts))
+    result.plans = all_plans(old, new, old_clusters, new_clusters, hosts)
     return result

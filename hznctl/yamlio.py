@@ -29,6 +29,8 @@ import yaml
 from yaml._yaml import CParser
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hznctl.readfile import NotARegularFile, read_regular
+
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
@@ -123,16 +125,28 @@ def _plain(text: str) -> Any:
 
 @dataclass
 class _Builder:
-    nodes_left: int = MAX_NODES
+    """Plain values from a node tree, within one budget of values for the whole document.
 
-    def build(self, node: Node, depth: int = 0) -> Any:
-        self.nodes_left -= 1
+    Aliases and merge keys (``<<``) both re-build what they refer to, so both count against
+    the budget (no billion laughs, and no exponential nesting of merges of small mappings);
+    nesting is bounded, and a mapping that takes part in its own building (``&a {<<: *a}``,
+    or a value that is an alias of a mapping it is in) is an error at its place.
+    """
+
+    nodes_left: int = MAX_NODES
+    _open: set[int] = field(default_factory=set)
+
+    def _spend(self, node: Node, count: int = 1) -> None:
+        self.nodes_left -= count
         if self.nodes_left < 0:
             raise YamlProblem(
                 f"the document expands to more than {MAX_NODES} values",
                 *_pos(node),
-                hint="anchors and aliases are limited; write the values out",
+                hint="anchors, aliases and merge keys are limited; write the values out",
             )
+
+    def build(self, node: Node, depth: int = 0) -> Any:
+        self._spend(node)
         if depth > MAX_DEPTH:
             raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node))
         tag = node.tag
@@ -150,30 +164,53 @@ class _Builder:
         raise _tag_problem(node)
 
     def build_mapping(self, node: MappingNode, depth: int) -> dict[Any, Any]:
+        if depth > MAX_DEPTH:
+            raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node))
+        ident = id(node)
+        if ident in self._open:
+            raise _self_reference(node)
+        self._open.add(ident)
+        try:
+            return self._mapping(node, depth)
+        finally:
+            self._open.discard(ident)
+
+    def _mapping(self, node: MappingNode, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         merged: dict[Any, Any] | None = None
         for key_node, value_node in node.value:
             key = _key(key_node)
             if key == "<<" and not key_node.style:
                 merged = merged or {}
-                merged.update(self._merge_source(value_node, depth))
+                merged.update(self._merge_source(key_node, value_node, depth))
                 continue
             if key in result:
                 raise _duplicate(node, key_node, key)
+            if id(value_node) in self._open:
+                raise _self_reference(key_node)
             result[key] = self.build(value_node, depth + 1)
         if merged:
+            self._spend(node, len(merged))  # the merged keys are copied: they count too
             return {**merged, **result}
         return result
 
-    def _merge_source(self, node: Node, depth: int) -> dict[Any, Any]:
+    def _merge_source(self, key_node: Node, node: Node, depth: int) -> dict[Any, Any]:
         sources = node.value if isinstance(node, SequenceNode) else [node]
         out: dict[Any, Any] = {}
         for source in reversed(sources):
             if not isinstance(source, MappingNode):
                 raise YamlProblem("a merge key (<<) takes a mapping or a list of mappings",
                                   *_pos(source))
+            if id(source) in self._open:
+                raise _self_reference(key_node)
+            self._spend(source)
             out.update(self.build_mapping(source, depth + 1))
         return out
+
+
+def _self_reference(node: Node) -> YamlProblem:
+    return YamlProblem("an alias or merge key (<<) refers to a mapping it is part of",
+                       *_pos(node), hint="a mapping cannot contain or merge itself")
 
 
 def _pos(node: Node) -> tuple[int, int]:
@@ -305,18 +342,32 @@ def load_document(path: Path, display: str | None = None) -> Document:
     """Read one inventory file strictly. Raises YamlProblem with a place on any hazard."""
     display = display or str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_FILE_BYTES)
+    except NotARegularFile as exc:
+        raise YamlProblem(f"cannot read file: it is {exc}",
+                          hint="an inventory file is a regular file") from None
     except OSError as exc:
         raise YamlProblem(f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:  # read only up to the limit: say the file's real size
+        raise _too_large(max(len(raw), _size(path)))
     return parse_document(raw, path, display)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _too_large(size: int) -> YamlProblem:
+    return YamlProblem(f"file is {size} bytes, more than the limit of {MAX_FILE_BYTES}",
+                       hint="split it or remove what it repeats")
 
 
 def parse_document(raw: bytes, path: Path, display: str) -> Document:
     if len(raw) > MAX_FILE_BYTES:
-        raise YamlProblem(
-            f"file is {len(raw)} bytes, more than the limit of {MAX_FILE_BYTES}",
-            hint="split it or remove what it repeats",
-        )
+        raise _too_large(len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -26,6 +26,14 @@ def tree(root: Path) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def without_secrets(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A tree without its clusters' encrypted Secrets (sops output differs on every run;
+    a recompile into the same folder keeps them, see tests/integration/test_kubernetes_tree)."""
+    clusters = {rel.split("/", 1)[0] for rel in files if rel.endswith("/kustomization.yaml")}
+    return {rel: data for rel, data in files.items()
+            if not (rel.split("/", 1)[0] in clusters and "/secrets/" in rel)}
+
+
 def stats(root: Path, *, files_only: bool = False) -> dict[str, tuple[int, int]]:
     """Inode and mtime of everything under ``root`` (and of ``root`` itself)."""
     paths = [root, *sorted(root.rglob("*"))]

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.support import (
+    DEMO_KEYS,
     EXAMPLE_INVENTORY,
     RedisServer,
     Supervisord,
@@ -18,10 +19,16 @@ from tests.support import (
 
 
 @pytest.fixture
-def example_inventory(tmp_path: Path) -> Path:
-    """A private copy of the example inventory, safe to edit."""
+def example_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the example inventory, safe to edit.
+
+    Its cluster-eu encrypts Secrets at compile time: compile reads the inventory's secrets
+    with the demo copy of cluster-eu's key, as `make run` does (a test that wants no key
+    passes its own HZNCTL_AGE_KEY_FILE).
+    """
     dest = tmp_path / "inventory"
     shutil.copytree(EXAMPLE_INVENTORY, dest)
+    monkeypatch.setenv("HZNCTL_AGE_KEY_FILE", str(DEMO_KEYS / "cluster-eu.agekey"))
     return dest
 
 

@@ -54,6 +54,9 @@ class GroupEntry(_Strict):
     # The worker group's settings in the inventory's words (queues, tries …), so that a plan
     # can say `queues default → default,mail` rather than only `command … → …`.
     parameters: dict[str, str] = {}
+    # Exit statuses with which its workers stop by themselves to be replaced (max_jobs);
+    # deploy counts such an exit and the restart after it as no failed start.
+    recycle_exit_codes: list[int] = []
 
 
 class Manifest(_Strict):
@@ -65,12 +68,16 @@ class Manifest(_Strict):
     supervisord: SupervisordRef
     groups: dict[str, GroupEntry]
     files: dict[str, str]
+    # Each secret file's value identity (hznctl.secrets.identity): a group restarts when it
+    # changes, not when the file is only re-encrypted for other recipients.
+    secret_values: dict[str, str] = {}
 
     def group_files(self, group: str) -> dict[str, str]:
-        """Every bundle file a group depends on, with its hash (its program file included)."""
+        """Every bundle file a group depends on, with what a restart depends on: its hash,
+        or for a secret file the identity of its values (its program file included)."""
         entry = self.groups[group]
         paths = [entry.file, *entry.files]
-        return {p: self.files.get(p, "") for p in paths}
+        return {p: self.secret_values.get(p) or self.files.get(p, "") for p in paths}
 
 
 def sha256_hex(data: bytes) -> str:
@@ -81,11 +88,24 @@ def manifest_bytes(manifest: Manifest) -> bytes:
     return dump_json(manifest.model_dump(mode="json"))
 
 
+def manifest_target(data: bytes) -> str:
+    """The target a manifest.json was written by (a supervisord bundle's names none)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "supervisord"
+    target = raw.get("target") if isinstance(raw, dict) else None
+    return target if isinstance(target, str) else "supervisord"
+
+
 def parse_manifest(data: bytes, where: str) -> Manifest:
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HznctlError(f"{where}: not a valid manifest (corrupt JSON: {exc})") from None
+    if isinstance(raw, dict) and raw.get("target") == "kubernetes":
+        raise HznctlError(f"{where}: the tree of a Kubernetes cluster: Flux or Argo CD applies "
+                          "it (docs/kubernetes.md), not hznctl deploy")
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
@@ -108,16 +128,28 @@ def read_manifest(bundle_dir: Path) -> Manifest:
     return parse_manifest(data, str(path))
 
 
+def _is_supervisord(bundle_dir: Path) -> bool:
+    try:
+        return manifest_target((bundle_dir / MANIFEST).read_bytes()) == "supervisord"
+    except OSError:
+        return True  # read_manifest says what is wrong
+
+
 def read_bundles(path: Path) -> dict[str, Manifest]:
-    """Manifests by host: ``path`` is one host's bundle or a folder of host bundles."""
+    """Manifests by host: ``path`` is one host's bundle or a folder of host bundles.
+
+    Other targets' trees in the folder (a Kubernetes cluster's) are left to their target.
+    """
     if (path / MANIFEST).exists():
+        if not _is_supervisord(path):
+            return {}
         manifest = read_manifest(path)
         return {manifest.host: manifest}
     if not path.is_dir():
         raise HznctlError(f"{path}: no such bundle folder")
     found: dict[str, Manifest] = {}
     for entry in sorted(path.iterdir()):
-        if entry.is_dir() and (entry / MANIFEST).exists():
+        if entry.is_dir() and (entry / MANIFEST).exists() and _is_supervisord(entry):
             manifest = read_manifest(entry)
             found[manifest.host] = manifest
     return found

@@ -18,12 +18,19 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from hznctl.atomic import fsync_dir
-from hznctl.bundle.manifest import MANIFEST, HostBundle
+from hznctl.bundle.manifest import MANIFEST
 from hznctl.errors import HznctlError
 from hznctl.system import usable_cores
+
+
+class WritableBundle(Protocol):
+    """What the writer needs of a bundle: every file of it, by path (a host's bundle, a
+    cluster's tree)."""
+
+    def all_files(self) -> dict[str, bytes]: ...
 
 
 @dataclass
@@ -37,7 +44,7 @@ class WriteResult:
         return bool(self.written or self.removed)
 
 
-def write_bundles(out: Path, bundles: Mapping[str, HostBundle], *, prune: bool = True
+def write_bundles(out: Path, bundles: Mapping[str, WritableBundle], *, prune: bool = True
                   ) -> WriteResult:
     """Make ``out`` hold exactly ``bundles`` (and, unless ``prune``, other hosts it had).
 
@@ -57,7 +64,7 @@ def write_bundles(out: Path, bundles: Mapping[str, HostBundle], *, prune: bool =
         return _write(out, bundles, prune, trust_inodes=False)
 
 
-def _write(out: Path, bundles: Mapping[str, HostBundle], prune: bool, trust_inodes: bool
+def _write(out: Path, bundles: Mapping[str, WritableBundle], prune: bool, trust_inodes: bool
            ) -> WriteResult:
     existing = _existing_hosts(out)
     stale = sorted(set(existing) - set(bundles)) if prune else []

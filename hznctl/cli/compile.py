@@ -6,31 +6,53 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument, jobs_option
+from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option, shown
+from hznctl.cli.terminal import Progress
 
 
 @click.command("compile")
 @inventory_argument
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              callback=absolute_path,
               help="Folder of host bundles to write (DIR/<host>/).")
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Compile only this host (repeatable); other hosts' bundles are kept.")
+@click.option("--target", "target", type=click.Choice(["supervisord", "kubernetes"]),
+              help="Compile only the hosts of this target; other hosts' bundles are kept.")
+@click.option("--identity", "identities", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="age identity that reads the secrets of clusters' new or changed Secrets "
+              "(default: $HZNCTL_AGE_KEY_FILE or $SOPS_AGE_KEY_FILE; repeatable).")
 @format_option("text", "json", "github")
 @jobs_option
-def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format: str,
+def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str | None,
+                    identities: tuple[Path, ...], output_format: str,
                     jobs: int | None) -> int:
-    """Compile the inventory at PATH into one supervisord bundle per host in --out.
+    """Compile the inventory at PATH into one bundle per host in --out.
 
-    Validates first (an invalid inventory writes nothing, exit 1). Writes atomically;
-    bundles of removed hosts and programs disappear; an unchanged recompile touches no
-    file. Exit 0 on success.
+    A supervisord host's bundle holds its program files; a Kubernetes cluster's
+    (target: kubernetes) is a kustomize tree whose Secrets are encrypted for the cluster
+    (see docs/kubernetes.md). Validates first (an invalid inventory writes nothing, exit 1).
+    Writes atomically; bundles of removed hosts and programs disappear; an unchanged
+    recompile touches no file. Exit 0 on success.
     """
     from hznctl.bundle.writer import write_bundles
     from hznctl.diagnostics import RENDERERS, render_json
     from hznctl.gitrev import revision
     from hznctl.pipeline import compile_inventory
 
-    result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs)
+    bar = Progress("compiling", enabled=output_format == "text")
+
+    def progress(built: int, total: int) -> None:
+        if bar.bar is None and bar.enabled:
+            bar.start(total)
+        bar.advance(steps=built)
+
+    try:
+        result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs,
+                                   target=target, progress=progress)
+    finally:
+        bar.finish()
     if not result.ok:
         if output_format == "json":
             click.echo(render_json(result.diagnostics, valid=False), nl=False)
@@ -38,20 +60,34 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], output_format
             click.echo(RENDERERS[output_format](result.diagnostics), nl=False, err=True)
             click.echo("invalid inventory: nothing compiled", err=True)
         return 1
-    written = write_bundles(out, result.bundles, prune=not hosts)
+    from hznctl.bundle.writer import WritableBundle
+    from hznctl.targets.kubernetes.target import finish, identities_for_compile
+
+    clusters = finish(result.trees, path, out, identities_for_compile(identities))
+    everything: dict[str, WritableBundle] = {**result.bundles, **clusters}
+    written = write_bundles(out, dict(sorted(everything.items())),
+                            prune=not hosts and target is None)
     if output_format == "json":
         import json
 
         payload = {"out": str(out), "written": written.written, "unchanged": written.unchanged,
                    "removed": written.removed,
-                   "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()}}
+                   "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()},
+                   "deployments": {c: sorted(t.manifest.deployments)
+                                   for c, t in result.trees.items()}}
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
         return 0
-    for host, bundle in result.bundles.items():
+    for host in sorted(everything):
         state = "written" if host in written.written else "unchanged"
+        if host in result.trees:
+            tree = result.trees[host]
+            click.echo(f"{out / host}: {len(tree.manifest.deployments)} Deployment(s), "
+                       f"{len(tree.secrets)} Secret(s), {state}")
+            continue
+        bundle = result.bundles[host]
         processes = sum(g.processes for g in bundle.manifest.groups.values())
-        click.echo(f"{out / host}: {len(bundle.manifest.groups)} program(s), "
+        click.echo(f"{shown(out / host)}: {len(bundle.manifest.groups)} program(s), "
                    f"{processes} process(es), {state}")
     for host in written.removed:
-        click.echo(f"{out / host}: removed (host no longer in the inventory)")
+        click.echo(f"{shown(out / host)}: removed (host no longer in the inventory)")
     return 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from pathlib import Path
 from types import FrameType
 
 import click
 
+from hznctl.cli.options import absolute_path
 from hznctl.demo import Demo, DemoOptions, DemoResult, find_source
 
 
@@ -36,12 +36,12 @@ def _summary(result: DemoResult) -> None:
 
 @click.command()
 @click.option("--wait/--no-wait", default=None,
-              help="Keep everything running until Ctrl-C (default: on a terminal).")
-@click.option("--keep", is_flag=True, help="Keep the demo's folder (reports, bundles, logs) "
-              "after the processes stop.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep everything running until Ctrl-C (default: unless --keep).")
+@click.option("--keep", is_flag=True, help="Do not wait: stop the processes at once and keep "
+              "the demo's folder (reports, bundles, logs).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
               help="Work in this new or empty folder (kept) instead of a temporary one.")
-@click.option("--source", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--source", type=click.Path(file_okay=False, path_type=Path), callback=absolute_path,
               help="The demo folder with inventory/, app/ and keys/ (default: ./demo).")
 @click.option("--timeout", type=click.FloatRange(min=5), default=120.0, show_default=True,
               help="Seconds to wait for each step (workers running, jobs done).")
@@ -60,11 +60,11 @@ def demo(wait: bool | None, keep: bool, workdir: Path | None, source: Path | Non
     with Demo(options, _show) as session:
         result = session.run()
         _summary(result)
-        if wait if wait is not None else sys.stdin.isatty():
-            click.secho("\nEverything is running. Press Ctrl-C to stop and clean up.",
-                        bold=True)
+        # Waiting does not depend on a terminal: the folder printed above must still be
+        # there when someone (or something) reads it, until Ctrl-C (or SIGTERM).
+        if wait if wait is not None else not keep:
+            click.secho("\nEverything is running. Press Ctrl-C to stop and clean up "
+                        "(`--keep` stops at once and keeps the folder).", bold=True)
             while True:
                 time.sleep(3600)
-        click.echo("stopping the workers, supervisord and redis-server"
-                   + ("" if options.keep else f"; removing {result.root}"))
     return result.health_exit

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from hznctl.cli.options import format_option
+from hznctl.cli.options import absolute_path, format_option
 from hznctl.deploy.record import DeployRecord, append
 from hznctl.deploy.supervisor import Address
 from hznctl.errors import UsageError
@@ -26,9 +26,11 @@ def supervisor_options(func: F) -> F:
         click.option("--username", metavar="U", help="supervisord [unix|inet]_http_server user."),
         click.option("--password-file", metavar="F",
                      type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                                     callback=absolute_path,
                      help="File holding the supervisord password (never pass it on argv)."),
-        click.option("--state-dir", type=DIR, help="Where bundles and records live."),
-        click.option("--include-dir", type=DIR,
+        click.option("--state-dir", type=DIR,
+                     callback=absolute_path, help="Where bundles and records live."),
+        click.option("--include-dir", type=DIR, callback=absolute_path,
                      help="Folder of supervisord's [include] glob holding hznctl's links."),
     ]
     for option in reversed(options):
@@ -47,29 +49,33 @@ def make_address(url: str, username: str | None, password_file: Path | None,
 
 
 def render_text(record: DeployRecord) -> str:
-    lines = [f"host {record.host}: bundle {record.bundle}"
-             + (f" (revision {record.revision})" if record.revision else "")]
+    """Every value escaped for the terminal: names and reasons come from the inventory."""
+    from hznctl.escape import terminal as t
+
+    lines = [f"host {t(record.host)}: bundle {t(record.bundle)}"
+             + (f" (revision {t(record.revision)})" if record.revision else "")]
     if record.recovered:
-        lines.append(f"  recovered an interrupted deploy ({record.recovered.get('from')} → "
-                     f"{record.recovered.get('to')})")
+        lines.append(f"  recovered an interrupted deploy ({t(str(record.recovered.get('from')))}"
+                     f" → {t(str(record.recovered.get('to')))})")
     for kind in ("added", "changed", "removed"):
         names = record.plan.get(kind, [])
         if names:
-            lines.append(f"  {kind}: {', '.join(names)}")
+            lines.append(f"  {kind}: {', '.join(map(t, names))}")
     for name, why in record.plan.get("why", {}).items():
-        lines.append(f"    {name}: {why}")
+        lines.append(f"    {t(name)}: {t(why)}")
     if record.repaired:
-        lines.append(f"  put back as staged: {', '.join(record.repaired)}")
+        lines.append(f"  put back as staged: {', '.join(t(r) for r in record.repaired)}")
     lines.append(f"  unchanged: {len(record.plan.get('unchanged', []))} group(s)")
     restarted = record.actions.get("added", [])
     if restarted:
-        lines.append(f"  started: {', '.join(restarted)}")
+        lines.append(f"  started: {', '.join(map(t, restarted))}")
     lines.append(f"result: {record.result} in {record.durations.get('total', 0):.2f}s")
     return "\n".join(lines)
 
 
 @click.command()
-@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                callback=absolute_path)
 @supervisor_options
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="S",
               help="Seconds to wait for new processes to be RUNNING (default 30 + startsecs).")
@@ -85,6 +91,7 @@ def render_text(record: DeployRecord) -> str:
               "another host is refused.")
 @format_option("text", "json")
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path,
               help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
 def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
            password_file: Path | None, state_dir: Path | None, include_dir: Path | None,
@@ -135,6 +142,8 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
                         f"({record.previous_bundle or 'none: the host had no bundle'})")
         else:
             message += f"\nrollback failed too: {record.rollback_error}"
-        click.echo(f"hznctl: error: {message}", err=True)
+        from hznctl.cli.main import shown
+
+        click.echo(f"hznctl: error: {shown(message)}", err=True)
         return 1
     return 0

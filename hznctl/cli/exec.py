@@ -1,7 +1,8 @@
 """`hznctl exec --spec FILE -- worker argv…`: decrypt a worker's secrets, then become the worker.
 
 The process replaces itself (``execvpe``): no parent lingers, so supervisord's signals go
-straight to the worker, and the plaintext lives only in the worker's environment.
+straight to the worker, and the plaintext lives only in the worker's environment. A worker
+that recycles itself (its spec's ``recycle``) runs as a child instead (``hznctl.recycle``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from hznctl.cli.options import absolute_path
 from hznctl.errors import HznctlError, UsageError
 
 
@@ -23,7 +25,7 @@ class WorkerNotStarted(HznctlError):
 @click.command(context_settings={"ignore_unknown_options": True,
                                  "allow_interspersed_args": False})
 @click.option("--spec", "spec_path", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
               help="Exec spec written by `hznctl compile` (exec/<group>.json in the bundle).")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def exec_command(spec_path: Path, argv: tuple[str, ...]) -> int:
@@ -40,6 +42,10 @@ def exec_command(spec_path: Path, argv: tuple[str, ...]) -> int:
     for warning in prepared.warnings:
         click.echo(f"hznctl exec: warning: {warning}", err=True)
     try:
+        if prepared.recycle is not None:
+            from hznctl.recycle import run_recycling
+
+            return run_recycling(argv, prepared.env, prepared.recycle)
         os.execvpe(argv[0], list(argv), prepared.env)
     except OSError as exc:
         raise WorkerNotStarted(f"cannot start the worker {argv[0]!r}: "

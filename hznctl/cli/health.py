@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.options import absolute_path, format_option, inventory_argument
+from hznctl.cli.terminal import Progress, colour
 
 _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "red",
             "error": "red"}
 
 
-@click.command()
+class _HealthCommand(click.Command):
+    """`hznctl health [PATH]`, and `hznctl health serve [PATH]` for the monitor."""
+
+    def subcommands(self) -> dict[str, click.Command]:
+        from hznctl.cli.health_serve import serve
+
+        return {"serve": serve}
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if args and args[0] == "serve":
+            from hznctl.cli.health_serve import serve
+
+            return serve.make_context(f"{info_name} serve", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command(cls=_HealthCommand)
 @inventory_argument
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="reports",
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              callback=absolute_path, default="reports",
               show_default=True, help="Folder for report.json, junit.xml, summary.md, "
               "metrics.prom and index.html.")
 @click.option("--environment", "environments", multiple=True, metavar="NAME",
@@ -28,10 +45,12 @@ _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "
 @click.option("--deadline", type=click.FloatRange(min=0.1, max=600), default=None,
               metavar="SECONDS", help="Deadline of the whole run [default: project "
               "health.deadline].")
-@click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--history", type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path, default=None,
               metavar="FILE", help="JSON-lines history: read for status changes and charts, "
               "then appended.")
-@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path, default=None,
               metavar="FILE", help="age identity of the health runner [default: "
               "$HZNCTL_AGE_KEY_FILE, $SOPS_AGE_KEY_FILE].")
 @click.option("--fail-on", type=click.Choice(["warning", "critical", "down", "never"]),
@@ -49,6 +68,9 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
     keys, queue depths), grades each ok/warning/critical/down/error, notifies on status
     changes (with --history), and writes the reports into --out. Exit 0 when all is
     well, 1 when a connection is at or above --fail-on (default: critical or down).
+
+    `hznctl health serve [PATH]` runs the same probes on an interval and serves
+    /metrics, /healthz, the dashboard and /probe (see `hznctl health serve --help`).
     """
     started = time.monotonic()
     from hznctl.errors import InventoryError
@@ -56,7 +78,7 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
 
     options = HealthOptions(path, out, environments, connections, deadline, history, identity,
                             notify=not no_notify, started=started)
-    progress = _Progress(enabled=output_format == "text" and _interactive())
+    progress = Progress("probing", enabled=output_format == "text")
     try:
         run = run_health(options, on_result=progress.advance, on_start=progress.start)
     except InventoryError as exc:
@@ -66,6 +88,11 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
         raise
     finally:
         progress.finish()
+    if run.report.history_problem is not None:
+        from hznctl.escape import terminal
+
+        click.echo(f"hznctl: warning: {terminal(run.report.history_problem)}; it was "
+                   "ignored and set aside, and a new history starts", err=True)
     if output_format == "json":
         click.echo(run.report.to_json(), nl=False)
     else:
@@ -73,49 +100,24 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
     return 1 if run.failed(fail_on) else 0
 
 
-def _interactive() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-class _Progress:
-    """A progress bar on a terminal; nothing at all in CI or when piped."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def start(self, total: int) -> None:
-        if self.enabled and total:
-            self.bar = click.progressbar(length=total, label="probing", file=sys.stderr,
-                                         show_pos=True)
-            self.bar.__enter__()
-
-    def advance(self, _result: object) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def finish(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 def _print_text(run: Any, out: Path) -> None:
+    from hznctl.escape import terminal
+
     report = run.report
-    colour = sys.stdout.isatty()
+    coloured = colour()
     for item in report.connections:
         if item.status.value == "ok":
             continue
         status = item.status.value
-        shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if colour else f"{status:<8}"
-        click.echo(f"{shown} {item.connection} ({item.environment}, {item.endpoint}): "
-                   f"{item.message}")
+        shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if coloured else f"{status:<8}"
+        click.echo(f"{shown} {terminal(item.connection)} ({terminal(item.environment)}, "
+                   f"{terminal(item.endpoint)}): {terminal(item.message)}")
     for t in report.transitions:
         before = t.previous.value if t.previous else "new"
-        click.echo(f"changed  {t.connection}: {before} → {t.current.value}")
+        click.echo(f"changed  {terminal(t.connection)}: {before} → {t.current.value}")
     for note in report.notifications:
-        state = "sent" if note.delivered else f"not sent ({note.error})"
-        click.echo(f"notified {note.channel}: {note.transitions} change(s), {state}")
+        state = "sent" if note.delivered else f"not sent ({terminal(note.error or '')})"
+        click.echo(f"notified {terminal(note.channel)}: {note.transitions} change(s), {state}")
     counts = ", ".join(f"{n} {s.value}" for s, n in report.counts.items() if n)
     click.echo(f"health: {report.status.value} — {len(report.connections)} connection(s): "
-               f"{counts} in {report.duration_seconds:.2f} s; reports in {out}/")
+               f"{counts} in {report.duration_seconds:.2f} s; reports in {terminal(str(out))}/")

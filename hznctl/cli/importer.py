@@ -95,24 +95,29 @@ def supervisord(host: str, files: tuple[Path, ...], inventory: Path, environment
                          for d in result.differences],
         }, indent=2, sort_keys=True)))
         return 0
+    from hznctl.escape import terminal
+
+    def t(value: object) -> str:  # a value from the files read: redacted, then escaped
+        return terminal(redact(str(value)))
+
     verb = "would write" if dry_run else "wrote"
-    click.echo(f"read {len(result.plan.programs)} program(s) for host {host}")
+    click.echo(f"read {len(result.plan.programs)} program(s) for host {t(host)}")
     for relative in result.written:
-        click.echo(f"{verb} {display_path(inventory / relative)}")
+        click.echo(f"{verb} {t(display_path(inventory / relative))}")
     for moved in result.plan.moved:
-        click.echo(f"moved the password of {moved.connection} ({moved.where}) into its SOPS "
-                   "file")
+        click.echo(f"moved the password of {t(moved.connection)} ({t(moved.where)}) into its "
+                   "SOPS file")
     for warning in warnings:
         click.echo(redact(warning.text()), err=True)
     for difference in result.differences:
-        click.echo(f"\n[program:{difference.source}] ({difference.where}) → "
-                   f"{difference.program}")
+        click.echo(f"\n[program:{t(difference.source)}] ({t(difference.where)}) → "
+                   f"{t(difference.program)}")
         if difference.note:
-            click.echo(f"  {difference.note}")
+            click.echo(f"  {t(difference.note)}")
         elif not difference.changes:
             click.echo("  the same as supervisord reads the original")
         for change in difference.changes:
-            click.echo(redact(f"  {change.field}: {change.before} → {change.after}"))
+            click.echo(f"  {t(change.field)}: {t(change.before)} → {t(change.after)}")
     return 0
 
 
@@ -141,8 +146,11 @@ def horizon(application: str, config: Path, environment: str, inventory: Path,
     applied = apply_checked(inventory, writes, new=frozenset())
     for relative in applied.written:
         click.echo(f"wrote {display_path(inventory / relative)}")
+    from hznctl.escape import terminal
+
     for worker in groups.workers:
-        click.echo(f"worker group {worker['name']}: queues {','.join(worker['queues'])}")
+        click.echo(f"worker group {terminal(str(worker['name']))}: queues "
+                   f"{terminal(','.join(worker['queues']))}")
     for warning in [*groups.warnings, *applied.warnings]:
         click.echo(warning.text(), err=True)
     return 0

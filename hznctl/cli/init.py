@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
+from hznctl.cli.options import absolute_path, shown
 from hznctl.scaffold.repository import DEFAULT_ACTION, InitOptions, init_repository
 
 
 @click.command()
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path), callback=absolute_path)
 @click.option("--name", help="Project name in project.yaml (default: the folder's name).")
 @click.option("--environment", "environments", multiple=True, metavar="NAME",
               help="An environment (repeatable; default: production and staging).")
@@ -34,11 +35,13 @@ def init(directory: Path, name: str | None, environments: tuple[str, ...], actio
         health_recipient=health_recipient,
     )
     result = init_repository(directory, options)
-    click.echo(f"created {directory}/ ({len(result.files)} files); it validates as it is")
+    where = shown(directory)
+    click.echo(f"created {where}/ ({len(result.files)} files); it validates as it is")
     if result.health_key is not None:
         click.echo(
-            f"health runner key: {result.health_key} (public key {result.health_recipient});\n"
-            "  store its contents as the repository secret HZNCTL_HEALTH_AGE_KEY, then delete "
-            "it")
-    click.echo(f"next: cd {directory} && git init && hznctl new host --help")
+            f"health runner key: {shown(result.health_key)} "
+            f"(public key {result.health_recipient});\n"
+            "  store its contents as the repository secret HZNCTL_HEALTH_AGE_KEY; keep the file "
+            "out of git (it is ignored)")
+    click.echo(f"next: cd {where} && git init && hznctl new host --help")
     return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.options import absolute_path, format_option, inventory_argument
 
 
 @click.command()
@@ -14,7 +14,7 @@ from hznctl.cli.options import format_option, inventory_argument
 @click.option("--since", metavar="REV",
               help="Only commits after this git revision (default: the whole history).")
 @click.option("--deploy-records", "records", multiple=True, metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
               help="Deploy records (JSON lines written by `hznctl deploy`) to show among the "
               "commits; repeatable.")
 @format_option("text", "json", "markdown")
@@ -27,8 +27,6 @@ def log(path: Path, since: str | None, records: tuple[Path, ...], output_format:
     from hznctl.policy.changelog import changelog
     from hznctl.policy.logformat import RENDERERS
 
-    if not path.is_dir():
-        raise UsageError(f"inventory folder {str(path)!r} does not exist (or is not a folder)")
     for record in records:
         if not record.is_file():
             raise UsageError(f"deploy records {str(record)!r}: no such file")

@@ -6,6 +6,7 @@ Commands are imported lazily so that `hznctl exec` (run for every worker start) 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import os
@@ -59,6 +60,15 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module_name), attr)
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
                                               "max_content_width": 100})
@@ -74,9 +84,11 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI and map every outcome to the documented exit codes."""
     try:
-        code = cli.main(args=argv, prog_name="hznctl", standalone_mode=False)
+        # NO_COLOR (https://no-color.org): click strips colour from every secho and style.
+        plain: dict[str, Any] = {"color": False} if os.environ.get("NO_COLOR") else {}
+        code = cli.main(args=argv, prog_name="hznctl", standalone_mode=False, **plain)
     except HznctlError as exc:
-        click.echo(f"hznctl: error: {exc}", err=True)
+        click.echo(f"hznctl: error: {shown(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("hznctl: aborted", err=True)
@@ -107,8 +119,17 @@ def _internal_error(exc: BaseException) -> int:
         err=True,
     )
     if os.environ.get("HZNCTL_DEBUG"):
-        traceback.print_exception(exc)
+        click.echo(shown("".join(traceback.format_exception(exc))), err=True, nl=False)
     return 3
+
+
+def shown(message: str) -> str:
+    """A message for the terminal: redacted of every secret this process decrypted, each
+    line escaped (a message quotes values from the inventory and from servers)."""
+    from hznctl.escape import terminal
+    from hznctl.redact import redact
+
+    return "\n".join(terminal(line) for line in redact(message).split("\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,33 +9,50 @@ from typing import TextIO
 
 import click
 
-from hznctl.cli.options import labels_callback
+from hznctl.cli.keys import identities
+from hznctl.cli.options import absolute_path, inventory_callback, labels_callback
+from hznctl.errors import no_terminal
 from hznctl.inventory import display_path
 from hznctl.models import Balance, Runtime
 from hznctl.scaffold import objects
 from hznctl.scaffold.staging import Applied, apply_checked
-from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
+from hznctl.secrets.decrypt import Identities
 
 inventory_option = click.option(
     "-i", "--inventory", type=click.Path(file_okay=False, path_type=Path),
-    default=Path("inventory"), show_default=True, help="The inventory folder to add to.")
+    callback=inventory_callback, default=Path("inventory"), show_default=True,
+    help="The inventory folder to add to.")
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
     help="age identity that can read the secrets new readers need (default: "
     "$HZNCTL_AGE_KEY_FILE or $SOPS_AGE_KEY_FILE); they are re-encrypted for them.")
 
 
 def _identities(paths: tuple[Path, ...]) -> Identities | None:
-    chosen = list(paths) or default_identity_paths()
-    return load_identities(chosen) if chosen else None
+    return identities(paths)
+
+
+class AskOption(click.Option):
+    """An option asked for when missing: on a terminal a prompt; otherwise the next line of
+    stdin, without a prompt; with neither, a usage error naming the option (not a Ctrl-C
+    that never happened)."""
+
+    def prompt_for_value(self, ctx: click.Context) -> object:
+        stream = sys.stdin
+        if stream is not None and stream.isatty():
+            return super().prompt_for_value(ctx)
+        line = stream.readline() if stream is not None else ""
+        if not line.strip():
+            raise no_terminal(self.opts[-1])
+        return self.type_cast_value(ctx, line.strip())
 
 
 def _report(inventory: Path, applied: Applied) -> int:
     for relative in applied.written:
         click.echo(f"wrote {display_path(inventory / relative)}")
     for warning in applied.warnings:
-        click.echo(f"warning: {warning.text()}", err=True)
+        click.echo(warning.text(), err=True)  # the text says it is a warning
     return 0
 
 
@@ -50,11 +67,13 @@ def new() -> None:
 
 @new.command()
 @click.argument("name")
-@click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
+@click.option("--environment", prompt=True, cls=AskOption,
+              help="Environment (one of project.yaml's).")
 @click.option("--label", "labels", multiple=True, callback=labels_callback, metavar="KEY=VALUE",
               help="A label worker groups select hosts by (repeatable).")
 @click.option("--age-recipient", metavar="AGE",
-              help="The host's age public key (`hznctl secrets keygen --host NAME`).")
+              help="The host's age public key (what `hznctl secrets keygen --host NAME "
+                   "--out FILE` prints).")
 @click.option("--description", help="One line about the host.")
 @inventory_option
 @identity_option
@@ -71,13 +90,15 @@ def host(name: str, environment: str, labels: dict[str, str], age_recipient: str
 
 @new.command()
 @click.argument("name")
-@click.option("--host", "redis_host", prompt="Redis host", help="Redis server's host name or IP.")
+@click.option("--host", "redis_host", prompt="Redis host", cls=AskOption,
+              help="Redis server's host name or IP.")
 @click.option("--port", type=click.IntRange(1, 65535), default=6379, show_default=True,
               help="Redis server's port.")
 @click.option("--database", type=click.IntRange(0, 15), default=0, show_default=True,
               help="Redis database number.")
 @click.option("--username", help="ACL user name (default: none).")
-@click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
+@click.option("--environment", prompt=True, cls=AskOption,
+              help="Environment (one of project.yaml's).")
 @click.option("--tls", is_flag=True, help="Connect with TLS.")
 @click.option("--description", help="One line about the connection.")
 @click.option("--region", help="Where the server runs.")
@@ -128,10 +149,13 @@ def _read_password(connection: str) -> str:
 
 @new.command()
 @click.argument("slug")
-@click.option("--runtime", prompt=True, type=click.Choice([r.value for r in Runtime]),
+@click.option("--runtime", prompt=True, cls=AskOption,
+              type=click.Choice([r.value for r in Runtime]),
               help="How its workers run.")
-@click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
-@click.option("--directory", prompt=True, help="Absolute working directory of the workers.")
+@click.option("--environment", prompt=True, cls=AskOption,
+              help="Environment (one of project.yaml's).")
+@click.option("--directory", prompt=True, cls=AskOption,
+              help="Absolute working directory of the workers.")
 @click.option("--connection", "connections", multiple=True, required=True, metavar="NAME",
               help="A Redis connection it uses (repeatable; the first is the primary).")
 @click.option("--name", help="Display name (default: SLUG).")
@@ -160,7 +184,7 @@ def application(slug: str, runtime: str, environment: str, directory: str,
 @click.argument("application_slug", metavar="APPLICATION")
 @click.argument("name")
 @click.option("--queue", "queues", multiple=True, required=True, metavar="QUEUE",
-              help="A queue to consume, in priority order (repeatable).")
+              help="A queue to consume (repeatable), in order: strict priority but for celery.")
 @click.option("--connection", help="Bound connection to consume from (default: the primary).")
 @click.option("--processes", type=click.IntRange(0, 1000),
               help="Number of processes (sets both --min-processes and --max-processes).")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, jobs_option
+from hznctl.cli.options import (
+    DEFAULT_INVENTORY,
+    absolute,
+    format_option,
+    inventory_folder,
+    jobs_option,
+)
 
 
 @click.command()
@@ -36,18 +42,20 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
     if base is not None:
         if len(paths) > 1:
             raise UsageError("with --base, give at most one inventory PATH")
-        result = plan_against_revision(paths[0] if paths else Path("inventory"), base, hosts,
-                                       jobs=jobs)
+        inventory = inventory_folder(paths[0] if paths else Path(DEFAULT_INVENTORY))
+        result = plan_against_revision(inventory, base, hosts, jobs=jobs)
     elif len(paths) == 2:
-        result = plan_bundles(paths[0], paths[1], hosts)
+        result = plan_bundles(absolute(paths[0]), absolute(paths[1]), hosts)
     else:
         raise UsageError("give two bundle folders (OLD NEW) or --base REV [PATH]")
     if not result.ok:
         click.echo(render_text(result.diagnostics), nl=False, err=True)
         click.echo("invalid inventory: no plan", err=True)
         return 1
+    from hznctl.escape import terminal
+
     for note in result.notes:
-        click.echo(f"hznctl: note: {note}", err=True)
+        click.echo(f"hznctl: note: {terminal(note)}", err=True)
     click.echo(RENDERERS[output_format](result.plans), nl=False)
     if detailed_exitcode and result.has_changes:
         return 2

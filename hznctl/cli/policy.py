@@ -38,24 +38,23 @@ def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
     change is allowed, 1 on a violation, 2 on a usage error (e.g. an unknown revision).
     """
     from hznctl.diagnostics import render_github, render_text
-    from hznctl.errors import UsageError
     from hznctl.inventory import display_path
     from hznctl.policy.check import author_from_environment, check_policy, normalize_identity
 
-    if not path.is_dir():
-        raise UsageError(f"inventory folder {str(path)!r} does not exist (or is not a folder)")
     identity = normalize_identity(author) if author else author_from_environment(os.environ,
                                                                                  path)
     team_ids = tuple(_team(t) for t in teams)
     result = check_policy(path, base, identity, team_ids, label=display_path(path))
+    from hznctl.escape import terminal
+
     for note in result.notes:
-        click.echo(f"hznctl: note: {note}", err=True)
+        click.echo(f"hznctl: note: {terminal(note)}", err=True)
     if output_format == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         return 0 if result.ok else 1
     render = render_github if output_format == "github" else render_text
     click.echo(render(result.diagnostics()), nl=False)
-    click.echo(result.summary(), err=output_format == "github")
+    click.echo(terminal(result.summary()), err=output_format == "github")
     return 0 if result.ok else 1
 
 

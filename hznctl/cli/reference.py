@@ -22,6 +22,11 @@ def _commands(ctx: click.Context) -> Iterator[tuple[list[str], click.Context]]:
     path = ctx.command_path.split()[1:]
     yield path, ctx
     command = ctx.command
+    extra = getattr(command, "subcommands", None)
+    if callable(extra):  # a command with a subcommand of its own (`health serve`)
+        for name, sub in extra().items():
+            yield from _commands(click.Context(sub, info_name=f"{ctx.info_name} {name}",
+                                               parent=ctx.parent, terminal_width=WIDTH))
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
+from hznctl.cli.options import absolute_path, shown
 from hznctl.schema import write_schemas
 
 
 @click.command()
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              callback=absolute_path,
               default=Path("schemas"), show_default=True, help="Folder to write into.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 if a schema in --out is missing or out of date.")
@@ -23,13 +25,14 @@ def schema(out: Path, check: bool) -> int:
     result = write_schemas(out, check=check)
     if check:
         for path in result.stale:
-            click.echo(f"{path}: out of date (run `hznctl schema --out {out}`)", err=True)
+            click.echo(f"{shown(path)}: out of date "
+                       f"(run `hznctl schema --out {shown(out)}`)", err=True)
         if result.stale:
             return 1
-        click.echo(f"schemas in {out} are up to date")
+        click.echo(f"schemas in {shown(out)} are up to date")
         return 0
     for path in result.written:
-        click.echo(f"wrote {path}")
+        click.echo(f"wrote {shown(path)}")
     if not result.written:
-        click.echo(f"schemas in {out} are up to date")
+        click.echo(f"schemas in {shown(out)} are up to date")
     return 0

@@ -8,20 +8,29 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.keys import identities
+from hznctl.cli.options import (
+    DEFAULT_INVENTORY,
+    absolute,
+    absolute_path,
+    format_option,
+    inventory_argument,
+    inventory_folder,
+    shown,
+)
 from hznctl.errors import UsageError
-from hznctl.secrets.decrypt import Identities, default_identity_paths, load_identities
+from hznctl.escape import terminal
+from hznctl.secrets.decrypt import Identities
 
 identity_option = click.option(
     "--identity", "identity_files", multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
     help="age identity file that can decrypt the files (default: $HZNCTL_AGE_KEY_FILE, "
     "$SOPS_AGE_KEY_FILE or sops' keys.txt). Needed by sync, rotate and set on shared files.")
 
 
 def _identities(paths: tuple[Path, ...]) -> Identities | None:
-    chosen = list(paths) or default_identity_paths()
-    return load_identities(chosen) if chosen else None
+    return identities(paths)
 
 
 @click.group()
@@ -34,10 +43,12 @@ def secrets() -> None:
 
 
 @secrets.command()
-@inventory_argument
+@click.argument("path", required=False, default=DEFAULT_INVENTORY,
+                type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", "host", help="Make the key of this host.")
 @click.option("--runner", is_flag=True, help="Make a key of the health runner.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              callback=absolute_path,
               help="Where to write the private key (mode 0600). Keep it out of git.")
 @click.option("--write", is_flag=True,
               help="Also record the public key in the inventory (the host's age_recipient, "
@@ -45,26 +56,33 @@ def secrets() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing key file.")
 def keygen(path: Path, host: str | None, runner: bool, out: Path, write: bool,
            force: bool) -> int:
-    """Make an age identity for a host or the health runner; print its public key."""
+    """Make an age identity for a host or the health runner; print its public key.
+
+    On a new host: `hznctl secrets keygen --host NAME --out /etc/hznctl/age.key` (no
+    inventory needed); its public key is the host's age_recipient. With --write, PATH is
+    the inventory to record it in.
+    """
     from hznctl.secrets.edit import add_health_recipient, set_top_level_scalar
     from hznctl.secrets.manage import generate_identity
 
     if bool(host) == runner:
         raise UsageError("give exactly one of --host NAME or --runner")
+    # Only --write needs the inventory: on a new host there is none.
+    path = inventory_folder(path) if write else absolute(path)
     host_file = path / "hosts" / f"{host}.yaml"
     if write and host and not host_file.is_file():
         raise UsageError(f"no host file {host_file}")
     recipient = generate_identity(out, force=force)
     click.echo(recipient)
-    click.echo(f"wrote the private key to {out} (mode 0600); install it on the "
+    click.echo(f"wrote the private key to {shown(out)} (mode 0600); install it on the "
                f"{'host' if host else 'health runner'}, never commit it", err=True)
     if write:
         target = host_file if host else path / "project.yaml"
         changed = (set_top_level_scalar(host_file, "age_recipient", recipient) if host
                    else add_health_recipient(target, recipient))
         if changed:
-            click.echo(f"recorded the public key in {target}; now run `hznctl secrets sync`",
-                       err=True)
+            click.echo(f"recorded the public key in {shown(target)}; now run "
+                       "`hznctl secrets sync`", err=True)
     return 0
 
 
@@ -105,7 +123,7 @@ def set_command(connection: str, path: Path, file: str | None, key: str | None,
         click.echo(f"connections/{connection}.yaml now refers to {result.file}")
     for host in result.hosts_without_recipient:
         click.echo(f"warning: host {host} has no age_recipient and cannot read it "
-                   f"(`hznctl secrets keygen --host {host} --write`)", err=True)
+                   f"(`hznctl secrets keygen --host {host} --out {host}.agekey --write`)", err=True)
     return 0
 
 
@@ -128,11 +146,13 @@ def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
                               sort_keys=True))
     else:
         if config_changed:
-            click.echo(f"{'would write' if check else 'wrote'} {path / '.sops.yaml'}")
+            click.echo(f"{'would write' if check else 'wrote'} {shown(path / '.sops.yaml')}")
         for change in changes:
-            detail = "".join([f" +{len(change.added)}" if change.added else "",
-                              f" -{len(change.removed)}" if change.removed else ""])
-            click.echo(f"{change.file}: {change.action}{detail}")
+            counts = [f"{len(change.added)} recipient(s) added" if change.added else "",
+                      f"{len(change.removed)} removed" if change.removed else ""]
+            detail = ", ".join(c for c in counts if c)
+            click.echo(f"{terminal(str(change.file))}: {change.action}"
+                       + (f" ({detail})" if detail else ""))
         if any(c.removed for c in changes) and not check:
             click.echo("recipients were removed: they still know the old data key; run "
                        "`hznctl secrets rotate --all` (and rotate the passwords if they "
@@ -169,13 +189,13 @@ def rotate(path: Path, connections: tuple[str, ...], all_files: bool, password: 
         if not value:
             raise UsageError("no password given on stdin or at the prompt")
         result = set_password(path, connections[0], value, identities=identities)
-        click.echo(f"{result.file}: new password and data key")
+        click.echo(f"{terminal(str(result.file))}: new password and data key")
         return 0
     inventory = load_for_secrets(path)
     files = (connection_files(inventory, connections) if connections
              else [s.file for s in file_statuses(inventory) if s.problem is None])
     for change in rotate_files(path, files, identities=identities):
-        click.echo(f"{change.file}: {change.action}")
+        click.echo(f"{terminal(str(change.file))}: {change.action}")
     return 0
 
 
@@ -201,18 +221,20 @@ def status(path: Path, output_format: str) -> int:
                               sort_keys=True))
         return 0 if ok else 1
     for item in statuses:
+        file = terminal(str(item.file))
         if item.problem is not None:
-            click.echo(f"{item.file}: {item.problem}")
+            click.echo(f"{file}: {terminal(item.problem)}")
             continue
         if item.up_to_date:
-            click.echo(f"{item.file}: up to date ({len(item.needed)} recipient(s))")
+            click.echo(f"{file}: up to date ({len(item.needed)} recipient(s))")
             continue
         for reader in item.missing:
-            click.echo(f"{item.file}: missing {reader.who} ({reader.recipient})")
+            click.echo(f"{file}: missing {terminal(reader.who)} ({terminal(reader.recipient)})")
         for recipient in item.extra:
-            click.echo(f"{item.file}: extra {item.extra_who.get(recipient)} ({recipient})")
+            who = terminal(str(item.extra_who.get(recipient)))
+            click.echo(f"{file}: extra {who} ({terminal(recipient)})")
     if not config_ok:
-        click.echo(f"{config}: {'out of date' if config.exists() else 'missing'}")
+        click.echo(f"{shown(config)}: {'out of date' if config.exists() else 'missing'}")
     if not ok:
         click.echo("run `hznctl secrets sync` to bring them up to date", err=True)
     return 0 if ok else 1

@@ -9,17 +9,20 @@ from pathlib import Path
 import click
 
 from hznctl.cli.deploy import make_address, supervisor_options
-from hznctl.cli.options import format_option
+from hznctl.cli.options import format_option, shown
 from hznctl.deploy.status import HostStatus
 from hznctl.errors import HznctlError
 
 
 def render_text(status: HostStatus) -> str:
-    head = (f"host {status.host}: bundle {status.bundle}"
-            + (f" (revision {status.revision})" if status.revision else "")
+    """Every value escaped for the terminal: names and findings come from the host."""
+    from hznctl.escape import terminal as t
+
+    head = (f"host {t(str(status.host))}: bundle {t(status.bundle or '')}"
+            + (f" (revision {t(status.revision)})" if status.revision else "")
             + f", {status.groups} group(s), {status.processes} process(es)")
     lines = [head if status.bundle else "no bundle installed"]
-    lines += [f"  {finding}" for finding in status.findings]
+    lines += [f"  {t(str(finding))}" for finding in status.findings]
     lines.append("in sync" if status.in_sync else f"drift: {len(status.findings)} finding(s)")
     return "\n".join(lines)
 
@@ -50,6 +53,10 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
 
     defaults: SupervisordSettings | SupervisordRef = SupervisordSettings()
     state = state_dir or Path(defaults.state_dir)
+    if not state.is_dir():
+        raise HznctlError(f"state directory {shown(state)} does not exist: nothing has "
+                          "been deployed to this host (or give --state-dir, the host's "
+                          "supervisord.state_dir)")
     installed = Installation(state, include_dir or Path(defaults.include_dir))
     ident = installed.current_id()
     if ident is not None:

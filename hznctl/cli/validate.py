@@ -8,7 +8,6 @@ import click
 
 from hznctl.cli.options import format_option, inventory_argument
 from hznctl.diagnostics import render_github, render_json, render_text
-from hznctl.errors import UsageError
 from hznctl.validate import ValidationResult, validate_inventory
 
 
@@ -36,8 +35,6 @@ def validate(path: Path, output_format: str, strict: bool, quiet: bool) -> int:
     Every problem is reported at once as FILE:LINE:COL: FIELD: MESSAGE (hint). Exit 0 when
     valid, 1 when there are errors (or warnings with --strict), 2 on a usage error.
     """
-    if not path.is_dir():
-        raise UsageError(f"inventory folder {str(path)!r} does not exist (or is not a folder)")
     result = validate_inventory(path)
     ok = result.ok(strict=strict)
     if output_format == "json":

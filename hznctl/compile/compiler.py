@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hznctl.bundle.manifest import sha256_hex
 from hznctl.errors import HznctlError
+from hznctl.secrets.identity import value_identity
 
 
 class CompileError(HznctlError):
@@ -19,6 +20,7 @@ class SecretFiles:
         self.root = root
         self._data: dict[str, bytes] = {}
         self._hashes: dict[str, str] = {}
+        self._identities: dict[str, str] = {}
 
     def read(self, rel: str) -> bytes:
         if rel not in self._data:
@@ -36,5 +38,11 @@ class SecretFiles:
         if rel not in self._hashes:
             self._hashes[rel] = sha256_hex(self.read(rel))
         return self._hashes[rel]
+
+    def identity(self, rel: str) -> str:
+        """The identity of the file's values: what restarts the workers using it."""
+        if rel not in self._identities:
+            self._identities[rel] = value_identity(self.read(rel), self.root / rel)
+        return self._identities[rel]
 
 

@@ -65,8 +65,12 @@ def runs(hosts: Sequence[str], weights: Sequence[int], parts: int) -> list[list[
 
 
 def build_in_parallel(build: Build, hosts: Sequence[str], weights: Sequence[int],
-                      jobs: int) -> dict[str, HostBundle]:
-    """``build(hosts)`` on up to ``jobs`` cores; the same result as one call."""
+                      jobs: int, received: Callable[[int], None] | None = None
+                      ) -> dict[str, HostBundle]:
+    """``build(hosts)`` on up to ``jobs`` cores; the same result as one call.
+
+    ``received(n)`` is told, in this process, of each forked run's ``n`` hosts once they
+    are here (the hosts built in this process are ``build``'s own to count)."""
     if jobs <= 1 or len(hosts) < 2 or sum(weights) < MIN_PROGRAMS or not can_fork():
         return build(hosts)
     first, *rest = runs(hosts, weights, jobs)
@@ -74,8 +78,10 @@ def build_in_parallel(build: Build, hosts: Sequence[str], weights: Sequence[int]
     done = False
     try:
         bundles = build(first)
-        for reader, _ in workers:
+        for (reader, _), run in zip(workers, rest, strict=True):
             bundles.update(_receive(reader))
+            if received is not None:
+                received(len(run))
         done = True
         return bundles
     finally:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 
 from hznctl.argv import Arg
 from hznctl.compile.spec import (
@@ -15,11 +17,20 @@ from hznctl.compile.spec import (
     json_object,
     json_string,
 )
-from hznctl.execspec import ExecSpec
+from hznctl.execspec import ExecSpec, Recycle
 from hznctl.inventory import Inventory
-from hznctl.models import Application, Balance, Host, SupervisordSettings, WorkerGroup
+from hznctl.models import Application, Host, Runtime, SupervisordSettings, WorkerGroup
+from hznctl.models.program import ProgramOptions
 from hznctl.placement import PlacedGroup
-from hznctl.runtimes import LARAVEL_CONNECTION, RuntimeSpec, WorkerContext, runtime_spec
+from hznctl.runtimes import (
+    LARAVEL_CONNECTION,
+    LARAVEL_RETRY_AFTER_VARIABLE,
+    RECYCLE_EXIT_CODES,
+    RQ_SUPPORT_FILE,
+    RuntimeSpec,
+    WorkerContext,
+    runtime_spec,
+)
 
 DEFAULT_STARTSECS = 1
 
@@ -52,6 +63,10 @@ class Program:
     parameters: dict[str, str]
     secret_sources: dict[str, str]  # bundle path -> inventory path of each SOPS file
     host_files: tuple[str, ...] = ()
+    # Files hznctl ships with the program whatever the host (the rq worker class).
+    support_files: dict[str, bytes] = field(default_factory=dict)
+    # The supervisord options operators set: the group's, then the host's (unset: None).
+    options: ProgramOptions = field(default_factory=ProgramOptions)
 
     @property
     def exec_path(self) -> str:
@@ -59,7 +74,8 @@ class Program:
 
     @property
     def files(self) -> list[str]:
-        return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files)]
+        return [self.exec_path, *sorted(self.secret_sources), *sorted(self.host_files),
+                *sorted(self.support_files)]
 
 
 @dataclass(frozen=True)
@@ -74,9 +90,22 @@ def group_name(app: Application, worker: WorkerGroup | None) -> str:
     return f"{app.slug}-{worker.name if worker else 'horizon'}"
 
 
-def _stopwaitsecs(worker: WorkerGroup, margin: int) -> int:
+def longest_job(worker: WorkerGroup, runtime: RuntimeSpec) -> int:
+    """The longest a job of the group may run: its timeout, or with none (0) the runtime's
+    own default limit (rq: 180 s), or 0 when the runtime has none either."""
+    return worker.timeout or runtime.default_job_timeout or 0
+
+
+def stopwaitsecs(worker: WorkerGroup, runtime: RuntimeSpec, margin: int) -> int:
     # A graceful stop must outlast the longest job: never kill a job still running.
-    return worker.stopwaitsecs if worker.stopwaitsecs is not None else worker.timeout + margin
+    if worker.stopwaitsecs is not None:
+        return worker.stopwaitsecs
+    return longest_job(worker, runtime) + margin
+
+
+def recycles(worker: WorkerGroup, runtime: RuntimeSpec) -> bool:
+    """The group's workers exit by themselves after max_jobs, possibly within startsecs."""
+    return runtime.exits_after_max_jobs and worker.max_jobs > 0
 
 
 def _worker_parameters(worker: WorkerGroup, connection: str | None, runtime: RuntimeSpec,
@@ -157,15 +186,29 @@ class ProgramBuilder:
         builder = SpecBuilder(sv.state_dir, self.spec_parts)
         self._connections(builder, app, workers, connection, spec)
         host_files: tuple[str, ...] = ()
-        if spec.per_application:
+        if worker is None:  # the application's one program on the host (Horizon)
             path = horizon_path(app)
             host_files = (path,)
             builder.env["HZNCTL_HORIZON_FILE"] = builder.installed(path)
         builder.env["HZNCTL_GROUP"] = group
+        support: dict[str, bytes] = {}
+        if app.runtime is Runtime.RQ and worker is not None and worker.kind == "worker":
+            support = self._rq_support(builder, app, worker)
+        if app.runtime in LARAVEL_RUNTIMES:
+            retry_after = app.effective_retry_after
+            if retry_after is not None:  # stock config/queue.php reads it
+                builder.env[LARAVEL_RETRY_AFTER_VARIABLE] = str(retry_after)
+        if worker is not None and worker.kind == "worker" and recycles(worker, spec):
+            builder.recycle = Recycle(min_uptime=self._startsecs(workers) + 0.5,
+                                      exit_codes=list(RECYCLE_EXIT_CODES[app.runtime]))
         for source in (app.env, *(w.env for w in ([worker] if worker else []))):
             builder.env.update(source)
+        if support:
+            path = builder.installed("support")
+            python_path = builder.env.get("PYTHONPATH")
+            builder.env["PYTHONPATH"] = f"{path}:{python_path}" if python_path else path
         exec_spec, exec_json = builder.build(sv.age_key_file)
-        numprocs = 1 if spec.own_pool else main.max_processes
+        numprocs = 1 if spec.own_pool or main.kind == "scheduler" else main.max_processes
         argv: list[Arg] = [sv.hznctl_bin, "exec", "--spec",
                            f"{sv.state_dir}/current/exec/{group}.json", "--", *worker_argv]
         params = _app_parameters(app, spec)
@@ -174,14 +217,26 @@ class ProgramBuilder:
                                          f"{w.name}." if worker is None else "")
         if worker is None:
             params["workers"] = ",".join(w.name for w in workers)
-        startsecs = max((w.startsecs for w in workers if w.startsecs is not None),
-                        default=DEFAULT_STARTSECS)
-        stopwaitsecs = max(_stopwaitsecs(w, self.margin) for w in workers)
+        startsecs = self._startsecs(workers)
+        stopwait = max(stopwaitsecs(w, spec, self.margin) for w in workers)
         return Program(group=group, application=app, worker=worker, workers=workers,
                        runtime=spec, argv=argv, numprocs=numprocs, supervisord=sv,
-                       startsecs=startsecs, stopwaitsecs=stopwaitsecs, exec_spec=exec_spec,
+                       startsecs=startsecs, stopwaitsecs=stopwait, exec_spec=exec_spec,
                        exec_json=exec_json, parameters=params,
-                       secret_sources=builder.secret_files, host_files=host_files)
+                       secret_sources=builder.secret_files, host_files=host_files,
+                       support_files=support, options=main.supervisord.over(sv.program))
+
+    def _rq_support(self, builder: SpecBuilder, app: Application,
+                    worker: WorkerGroup) -> dict[str, bytes]:
+        builder.env["HZNCTL_RQ_TIMEOUT"] = str(worker.timeout)
+        if app.app_module:
+            builder.env["HZNCTL_RQ_WORKER_CLASS"] = app.app_module
+        return {RQ_SUPPORT_FILE: rq_support_module()}
+
+    @staticmethod
+    def _startsecs(workers: list[WorkerGroup]) -> int:
+        return max((w.startsecs for w in workers if w.startsecs is not None),
+                   default=DEFAULT_STARTSECS)
 
     def _connections(self, builder: SpecBuilder, app: Application,
                      workers: list[WorkerGroup], connection: str | None,
@@ -193,6 +248,11 @@ class ProgramBuilder:
             builder.connection(other, prefix=env_prefix(other))
         if app.runtime in LARAVEL_RUNTIMES and app.key_prefix:
             builder.env["REDIS_PREFIX"] = app.key_prefix
+
+@functools.cache
+def rq_support_module() -> bytes:
+    return (resources.files("hznctl") / "support" / "hznctl_rq.py").read_bytes()
+
 
 def horizon_path(app: Application) -> str:
     return f"horizon/{app.slug}.json"
@@ -215,11 +275,12 @@ class HostCompiler:
         for slug, workers in sorted(by_app.items()):
             app = applications[slug]
             spec = runtime_spec(app.runtime)
-            if spec.per_application:
-                found.append(self._program(app, None, workers, spec))
-            else:
-                found.extend(self._program(app, w, [w], spec) for w in workers
-                             if w.max_processes > 0)
+            # A scheduler is a program of its own, in every runtime.
+            own = [w for w in workers if w.kind == "scheduler" or not spec.per_application]
+            found.extend(self._program(app, w, [w], spec) for w in own if w.max_processes > 0)
+            pooled = [w for w in workers if spec.per_application and w.kind == "worker"]
+            if pooled:
+                found.append(self._program(app, None, pooled, spec))
         return sorted(found, key=lambda p: p.program.group)
 
     def _program(self, app: Application, worker: WorkerGroup | None,
@@ -229,9 +290,9 @@ class HostCompiler:
         connection = app.worker_connection(worker) if worker else _primary(app)
         ctx = WorkerContext(app, worker, group, self.host.name, connection)
         program = self.builder.program(self.host.supervisord, app, worker, workers, spec,
-                                       connection, spec.argv(ctx))
+                                       connection, spec.worker_argv(ctx))
         files = {}
-        if spec.per_application:
+        if worker is None:
             files[horizon_path(app)] = self._horizon_file(app, workers)
         return HostProgram(program, files)
 
@@ -249,10 +310,13 @@ class HostCompiler:
 def horizon_supervisor(app: Application, worker: WorkerGroup) -> dict[str, object]:
     """A worker group as a supervisor of the application's Horizon file."""
     connection = app.worker_connection(worker)
-    return {
+    supervisor: dict[str, object] = {
         "connection": LARAVEL_CONNECTION if connection == _primary(app) else connection,
         "queue": list(worker.queues),
-        "balance": worker.balance.value if worker.balance is not Balance.OFF else False,
+        # Horizon's own values (SupervisorOptions): 'off' is one pool for all the queues;
+        # false or null would also be read as auto-scaling (autoScaling() is
+        # balance !== 'simple'), so the string is written as it is.
+        "balance": worker.balance.value,
         "minProcesses": worker.min_processes,
         "maxProcesses": worker.max_processes,
         "tries": worker.tries,
@@ -263,7 +327,14 @@ def horizon_supervisor(app: Application, worker: WorkerGroup) -> dict[str, objec
         "maxTime": worker.max_time,
         "backoff": worker.backoff,
         "nice": worker.nice,
+        "rest": worker.rest,
+        "force": worker.force,
     }
+    optional = {"autoScalingStrategy": worker.autoscaling_strategy,
+                "balanceMaxShift": worker.balance_max_shift,
+                "balanceCooldown": worker.balance_cooldown}
+    supervisor |= {k: v for k, v in optional.items() if v is not None}
+    return supervisor
 
 
 def _primary(app: Application) -> str | None:

@@ -1,6 +1,7 @@
 """Exec specs: the environment `hznctl exec` gives a worker (where its secrets are, no secret).
 
-Variables: REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_USERNAME (when set) in ``env``,
+Variables: REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_USERNAME (when set), and for TLS
+REDIS_SCHEME=tls, REDIS_TLS_VERIFY, REDIS_CA_FILE, REDIS_SERVER_NAME (when set) in ``env``,
 REDIS_PASSWORD in ``secrets`` (decrypted at exec time from the SOPS file installed with the
 bundle), REDIS_URL in ``urls``, plus the runtime's own URL variables (RQ_REDIS_URL,
 CELERY_BROKER_URL) and the application's and worker group's ``env``. A Horizon program
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from hznctl.bundle.jsonout import dump_json
 from hznctl.bundle.manifest import sha256_hex
-from hznctl.execspec import ExecSpec, RedisUrl, SecretEnv
+from hznctl.execspec import ExecSpec, Recycle, RedisUrl, SecretEnv
 from hznctl.models import RedisConnection, Runtime
 
 LARAVEL_RUNTIMES = (Runtime.LARAVEL_QUEUE, Runtime.LARAVEL_HORIZON)
@@ -76,6 +77,13 @@ class SpecParts:
                f"{prefix}_DB": str(conn.database)}
         if conn.username is not None:
             env[f"{prefix}_USERNAME"] = conn.username
+        if conn.tls.enabled:  # what Laravel's phpredis and your own code read (see docs)
+            env[f"{prefix}_SCHEME"] = "tls"
+            env[f"{prefix}_TLS_VERIFY"] = "1" if conn.tls.verify else "0"
+            if conn.tls.ca_file is not None:
+                env[f"{prefix}_CA_FILE"] = conn.tls.ca_file
+            if conn.tls.server_name is not None:
+                env[f"{prefix}_SERVER_NAME"] = conn.tls.server_name
         secrets = {}
         secret_file = None
         password_env = None
@@ -88,7 +96,8 @@ class SpecParts:
             secret_file = (path, conn.password.sops)
         url = RedisUrl(tls=conn.tls.enabled, host=conn.host, port=conn.port,
                        database=conn.database, username=conn.username,
-                       password_env=password_env)
+                       password_env=password_env, ca_file=conn.tls.ca_file,
+                       verify=conn.tls.verify)
         url_json = _member_json(url)
         urls = {name: (url, url_json) for name in (f"{prefix}_URL", *url_aliases)}
         return _ConnectionEntries(env, secrets, urls, secret_file)
@@ -106,6 +115,7 @@ class SpecBuilder:
         self.secrets: dict[str, tuple[SecretEnv, str]] = {}
         self.urls: dict[str, tuple[RedisUrl, str]] = {}
         self.secret_files: dict[str, str] = {}  # bundle path -> inventory path
+        self.recycle: Recycle | None = None
 
     def installed(self, bundle_path: str) -> str:
         return f"{self.state_dir}/current/{bundle_path}"
@@ -125,7 +135,7 @@ class SpecBuilder:
         env = dict(sorted(self.env.items()))
         spec = ExecSpec(identity_file=identity_file, env=env,
                         secrets={k: v for k, (v, _) in self.secrets.items()},
-                        urls={k: v for k, (v, _) in self.urls.items()})
+                        urls={k: v for k, (v, _) in self.urls.items()}, recycle=self.recycle)
         # dump_json(spec.model_dump(mode="json")), from the entries' JSON made once each.
         members = {
             "env": json_object({k: _encode(v) for k, v in env.items()}, 1),
@@ -134,6 +144,8 @@ class SpecBuilder:
             "secrets": json_object({k: j for k, (_, j) in self.secrets.items()}, 1),
             "urls": json_object({k: j for k, (_, j) in self.urls.items()}, 1),
         }
+        if self.recycle is not None:  # absent otherwise: specs without it stay as they were
+            members["recycle"] = json_member(self.recycle.model_dump(mode="json"), 1)
         return spec, (json_object(members, 0) + "\n").encode()
 
 

@@ -25,6 +25,7 @@ from hznctl.deploy.supervisor import Address, ConfigUnreadable, Supervisor, Supe
 from hznctl.deploy.verify import MANIFEST, Tamper, groups_touched
 from hznctl.errors import HznctlError
 from hznctl.plan.model import FieldChange, GroupPlan, HostPlan, plan_host
+from hznctl.redact import redact
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class DeployRequest:
 def targets(manifest: Manifest | None) -> dict[str, GroupTarget]:
     if manifest is None:
         return {}
-    return {name: GroupTarget(name, tuple(g.process_names), g.startsecs, g.stopwaitsecs)
+    return {name: GroupTarget(name, tuple(g.process_names), g.startsecs, g.stopwaitsecs,
+                              tuple(g.recycle_exit_codes),
+                              g.settings.get("autostart", "true") != "false")
             for name, g in manifest.groups.items()}
 
 
@@ -249,7 +252,7 @@ class _Deploy:
             self._undo(previous_id, staged)
             raise HznctlError(f"{exc} Nothing was changed.") from None
         except (ApplyFailure, SupervisorError) as exc:
-            record.error = str(exc)
+            record.error = redact(str(exc))
             self._rollback(record, known, managed)
             self._timed("rollback")
         else:
@@ -355,7 +358,7 @@ class _Deploy:
                                      set(self.plan.removed))
         except (ApplyFailure, SupervisorError, InstallError) as exc:
             record.result = FAILED
-            record.rollback_error = str(exc)
+            record.rollback_error = redact(str(exc))
         else:
             record.result = ROLLED_BACK
             record.rollback_actions = actions.as_dict()

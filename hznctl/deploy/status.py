@@ -146,7 +146,8 @@ def _compare(supervisor: Supervisor, manifest: Manifest, managed: set[str],
         if info is None:
             status.findings.append(Finding(MISSING, name, proc, "not known to supervisord"))
             continue
-        if info["statename"] != "RUNNING":
+        manual = group.settings.get("autostart") == "false"  # left to an operator to start
+        if info["statename"] != "RUNNING" and not (manual and info["statename"] == "STOPPED"):
             status.findings.append(Finding(NOT_RUNNING, name, proc, str(info["statename"])))
         names = expansion_names(name, group, num, str(include_dir))
         diffs = differences(group.settings, config.get((name, proc), {}), names)

@@ -22,6 +22,7 @@ def grade(outcome: ProbeOutcome, thresholds: HealthThresholds) -> tuple[Status, 
     if outcome.server is not None:
         findings += _server(outcome.server, thresholds)
     findings += _backlog(outcome.queues, thresholds)
+    findings += queue_findings(outcome.queues, thresholds)
     return worst([f.status for f in findings]), findings
 
 
@@ -88,3 +89,48 @@ def _backlog(queues: list[QueueDepth], t: HealthThresholds) -> Iterator[Finding]
             yield Finding(check="backlog", status=status,
                           message=f"queue {queue.application}/{queue.queue} has "
                                   f"{queue.pending} waiting job(s) ({queue.key})")
+
+
+def queue_findings(queues: list[QueueDepth], t: HealthThresholds) -> Iterator[Finding]:
+    """Long waits (Horizon's ``waits``) and queues with work and nobody registered to do it."""
+    for queue in queues:
+        name = f"{queue.application}/{queue.queue}"
+        wait = queue.wait_s
+        if wait is not None:
+            status = _level(wait, t.wait_warning_s, t.wait_critical_s)
+            if status is not Status.OK:
+                limit = t.wait_critical_s if status is Status.CRITICAL else t.wait_warning_s
+                yield Finding(check="wait", status=status,
+                              message=f"queue {name}: jobs wait {_duration(wait)} "
+                                      f"(≥ {_duration(limit)})")
+        if (t.no_workers != "off" and queue.workers == 0 and queue.pending
+                and queue.error is None):
+            yield Finding(check="workers", status=Status(t.no_workers),
+                          message=f"queue {name}: {queue.pending} waiting job(s) and no "
+                                  "worker registered")
+
+
+def failed_growth(queue: QueueDepth, before: int | None,
+                  t: HealthThresholds) -> Finding | None:
+    """A finding when the queue's failed jobs grew since the previous run."""
+    if queue.failed is None or before is None or queue.failed <= before:
+        return None
+    grown = queue.failed - before
+    if t.failed_growth_critical and grown >= t.failed_growth_critical:
+        status = Status.CRITICAL
+    elif t.failed_growth_warning and grown >= t.failed_growth_warning:
+        status = Status.WARNING
+    else:
+        return None
+    scope = " (all its queues)" if queue.failed_scope == "application" else ""
+    return Finding(check="failed", status=status,
+                   message=f"queue {queue.application}/{queue.queue}: {grown} new failed "
+                           f"job(s){scope} since the previous run, {queue.failed} in all")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,15 +1,17 @@
 """index.html: one self-contained page (inline CSS and SVG, no scripts, no external assets).
 
-A status table by connection and by application, the changes since the previous run, and
-two charts over the history: latency and memory.
+The dashboard: status by connection and by application, every queue's figures (waiting,
+delayed, reserved, failed, oldest job, Horizon's estimate, throughput, workers), the changes
+since the previous run, charts over the history (latency, memory, depth and oldest-job age
+per queue) and a status timeline of the connections.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from html import escape
 
+from hznctl.escape import html_text as escape
 from hznctl.health.history import CHART_RUNS, RunRecord
 from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status, worst
 
@@ -42,12 +44,19 @@ def render_html(report: HealthReport, runs: list[RunRecord]) -> str:
         f"<p>{len(report.connections)} connection(s): {escape(counts or 'none')} — run at "
         f"{escape(report.started_at)} in {report.duration_seconds:.2f} s "
         f"(deadline {report.deadline_seconds:g} s).</p>",
+        (f'<p class="history-problem">History ignored: {escape(report.history_problem)}</p>'
+         if report.history_problem else ""),
         _transitions(report), "<h2>Connections</h2>", _connection_table(report.connections),
         "<h2>Applications</h2>", _application_table(report.connections),
+        "<h2>Queues</h2>", _queue_table(report.connections),
         f"<h2>History ({len(runs)} run(s))</h2>", '<div class="charts">',
         _chart("latency", "PING latency p50 (ms)", runs, "latency_ms"),
         _chart("memory", "Memory used (MiB)", runs, "used_memory", scale=1 / 1048576),
-        "</div></body></html>",
+        _chart("depth", "Waiting jobs per queue", runs, "pending", queues=True),
+        _chart("oldest", "Oldest waiting job per queue (s)", runs, "oldest_pending_age_s",
+               queues=True),
+        "</div>", "<h2>Status timeline</h2>", _timeline(runs),
+        "</body></html>",
     ]
     return "\n".join(parts) + "\n"
 
@@ -112,12 +121,97 @@ def _application_table(connections: list[ConnectionHealth]) -> str:
     return f'<table id="applications">{"".join(rows)}</table>'
 
 
-def _series(runs: list[RunRecord], figure: str,
-            scale: float) -> list[tuple[str, list[float | None]]]:
-    names = sorted({name for run in runs for name in run.figures})
+def _queue_table(connections: list[ConnectionHealth]) -> str:
+    head = ("<tr><th>Application</th><th>Queue</th><th>Connection</th><th>Runtime</th>"
+            "<th>Waiting</th><th>Delayed</th><th>Reserved</th><th>Failed</th>"
+            "<th>Oldest job</th><th>Estimated wait</th><th>Jobs/min</th><th>Workers</th></tr>")
+    rows = [head]
+    items = sorted(((q, c) for c in connections for q in c.queues),
+                   key=lambda item: (item[0].application, item[0].queue, item[1].connection))
+    for q, c in items:
+        failed = _num(q.failed) + (" (app)" if q.failed_scope == "application" else "")
+        rows.append(
+            f'<tr class="queue" data-application="{escape(q.application)}" '
+            f'data-queue="{escape(q.queue)}" data-connection="{escape(c.connection)}">'
+            f"<td>{escape(q.application)}</td><td>{escape(q.queue)}</td>"
+            f"<td>{escape(c.connection)}</td><td>{escape(q.runtime)}</td>"
+            f'<td class=num data-figure="pending">{_num(q.pending)}</td>'
+            f"<td class=num>{_num(q.delayed)}</td><td class=num>{_num(q.reserved)}</td>"
+            f'<td class=num data-figure="failed">{failed}</td>'
+            f'<td class=num data-figure="oldest">{_age(q.oldest_pending_age_s)}</td>'
+            f"<td class=num>{_age(q.estimated_wait_s)}</td>"
+            f"<td class=num>{_num(q.throughput_per_min)}</td>"
+            f'<td class=num data-figure="workers">{_num(q.workers)}</td></tr>')
+    if not items:
+        rows.append('<tr><td colspan="12">No queue is configured on these connections.</td></tr>')
+    return f'<table id="queues">{"".join(rows)}</table>'
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+TIMELINE_ROWS = 40  # connections drawn; those that were ever not ok come first
+
+
+def _timeline(runs: list[RunRecord]) -> str:
+    names = sorted({name for run in runs for name in run.statuses})
+    troubled = [n for n in names if any(run.statuses.get(n, Status.OK) is not Status.OK
+                                        for run in runs)]
+    shown = (troubled + [n for n in names if n not in troubled])[:TIMELINE_ROWS]
+    if not runs or not shown:
+        return '<p id="timeline">No run in the history yet.</p>'
+    label, cell, row = 160, max(2.0, min(12.0, 600 / len(runs))), 14
+    width = int(label + cell * len(runs) + 8)
+    height = row * len(shown) + 20
+    body = []
+    for y, name in enumerate(shown):
+        top = y * row + 4
+        body.append(f'<text x="0" y="{top + 10}">{escape(name[:24])}</text>')
+        for x, run in enumerate(runs):
+            status = run.statuses.get(name)
+            if status is None:
+                continue
+            body.append(f'<rect class="tick" data-connection="{escape(name)}" '
+                        f'data-status="{status.value}" x="{label + x * cell:.1f}" y="{top}" '
+                        f'width="{max(cell - 1, 1):.1f}" height="{row - 3}" '
+                        f'fill="{COLOURS[status]}"><title>{escape(name)} {escape(run.at)}: '
+                        f"{status.value}</title></rect>")
+    more = len(names) - len(shown)
+    if more > 0:
+        body.append(f'<text x="0" y="{height - 4}">… and {more} more connection(s), '
+                    "ok in every run shown</text>")
+    return (f'<svg id="timeline" class="chart" xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="Status timeline">{"".join(body)}</svg>')
+
+
+def _series(runs: list[RunRecord], figure: str, scale: float,
+            queues: bool = False) -> list[tuple[str, list[float | None]]]:
+    if queues:
+        names = sorted({f"{conn} {queue}" for run in runs for conn, items in run.queues.items()
+                        for queue in items})
+    else:
+        names = sorted({name for run in runs for name in run.figures})
 
     def value(run: RunRecord, name: str) -> float | None:
-        raw = run.figures.get(name, {}).get(figure)
+        if queues:
+            conn, _, queue = name.partition(" ")
+            raw = run.queues.get(conn, {}).get(queue, {}).get(figure)
+        else:
+            raw = run.figures.get(name, {}).get(figure)
         return float(raw) * scale if isinstance(raw, int | float) else None
 
     if len(names) <= PER_CONNECTION_LINES:
@@ -128,13 +222,14 @@ def _series(runs: list[RunRecord], figure: str,
         values = [v for v in (value(run, n) for n in names) if v is not None]
         medians.append(statistics.median(values) if values else None)
         worsts.append(max(values) if values else None)
-    return [("median of all connections", medians), ("worst connection", worsts)]
+    what = "queues" if queues else "connections"
+    return [(f"median of all {what}", medians), (f"worst of all {what}", worsts)]
 
 
 def _chart(kind: str, title: str, runs: list[RunRecord], figure: str, *,
-           scale: float = 1.0) -> str:
+           scale: float = 1.0, queues: bool = False) -> str:
     width, height, left, right, top, bottom = 620, 220, 48, 12, 28, 36
-    series = [(name, points) for name, points in _series(runs, figure, scale)
+    series = [(name, points) for name, points in _series(runs, figure, scale, queues)
               if any(p is not None for p in points)]
     values = [v for _, points in series for v in points if v is not None]
     top_value = max(values) if values else 1.0

@@ -48,7 +48,8 @@ class Finding(ReportModel):
     """One graded check: which threshold it crossed, or why the probe failed."""
 
     check: str = Field(description="connect, auth, credentials, latency, memory, clients, "
-                                   "backlog, rejected_connections, evicted_keys, deadline")
+                                   "backlog, wait, failed, workers, rejected_connections, "
+                                   "evicted_keys, deadline")
     status: Status
     message: str
 
@@ -86,10 +87,36 @@ class QueueDepth(ReportModel):
     queue: str
     worker_groups: list[str]
     key: str = Field(description="The key of the waiting jobs.")
-    pending: int | None = None
-    delayed: int | None = Field(default=None, description="Laravel only.")
-    reserved: int | None = Field(default=None, description="Laravel only.")
+    pending: int | None = Field(default=None, description="Waiting jobs (Celery: every "
+                                "priority list).")
+    delayed: int | None = Field(default=None, description="Scheduled for later (Laravel, RQ).")
+    reserved: int | None = Field(default=None, description="Being run (Laravel reserved, RQ "
+                                 "started).")
+    failed: int | None = Field(default=None, description="Failed jobs the runtime keeps in "
+                               "Redis (RQ's failed registry, Horizon's failed jobs).")
+    failed_scope: str | None = Field(default=None, description="queue, or application when "
+                                     "the runtime counts failures per application (Horizon).")
+    oldest_pending_age_s: float | None = Field(
+        default=None, description="Seconds the oldest waiting job has waited, from the time "
+        "its payload records (RQ enqueued_at, Laravel pushedAt/createdAt, Celery eta).")
+    estimated_wait_s: float | None = Field(
+        default=None, description="Horizon's estimate: waiting × average runtime ÷ processes.")
+    throughput_per_min: float | None = Field(
+        default=None, description="Jobs finished per minute since the previous run, from the "
+        "runtime's counter (Horizon).")
+    workers: int | None = Field(default=None, description="Workers (RQ) or processes "
+                                "(Horizon) registered for the queue.")
+    average_runtime_ms: float | None = Field(default=None, description="Horizon's average "
+                                             "job runtime for the queue.")
+    completed: int | None = Field(default=None, description="The runtime's counter of "
+                                  "finished jobs (Horizon: since its last snapshot).")
     error: str | None = None
+
+    @property
+    def wait_s(self) -> float | None:
+        """The longer of the oldest job's age and Horizon's estimate, where known."""
+        known = [v for v in (self.oldest_pending_age_s, self.estimated_wait_s) if v is not None]
+        return max(known) if known else None
 
 
 class ConnectionHealth(ReportModel):
@@ -147,6 +174,9 @@ class HealthReport(ReportModel):
     connections: list[ConnectionHealth]
     transitions: list[Transition] = Field(default_factory=list)
     history: str | None = Field(default=None, description="The history file, if any.")
+    history_problem: str | None = Field(
+        default=None, description="Why the history file was not trusted (then it was "
+        "ignored, set aside and a new one started).")
     notifications: list[NotificationResult] = Field(default_factory=list)
 
     def to_json(self) -> str:

@@ -2,27 +2,37 @@
 
 Channels come from ``inventory/notifications/*.yaml``; their URL is a secret reference
 decrypted with the runner's key. A Slack-compatible channel gets ``{"text": …}``; a
-generic webhook gets the transitions as JSON. Each POST has the channel's timeout and a
-bounded number of retries; whatever happens, the outcome is a result value, never an
-exception, and no outcome or message carries the URL or a password.
+generic webhook gets the transitions as JSON; every value in a Slack message is escaped
+for mrkdwn (no mention or link from a server's words). Each POST goes to exactly the URL
+(redirects are not followed), ends within the channel's timeout however slowly the
+endpoint answers, reads a bounded answer, and is retried a bounded number of times;
+whatever happens, the outcome is a result value, never an exception, and no outcome or
+message carries the URL or a password.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from hznctl.escape import slack_code
 from hznctl.health.model import HealthReport, NotificationResult, Status, Transition
 from hznctl.models import ChannelType, NotificationChannel, NotificationEvent
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import Identities, decrypt_value
 from hznctl.secrets.errors import SecretError
 
 RETRY_PAUSE = 0.5  # seconds, times the attempt number
+MAX_RESPONSE = 64 * 1024  # bytes of a webhook's answer read (and dropped)
 USER_AGENT = "hznctl-health"
 
 
@@ -78,7 +88,7 @@ def _deliver(channel: NotificationChannel, transitions: list[Transition],
     try:
         url = decrypt_value(root / channel.url.sops, channel.url.key, identities).strip()
     except SecretError as exc:
-        return failed(f"URL not decryptable: {exc}")
+        return failed(redact(f"URL not decryptable: {exc}"))
     if urlsplit(url).scheme not in ("http", "https"):
         return failed("the channel URL is not an http(s) URL")
     body = json.dumps(payload(channel, transitions, report), sort_keys=True).encode("utf-8")
@@ -93,23 +103,85 @@ def _deliver(channel: NotificationChannel, transitions: list[Transition],
             break
         if attempt < channel.retries:
             time.sleep(RETRY_PAUSE * attempts)
-    return failed(_hide(error, url), attempts)
+    return failed(redact(_hide(error, url)), attempts)
 
 
 def _post(url: str, body: bytes, timeout: float) -> tuple[str, bool]:
-    """("", _) when delivered, else (reason, whether a retry may help)."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT})
+    """("", _) when delivered, else (reason, whether a retry may help).
+
+    One request to exactly ``url``: a redirect is an answer, not followed (it could send
+    the notification, or the credential in its path, elsewhere). ``timeout`` bounds the
+    whole exchange, however slowly the endpoint sends: a watchdog shuts the socket when it
+    passes. At most ``MAX_RESPONSE`` bytes of the answer are read, and never shown.
+    """
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read(65536)
-        return "", False
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}", exc.code == 429 or exc.code >= 500
-    except urllib.error.URLError as exc:
-        return f"not delivered: {exc.reason}", True
-    except (TimeoutError, OSError) as exc:
-        return f"not delivered: {type(exc).__name__}", True
+        connection, path, headers = _connection(url, timeout)
+    except ValueError:  # a port that is not a number
+        return "the channel URL is not a valid URL", False
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        connection.request("POST", path, body=body, headers={
+            **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT})
+        response = connection.getresponse()
+        response.read(MAX_RESPONSE)
+        status = response.status
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set() or isinstance(exc, TimeoutError):
+            return f"not delivered: no answer within {timeout:g} s", True
+        return f"not delivered: {_reason(exc)}", True
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if 300 <= status < 400:
+        return f"HTTP {status}: a redirect, not followed", False
+    if status >= 400:
+        return f"HTTP {status}", status == 429 or status >= 500
+    return "", False
+
+
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str,
+                                                  dict[str, str]]:
+    """The connection for ``url`` (through the proxy the environment names, as urllib
+    would: ``https_proxy``/``http_proxy``, ``no_proxy``), the request target, and the
+    proxy's credentials header for a plain-HTTP request."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        auth: dict[str, str] = {}
+        if via.username is not None:
+            token = base64.b64encode(f"{unquote(via.username)}:{unquote(via.password or '')}"
+                                     .encode()).decode("ascii")
+            auth = {"Proxy-Authorization": f"Basic {token}"}
+        if parts.scheme == "https":
+            tunnel = http.client.HTTPSConnection(via.hostname or "", via.port or 8080,
+                                                 timeout=timeout)
+            tunnel.set_tunnel(host, port, headers=auth)
+            return tunnel, path, {}
+        plain = http.client.HTTPConnection(via.hostname or "", via.port or 8080,
+                                           timeout=timeout)
+        return plain, url, auth
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return kind(host, port, timeout=timeout), path, {}
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
 
 
 def _hide(text: str, url: str) -> str:
@@ -144,6 +216,7 @@ def slack_text(transitions: list[Transition], report: HealthReport) -> str:
     for t in transitions:
         event = event_of(t)
         before = t.previous.value if t.previous else "new"
-        lines.append(f"{_EMOJI[event]} *{t.connection}* ({t.environment}) {event.value}: "
-                     f"{before} → {t.current.value} — {t.message}")
+        lines.append(f"{_EMOJI[event]} *{slack_code(t.connection)}* "
+                     f"({slack_code(t.environment)}) {event.value}: "
+                     f"{before} → {t.current.value} — {slack_code(t.message)}")
     return "\n".join(lines)

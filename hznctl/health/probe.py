@@ -1,62 +1,47 @@
 """Probe one Redis connection: connect, AUTH, PING samples, INFO, keyspace, queue depths.
 
-The client is set up for a health probe, not for an application (redis-py 8 defaults cost
-seconds against a dead server):
+The probe speaks RESP itself (``hznctl.health.resp``): every reply is bounded (INFO at
+1 MiB, every line, aggregate and the connection's total bytes), and a reply that breaks
+the protocol or a bound grades the connection ``error`` with what was wrong. Time is
+bounded twice:
 
-* no retries (``Retry(NoBackoff(), 0)``): a retry hides the failure we are looking for, and
-  with the default backoff a 1 s socket timeout became 15 s against a silent server;
-* no driver info (``driver_info=None``): no ``CLIENT SETINFO`` round trips on connect;
-* connect and read timeouts from the connection's options, never above the check's budget;
+* each step (connect, AUTH, the INFO pipeline, the PING samples) within the connection's
+  ``connect_timeout`` or ``read_timeout``, never above the check's budget;
 * a hard ``asyncio.timeout`` around the whole check, so a server that accepts and then
-  says nothing (SIGSTOP, a black hole) costs at most the check timeout.
+  says nothing (SIGSTOP, a black hole), or that answers one byte at a time, costs at most
+  the check timeout — reading and parsing included.
 
-One TCP connection per probe; AUTH runs in our own connect hook so that the
-connect and the handshake are timed apart; INFO, CONFIG GET and the queue lengths go in one
-pipelined round trip.
+One TCP connection per probe; INFO, CONFIG GET, SELECT and the queue commands go in one
+pipelined round trip, the queue commands that need their replies (``queues``) in at most one
+more. Every text from the server is redacted before it is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import ssl
 import statistics
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
-from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import (
-    AuthenticationError,
-    ConnectionError,
-    RedisError,
-    ResponseError,
-)
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from hznctl.health.keyschemes import length_command
 from hznctl.health.model import Finding, QueueDepth, ServerInfo, Status, Timings
+from hznctl.health.queues import QueueInspection, QueueStats
+from hznctl.health.resp import (
+    ProtocolError,
+    ReplyError,
+    ReplyTooLarge,
+    RespConnection,
+    RespError,
+    describe,
+)
 from hznctl.health.targets import ProbeTarget
+from hznctl.redact import redact
 
 PING_SAMPLES = 3
-
-
-class _NoRetry(Retry):
-    """No retries at all; immutable, so every connection may share it (redis-py deep-copies
-    its retry policy per connection, a measurable cost at a thousand connections)."""
-
-    def __init__(self) -> None:
-        super().__init__(NoBackoff(), 0)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _NoRetry:
-        return self
-
-
-NO_RETRY = _NoRetry()
+T = TypeVar("T")
 
 
 @dataclass
@@ -91,55 +76,83 @@ def _ms(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else round((end - start) * 1000, 3)
 
 
-def make_connection(target: ProbeTarget, budget: float, marks: _Marks) -> Connection:
-    """A redis-py asyncio connection configured for probing (see the module docstring).
+class _StepTimeout(Exception):
+    """A step got no answer within its own timeout (connect or read)."""
 
-    A bare connection rather than a ``Redis`` client: a client builds its table of ~170
-    response callbacks and deep-copies its retry policy, which cost more than the probe
-    itself at a thousand connections; the probe reads the few replies it needs itself.
-    """
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class _AuthRefused(Exception):
+    pass
+
+
+async def _within(seconds: float, step: Awaitable[T]) -> T:
+    try:
+        async with asyncio.timeout(seconds):
+            return await step
+    except TimeoutError:
+        raise _StepTimeout(seconds) from None
+
+
+def tls_context(target: ProbeTarget) -> ssl.SSLContext | None:
+    """The connection's TLS: verified against ``server_name`` (also sent as SNI) or the
+    host, with the system's or the given CA; or unverified when ``verify: false``."""
+    tls = target.connection.tls
+    if not tls.enabled:
+        return None
+    if tls.verify:
+        return ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def connect(target: ProbeTarget, budget: float, marks: _Marks) -> RespConnection:
+    """Connect (TLS included) and AUTH, each step within its timeout."""
     connection = target.connection
     options = connection.options
-
-    async def handshake(conn: AbstractConnection) -> None:
-        marks.connected = time.perf_counter()
-        marks.step = "auth"
-        await conn.on_connect()  # AUTH, when there is a password
-        marks.authenticated = time.perf_counter()
-
-    settings: dict[str, Any] = {
-        "host": connection.host.strip("[]"), "port": connection.port,
-        # SELECT goes into the INFO pipeline (one round trip less), so the hook only AUTHs.
-        "db": 0, "username": connection.username,
-        "password": target.password,
-        "socket_connect_timeout": min(options.connect_timeout, budget),
-        "socket_timeout": min(options.read_timeout, budget),
-        "retry": NO_RETRY, "retry_on_error": [], "driver_info": None,
-        "redis_connect_func": handshake,
-    }
-    tls = connection.tls
-    if tls.enabled:
-        return _TlsConnection(
-            **settings, server_name=tls.server_name,
-            ssl_cert_reqs="required" if tls.verify else "none",
-            ssl_check_hostname=tls.verify, ssl_ca_certs=tls.ca_file)
-    return Connection(**settings)
+    host = connection.host.strip("[]")
+    context = tls_context(target)
+    opened = await _within(min(options.connect_timeout, budget), RespConnection.open(
+        host, connection.port, tls=context,
+        server_hostname=connection.tls.server_name or host))
+    marks.connected = time.perf_counter()
+    marks.step = "auth"
+    try:
+        if target.password is not None:
+            await _within(min(options.read_timeout, budget),
+                          _auth(opened, connection.username, target.password))
+    except BaseException:
+        await opened.close()
+        raise
+    marks.authenticated = time.perf_counter()
+    return opened
 
 
-class _TlsConnection(SSLConnection):
-    """TLS that verifies the certificate against ``server_name`` (and sends it as SNI)
-    instead of the address connected to: redis-py has no option for it, but passes its
-    connection arguments to ``asyncio.open_connection``, which takes ``server_hostname``."""
+async def open_connection(target: ProbeTarget, budget: float) -> RespConnection:
+    """A connected, authenticated ``RespConnection`` to ``target`` within ``budget``, for
+    inspections beyond the probe (``execute`` / ``execute_many``; every reply bounded).
+    Raises what ``connect`` raises; the caller closes it."""
+    async with asyncio.timeout(budget):
+        return await connect(target, budget, _Marks())
 
-    def __init__(self, *, server_name: str | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.server_name = server_name
 
-    def _connection_arguments(self) -> Mapping[str, Any]:
-        arguments = dict(super()._connection_arguments())
-        if self.server_name is not None:
-            arguments["server_hostname"] = self.server_name
-        return arguments
+async def _auth(connection: RespConnection, username: str | None, password: str) -> None:
+    try:
+        reply = await connection.execute(*(("AUTH", username, password) if username
+                                           else ("AUTH", password)))
+    except ReplyError as exc:
+        if username is None or "wrong number of arguments" not in exc.message.lower():
+            raise _AuthRefused(exc.message) from None
+        try:  # Redis before 6 has no users: AUTH takes the password alone
+            reply = await connection.execute("AUTH", password)
+        except ReplyError as again:
+            raise _AuthRefused(again.message) from None
+    if reply != b"OK":
+        raise ProtocolError(f"unexpected reply to AUTH: {describe(reply)}")
 
 
 @dataclass
@@ -153,22 +166,27 @@ class OpenProbe:
 
     target: ProbeTarget
     marks: _Marks
-    connection: Connection | None
+    connection: RespConnection | None
     outcome: ProbeOutcome
+
+
+_FAILURES = (RespError, ReplyError, _AuthRefused, _StepTimeout, OSError, TimeoutError,
+             ValueError)
 
 
 async def open_probe(target: ProbeTarget, budget: float) -> OpenProbe:
     """Connect, AUTH, INFO and queue lengths within ``budget``; never raises for a sick
     server (the connection stays open only when everything answered)."""
     marks = _Marks()
-    connection = make_connection(target, budget, marks)
+    connection: RespConnection | None = None
     try:
         async with asyncio.timeout(budget):
-            await connection.connect()  # type: ignore[no-untyped-call]
+            connection = await connect(target, budget, marks)
             marks.step = "info"
-            server, queues = await _inspect(connection, target)
+            read = min(target.connection.options.read_timeout, budget)
+            server, queues = await _within(read, _inspect(connection, target))
         return OpenProbe(target, marks, connection, ProbeOutcome(marks.timings(), server, queues))
-    except (RedisError, OSError, TimeoutError) as exc:
+    except _FAILURES as exc:
         await _close(connection)
         return OpenProbe(target, marks, None, _classify(exc, target, marks, budget))
     except BaseException:
@@ -185,10 +203,12 @@ async def sample_latency(opened: OpenProbe, budget: float, *,
     marks.step = "ping"
     try:
         async with asyncio.timeout(budget):
-            await _ping(connection, marks, samples)
+            read = min(opened.target.connection.options.read_timeout, budget)
+            await _within(read, _ping(connection, marks, samples))
         return ProbeOutcome(marks.timings(), opened.outcome.server, opened.outcome.queues)
-    except (RedisError, OSError, TimeoutError) as exc:
-        return _classify(exc, opened.target, marks, budget)
+    except _FAILURES as exc:  # what the first stage measured stays in the report
+        return replace(_classify(exc, opened.target, marks, budget),
+                       server=opened.outcome.server, queues=opened.outcome.queues)
     finally:
         await _close(connection)
 
@@ -200,83 +220,88 @@ async def probe(target: ProbeTarget, budget: float, *, samples: int = PING_SAMPL
 
 
 async def close_probe(opened: OpenProbe) -> None:
-    if opened.connection is not None:
-        await _close(opened.connection)
+    await _close(opened.connection)
 
 
-async def _close(connection: Connection) -> None:
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await connection.disconnect(nowait=True)
+async def _close(connection: RespConnection | None) -> None:
+    if connection is not None:
+        await connection.close()
 
 
 def _classify(exc: BaseException, target: ProbeTarget, marks: _Marks,
               budget: float) -> ProbeOutcome:
-    """down when the server did not answer, error when it refused our credentials."""
-    if isinstance(exc, RedisTimeoutError):
-        options = target.connection.options
-        waited = options.connect_timeout if marks.step == "connect" else options.read_timeout
-        return _failed(marks, Status.DOWN, "timeout",
-                       f"no answer within {_seconds(min(waited, budget))} "
-                       f"({_doing(marks.step)})")
-    if isinstance(exc, TimeoutError):
-        return _failed(marks, Status.DOWN, "timeout",
-                       f"no answer within {_seconds(budget)} ({_doing(marks.step)})")
-    if isinstance(exc, AuthenticationError):
-        return _failed(marks, Status.ERROR, "auth", _auth_message(target, exc))
+    """down when the server did not answer; error when it refused our credentials or
+    answered what is not a reply (malformed, or over a bound)."""
+    doing = _doing(marks.step)
     rejected = _rejected_certificate(exc)
     if rejected is not None:  # the server answered; we do not trust it: error, not down
         return _failed(marks, Status.ERROR, "connect",
                        f"TLS certificate failed verification: {rejected}")
-    if isinstance(exc, ConnectionError):
-        return _failed(marks, Status.DOWN, "connect",
-                       f"unreachable while {_doing(marks.step)}: {_clean(exc)}")
-    return _failed(marks, Status.DOWN, marks.step,
-                   f"failed while {_doing(marks.step)}: {_clean(exc)}")
+    if isinstance(exc, _StepTimeout):
+        return _failed(marks, Status.DOWN, "timeout",
+                       f"no answer within {_seconds(exc.seconds)} ({doing})")
+    if isinstance(exc, TimeoutError):
+        return _failed(marks, Status.DOWN, "timeout",
+                       f"no answer within {_seconds(budget)} ({doing})")
+    if isinstance(exc, _AuthRefused):
+        return _failed(marks, Status.ERROR, "auth", f"authentication refused: {_clean(exc)}")
+    if isinstance(exc, ReplyError) and exc.code in ("NOAUTH", "WRONGPASS"):
+        return _failed(marks, Status.ERROR, "auth", _auth_message(target, exc))
+    if isinstance(exc, ReplyTooLarge):
+        return _failed(marks, Status.ERROR, "reply",
+                       f"reply too large while {doing}: {_clean(exc)}")
+    if isinstance(exc, RespError | ValueError):
+        return _failed(marks, Status.ERROR, "reply",
+                       f"malformed reply while {doing}: {_clean(exc)}")
+    if isinstance(exc, OSError):
+        return _failed(marks, Status.DOWN, "connect", f"unreachable while {doing}: "
+                       f"{_clean(exc)}")
+    return _failed(marks, Status.DOWN, marks.step, f"failed while {doing}: {_clean(exc)}")
 
 
 def _rejected_certificate(exc: BaseException) -> str | None:
-    """Why the server's TLS certificate was rejected, if that is what failed; redis-py
-    raises its own ConnectionError while handling the ssl error, so look down the chain."""
+    """Why the server's TLS certificate was rejected, if that is what failed."""
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
             return None
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return " ".join((seen.verify_message or str(seen)).split())[:300]
+            return redact(" ".join((seen.verify_message or str(seen)).split()))[:300]
         seen = seen.__cause__ or seen.__context__
     return None
 
 
-async def _ping(connection: Connection, marks: _Marks, samples: int) -> None:
+async def _ping(connection: RespConnection, marks: _Marks, samples: int) -> None:
     for _ in range(samples):
         started = time.perf_counter()
-        await connection.send_command("PING", check_health=False)
-        reply = await connection.read_response()
-        if reply not in (b"PONG", "PONG"):
-            raise RedisError(f"unexpected reply to PING: {reply!r:.40}")
+        reply = await connection.execute("PING")
+        if reply != b"PONG":
+            raise ProtocolError(f"unexpected reply to PING: {describe(reply)}")
         marks.samples.append((time.perf_counter() - started) * 1000)
 
 
-async def _inspect(connection: Connection,
+async def _inspect(connection: RespConnection,
                    target: ProbeTarget) -> tuple[ServerInfo, list[QueueDepth]]:
-    """INFO, CONFIG GET maxclients, SELECT and every queue key's length in one round trip."""
+    """INFO, CONFIG GET maxclients, SELECT and the first queue commands in one round trip;
+    the queue commands that need their replies (``QueueInspection.second``) in one more."""
+    inspection = QueueInspection([spec.scheme for spec in target.queues])
     commands: list[tuple[str, ...]] = [("INFO",), ("CONFIG", "GET", "maxclients"),
                                        ("SELECT", str(target.connection.database))]
-    commands += [length_command(key) for spec in target.queues for key in spec.keys]
-    await connection.send_packed_command(connection.pack_commands(commands),
-                                         check_health=False)
-    replies: list[Any] = []
-    for _ in commands:
-        try:
-            replies.append(await connection.read_response())
-        except ResponseError as exc:  # an error reply; the stream stays in step
-            replies.append(exc)
+    commands += inspection.first()
+    replies = await connection.execute_many(commands)
     info, maxclients, selected = replies[0], replies[1], replies[2]
     for reply in (info, selected):  # without the right database, no length is right
-        if isinstance(reply, Exception):
+        if isinstance(reply, ReplyError):
             raise reply
-    config = None if isinstance(maxclients, Exception) else _pairs(maxclients)
-    return server_info(parse_info(info), config), _queue_depths(target, replies[3:])
+    if not isinstance(info, bytes):
+        raise ProtocolError(f"unexpected reply to INFO: {describe(info)}")
+    if selected != b"OK":
+        raise ProtocolError(f"unexpected reply to SELECT: {describe(selected)}")
+    config = _pairs(maxclients) if isinstance(maxclients, list | dict) else None
+    follow_up = inspection.second(replies[3:])
+    later = await connection.execute_many(follow_up) if follow_up else []
+    stats = inspection.stats(later, now=time.time())
+    return server_info(parse_info(info), config), queue_depths(target, stats)
 
 
 def _pairs(reply: Any) -> dict[str, Any]:
@@ -329,26 +354,17 @@ def server_info(info: dict[str, Any], config: dict[str, Any] | None) -> ServerIn
         keys_per_db=keys)
 
 
-def _queue_depths(target: ProbeTarget, lengths: list[Any]) -> list[QueueDepth]:
-    depths = []
-    position = 0
-    for spec in target.queues:
-        values: dict[str, int | None] = {}
-        errors = []
-        for key in spec.keys:
-            value = lengths[position]
-            position += 1
-            if isinstance(value, ResponseError):
-                errors.append(f"{key.key}: {_clean(value)}")
-                values[key.state] = None
-            else:
-                values[key.state] = int(value)
-        depths.append(QueueDepth(
-            application=spec.application, runtime=spec.runtime, queue=spec.queue,
-            worker_groups=list(spec.worker_groups), key=spec.keys[0].key,
-            pending=values.get("pending"), delayed=values.get("delayed"),
-            reserved=values.get("reserved"), error="; ".join(errors) or None))
-    return depths
+def queue_depths(target: ProbeTarget, stats: list[QueueStats]) -> list[QueueDepth]:
+    return [QueueDepth(
+        application=spec.application, runtime=spec.runtime, queue=spec.queue,
+        worker_groups=list(spec.worker_groups), key=spec.scheme.key,
+        pending=figures.waiting, delayed=figures.delayed, reserved=figures.reserved,
+        failed=figures.failed, failed_scope=figures.failed_scope,
+        oldest_pending_age_s=figures.oldest_pending_age_s,
+        estimated_wait_s=figures.estimated_wait_s, workers=figures.workers,
+        average_runtime_ms=figures.average_runtime_ms, completed=figures.completed_counter,
+        error=redact("; ".join(figures.errors)) or None)
+        for spec, figures in zip(target.queues, stats, strict=True)]
 
 
 def _failed(marks: _Marks, status: Status, check: str, message: str) -> ProbeOutcome:
@@ -356,7 +372,7 @@ def _failed(marks: _Marks, status: Status, check: str, message: str) -> ProbeOut
                                                          message=message))
 
 
-def _auth_message(target: ProbeTarget, exc: AuthenticationError) -> str:
+def _auth_message(target: ProbeTarget, exc: ReplyError) -> str:
     if target.password is None:
         return "the server requires authentication but the connection has no password"
     return f"authentication refused: {_clean(exc)}"
@@ -375,13 +391,14 @@ def _seconds(value: float) -> str:
 
 
 def _clean(exc: BaseException) -> str:
-    """A one-line reason; redis-py messages name host and port, never the password."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """A one-line reason, redacted: whatever the server or the system said."""
+    text = " ".join(redact(str(exc)).split()) or type(exc).__name__
     return text[:300]
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """A short text from INFO (version, role): redacted and cut to 100 characters."""
+    return None if value is None else redact(str(value))[:100]
 
 
 def _int(value: Any) -> int | None:

@@ -6,16 +6,16 @@ artifact upload, node_exporter's textfile collector) never sees half a file.
 
 from __future__ import annotations
 
-import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hznctl.atomic import write_text
 from hznctl.errors import HznctlError
+from hznctl.escape import markdown_code, prometheus_help, prometheus_label, xml_text
 from hznctl.health.history import RunRecord
 from hznctl.health.html import render_html
-from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, Status
+from hznctl.health.model import STATUS_ORDER, ConnectionHealth, HealthReport, QueueDepth, Status
 
 REPORT_FILES = ("report.json", "junit.xml", "summary.md", "metrics.prom", "index.html")
 ICON = {Status.OK: "🟢", Status.WARNING: "🟡", Status.CRITICAL: "🟠", Status.DOWN: "🔴",
@@ -59,20 +59,21 @@ def render_junit(report: HealthReport) -> str:
 
 
 def _testcase(item: ConnectionHealth) -> ET.Element:
-    case = ET.Element("testcase", {"classname": f"health.{item.environment}",
-                                   "name": item.connection,
+    case = ET.Element("testcase", {"classname": f"health.{xml_text(item.environment)}",
+                                   "name": xml_text(item.connection),
                                    "time": f"{item.duration_ms / 1000:.3f}"})
-    detail = "\n".join(f"[{f.status.value}] {f.check}: {f.message}" for f in item.findings)
+    message = xml_text(item.message)
+    detail = "\n".join(f"[{f.status.value}] {xml_text(f.check)}: {xml_text(f.message)}"
+                       for f in item.findings)
     if item.status in (Status.CRITICAL, Status.DOWN):
         failure = ET.SubElement(case, "failure", {"type": item.status.value,
-                                                  "message": item.message})
+                                                  "message": message})
         failure.text = detail
     elif item.status is Status.ERROR:
-        error = ET.SubElement(case, "error", {"type": item.status.value,
-                                              "message": item.message})
+        error = ET.SubElement(case, "error", {"type": item.status.value, "message": message})
         error.text = detail
     out = ET.SubElement(case, "system-out")
-    out.text = f"{item.status.value}: {item.message}\nendpoint: {item.endpoint}\n" + detail
+    out.text = f"{item.status.value}: {message}\nendpoint: {xml_text(item.endpoint)}\n" + detail
     return case
 
 
@@ -83,32 +84,62 @@ def render_markdown(report: HealthReport) -> str:
     lines = [f"## {ICON[report.status]} Redis health: {report.status.value}", "",
              f"{len(report.connections)} connection(s): {counts or 'none'} — "
              f"{report.duration_seconds:.2f} s, {report.started_at}", ""]
+    if report.history_problem is not None:
+        lines += [f"History ignored: {markdown_code(report.history_problem)}", ""]
     if report.transitions:
         lines += ["### Changes since the previous run", ""]
-        lines += [f"- **{t.connection}** ({t.environment}): "
+        lines += [f"- **{markdown_code(t.connection)}** ({markdown_code(t.environment)}): "
                   f"{t.previous.value if t.previous else 'new'} → {t.current.value} — "
-                  f"{_md(t.message)}" for t in report.transitions]
+                  f"{markdown_code(t.message)}" for t in report.transitions]
         lines.append("")
     lines += ["| | Connection | Environment | Applications | Latency p50 / max | Memory | "
               "Clients | Backlog | Message |", "|---|---|---|---|---|---|---|---|---|"]
     for item in sorted(report.connections, key=_worst_first):
         lines.append("| " + " | ".join([
-            ICON[item.status], f"`{item.connection}`", item.environment,
-            ", ".join(item.applications) or "—", _latency(item), _memory(item),
-            _clients(item), _number(item.backlog), _md(item.message)]) + " |")
+            ICON[item.status], _cell(item.connection), _cell(item.environment),
+            ", ".join(map(_cell, item.applications)) or "—", _latency(item), _memory(item),
+            _clients(item), _number(item.backlog), _cell(item.message)]) + " |")
+    lines += _queue_lines(report)
     for note in report.notifications:
-        state = "sent" if note.delivered else f"failed: {note.error}"
-        lines.append(f"\nNotification channel `{note.channel}`: {note.transitions} "
-                     f"change(s), {state}")
+        state = "sent" if note.delivered else f"failed: {markdown_code(note.error or '')}"
+        lines.append(f"\nNotification channel {markdown_code(note.channel)}: "
+                     f"{note.transitions} change(s), {state}")
     return "\n".join(lines) + "\n"
+
+
+MARKDOWN_QUEUES = 50  # rows in summary.md; the longest waits and deepest queues first
+
+
+def _queue_lines(report: HealthReport) -> list[str]:
+    items = [(q, c) for c in report.connections for q in c.queues]
+    if not items:
+        return []
+    items.sort(key=lambda i: (-(i[0].wait_s or -1), -(i[0].pending or -1), i[0].application,
+                              i[0].queue, i[1].connection))
+    lines = ["", f"### Queues ({len(items)})", "",
+             "| Application / queue | Connection | Waiting | Delayed | Reserved | Failed | "
+             "Oldest job | Estimated wait | Workers |", "|---|---|---|---|---|---|---|---|---|"]
+    for q, c in items[:MARKDOWN_QUEUES]:
+        lines.append("| " + " | ".join([
+            _cell(f"{q.application}/{q.queue}"), _cell(c.connection),
+            _number(q.pending), _number(q.delayed), _number(q.reserved), _number(q.failed),
+            _seconds(q.oldest_pending_age_s), _seconds(q.estimated_wait_s),
+            _number(q.workers)]) + " |")
+    if len(items) > MARKDOWN_QUEUES:
+        lines.append(f"\n… and {len(items) - MARKDOWN_QUEUES} more queue(s) in report.json")
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s"
 
 
 def _worst_first(item: ConnectionHealth) -> tuple[int, str]:
     return (-STATUS_ORDER.index(item.status), item.connection)
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _cell(text: str) -> str:
+    return markdown_code(text, table=True) or "—"
 
 
 def _number(value: float | None, suffix: str = "") -> str:
@@ -166,6 +197,15 @@ _METRICS: list[tuple[str, str, str]] = [
     ("hznctl_redis_db_keys", "gauge", "Keys per database."),
     ("hznctl_redis_queue_length", "gauge", "Jobs in a queue, by state (pending, delayed, "
                                             "reserved)."),
+    ("hznctl_redis_queue_failed_jobs", "gauge", "Failed jobs the runtime keeps in Redis "
+                                                "(Horizon: the application's, on each queue)."),
+    ("hznctl_redis_queue_oldest_job_age_seconds", "gauge", "Age of the oldest waiting job, "
+                                                           "from its payload's time."),
+    ("hznctl_redis_queue_estimated_wait_seconds", "gauge", "Horizon's estimate: waiting × "
+                                                           "average runtime ÷ processes."),
+    ("hznctl_redis_queue_throughput_jobs_per_minute", "gauge", "Jobs finished per minute "
+                                                               "since the previous round."),
+    ("hznctl_redis_queue_workers", "gauge", "Workers or processes registered for the queue."),
     ("hznctl_health_connections", "gauge", "Connections by status in this run."),
     ("hznctl_health_run_duration_seconds", "gauge", "Time the whole health run took."),
     ("hznctl_health_last_run_timestamp_seconds", "gauge", "When the run started (Unix time)."),
@@ -187,7 +227,7 @@ def render_prometheus(report: HealthReport) -> str:
     for name, kind, help_text in _METRICS:
         if not samples[name]:
             continue
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f"# HELP {name} {prometheus_help(help_text)}", f"# TYPE {name} {kind}"]
         lines += [f"{name}{{{labels}}} {_value(value)}" if labels else
                   f"{name} {_value(value)}" for labels, value in samples[name]]
     return "\n".join(lines) + "\n"
@@ -213,12 +253,23 @@ def _connection_samples(item: ConnectionHealth) -> Iterator[tuple[str, str, floa
     if item.server is not None:
         yield from _server_samples(item, base)
     for queue in item.queues:
+        labels = base + "," + _labels({"application": queue.application,
+                                       "queue": queue.queue})
         for state in ("pending", "delayed", "reserved"):
             depth = getattr(queue, state)
             if depth is not None:
-                yield "hznctl_redis_queue_length", base + "," + _labels({
-                    "application": queue.application, "queue": queue.queue,
-                    "state": state}), float(depth)
+                yield "hznctl_redis_queue_length", f'{labels},state="{state}"', float(depth)
+        for name, value in _queue_figures(queue):
+            if value is not None:
+                yield name, labels, float(value)
+
+
+def _queue_figures(queue: QueueDepth) -> tuple[tuple[str, float | None], ...]:
+    return (("hznctl_redis_queue_failed_jobs", queue.failed),
+            ("hznctl_redis_queue_oldest_job_age_seconds", queue.oldest_pending_age_s),
+            ("hznctl_redis_queue_estimated_wait_seconds", queue.estimated_wait_s),
+            ("hznctl_redis_queue_throughput_jobs_per_minute", queue.throughput_per_min),
+            ("hznctl_redis_queue_workers", queue.workers))
 
 
 def _server_samples(item: ConnectionHealth, base: str) -> Iterator[tuple[str, str, float]]:
@@ -241,22 +292,20 @@ def _server_samples(item: ConnectionHealth, base: str) -> Iterator[tuple[str, st
         if value is not None:
             yield name, base, float(value)
     for db, keys in s.keys_per_db.items():
-        yield "hznctl_redis_db_keys", f'{base},db="{_escape(db)}"', float(keys)
+        yield "hznctl_redis_db_keys", f'{base},db="{prometheus_label(db)}"', float(keys)
 
 
 def _labels(labels: dict[str, str]) -> str:
     """Label pairs without the braces: ``a="1",b="2"``."""
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-
-
-@functools.lru_cache(maxsize=65536)
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return ",".join(f'{k}="{prometheus_label(v)}"' for k, v in labels.items())
 
 
 def _value(value: float) -> str:
+    # 12 significant digits: a measurement (latency in seconds from milliseconds, a ratio)
+    # has fewer, and the float arithmetic that made it leaves noise in the 17th
+    # (0.0023020000000000002 is 0.002302).
     number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
+    return str(int(number)) if number.is_integer() else format(number, ".12g")
 
 
 def _unix(stamp: str) -> float:

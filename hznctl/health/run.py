@@ -11,14 +11,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hznctl.errors import HznctlError, InventoryError, UsageError
-from hznctl.health.history import append_run, read_history, run_record, transitions, with_previous
-from hznctl.health.model import RANK, HealthReport, Status, count_statuses, worst
+from hznctl.errors import HznctlError, InventoryError, UsageError, no_inventory
+from hznctl.health.history import (
+    History,
+    RunRecord,
+    append_run,
+    load_history,
+    run_record,
+    transitions,
+    with_previous,
+)
+from hznctl.health.model import RANK, ConnectionHealth, HealthReport, Status, count_statuses, worst
 from hznctl.health.reports import write_reports
 from hznctl.health.runner import OnResult, RunSettings, run_probes
 from hznctl.health.targets import Credentials, build_targets, select_connections
+from hznctl.health.trends import with_trends
 from hznctl.inventory import Inventory, load_inventory
-from hznctl.models import RedisConnection
+from hznctl.models import HealthThresholds, RedisConnection
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import default_identity_paths, load_identities
 from hznctl.secrets.errors import SecretError
 
@@ -56,7 +66,7 @@ class HealthRun:
 
 def load_for_health(root: Path) -> Inventory:
     if not root.is_dir():
-        raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
+        raise no_inventory(str(root))
     loaded = load_inventory(root)
     if not loaded.ok:
         raise InventoryError("the inventory does not load: run `hznctl validate` "
@@ -72,7 +82,17 @@ def runner_credentials(identity: Path | None) -> Credentials:
     try:
         return Credentials(load_identities(default_identity_paths()))
     except SecretError as exc:
-        return Credentials(None, str(exc))
+        return Credentials(None, redact(str(exc)))
+
+
+def settings_for(inventory: Inventory, deadline: float | None,
+                 started: float | None = None) -> RunSettings:
+    project = inventory.project
+    assert project is not None
+    deadline = deadline or project.health.deadline
+    return RunSettings(deadline, min(project.health.check_timeout, deadline),
+                       project.health.concurrency,
+                       deadline_at=(started or time.monotonic()) + deadline)
 
 
 def run_health(options: HealthOptions, on_result: OnResult | None = None,
@@ -80,41 +100,57 @@ def run_health(options: HealthOptions, on_result: OnResult | None = None,
     inventory = load_for_health(options.inventory)
     project = inventory.project
     assert project is not None
-    chosen = _select(inventory, options)
+    chosen = choose_connections(inventory, options)
     credentials = runner_credentials(options.identity)
-    deadline = options.deadline or project.health.deadline
-    settings = RunSettings(deadline, min(project.health.check_timeout, deadline),
-                           project.health.concurrency,
-                           deadline_at=(options.started or time.monotonic()) + deadline)
-    history = read_history(options.history) if options.history else []
+    settings = settings_for(inventory, options.deadline, options.started)
+    deadline = settings.deadline
+    loaded = load_history(options.history) if options.history else History([])
+    history = loaded.runs
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.perf_counter()
     targets = build_targets(inventory, chosen)
     if on_start is not None:
         on_start(len(targets))
     results = run_probes(targets, settings, on_result, credentials=credentials)
-    previous = history[-1] if history else None
-    results = with_previous(results, previous)
-    report = HealthReport(
-        inventory=str(options.inventory), started_at=started_at,
-        duration_seconds=round(time.perf_counter() - clock, 3), deadline_seconds=deadline,
-        status=worst([r.status for r in results]), counts=count_statuses(results),
-        connections=results,
-        transitions=transitions(results, previous, have_history=options.history is not None),
-        history=str(options.history) if options.history else None)
+    report = assemble(
+        results, history[-1] if history else None, inventory=str(options.inventory),
+        started_at=started_at, duration=time.perf_counter() - clock, deadline=deadline,
+        thresholds={t.name: t.thresholds for t in targets},
+        history=str(options.history) if options.history else None,
+        history_problem=loaded.problem)
     if options.notify and report.transitions:
-        from hznctl.health.notify import notify  # urllib and threads: only when needed
-
-        sent = notify(list(inventory.notifications.values()), report, inventory.root,
-                      credentials.identities)
-        report = report.model_copy(update={"notifications": sent})
+        report = send_notifications(inventory, report, credentials)
     written = write_reports(options.out, report, [*history, run_record(report)])
     if options.history is not None:
-        append_run(options.history, report)
+        append_run(options.history, report, trusted=loaded.problem is None)
     return HealthRun(report, written)
 
 
-def _select(inventory: Inventory, options: HealthOptions) -> list[RedisConnection]:
+def assemble(results: list[ConnectionHealth], previous: RunRecord | None, *, inventory: str,
+             started_at: str, duration: float, deadline: float,
+             thresholds: dict[str, HealthThresholds], history: str | None,
+             history_problem: str | None = None) -> HealthReport:
+    """The report of one round: trends and transitions against the previous run (when a
+    history is kept: ``history`` names it)."""
+    results = with_trends(with_previous(results, previous), previous, started_at, thresholds)
+    return HealthReport(
+        inventory=inventory, started_at=started_at, duration_seconds=round(duration, 3),
+        deadline_seconds=deadline, status=worst([r.status for r in results]),
+        counts=count_statuses(results), connections=results,
+        transitions=transitions(results, previous, have_history=history is not None),
+        history=history, history_problem=history_problem)
+
+
+def send_notifications(inventory: Inventory, report: HealthReport,
+                       credentials: Credentials) -> HealthReport:
+    from hznctl.health.notify import notify  # urllib and threads: only when needed
+
+    sent = notify(list(inventory.notifications.values()), report, inventory.root,
+                  credentials.identities)
+    return report.model_copy(update={"notifications": sent})
+
+
+def choose_connections(inventory: Inventory, options: HealthOptions) -> list[RedisConnection]:
     unknown_env = sorted(set(options.environments) - set(inventory.project.environments
                                                          if inventory.project else []))
     if unknown_env:

@@ -6,10 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hznctl.health.keyschemes import QueueKey, queue_keys
+from hznctl.health.keyschemes import (
+    QueueKey,
+    QueueScheme,
+    horizon_default_prefix,
+    queue_keys,
+    queue_scheme,
+)
 from hznctl.inventory import Inventory
 from hznctl.models import HealthThresholds, RedisConnection
 from hznctl.models.common import defined
+from hznctl.redact import redact
 from hznctl.secrets.decrypt import Identities, decrypt_value
 from hznctl.secrets.errors import SecretError
 
@@ -23,6 +30,7 @@ class QueueSpec:
     queue: str
     worker_groups: tuple[str, ...]
     keys: tuple[QueueKey, ...]
+    scheme: QueueScheme
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,9 @@ def queues_by_connection(inventory: Inventory) -> dict[str, list[QueueSpec]]:
         app = inventory.applications[slug]
         result.setdefault(connection, []).append(QueueSpec(
             slug, runtimes[slug][0], queue, tuple(groups),
-            queue_keys(app.runtime, queue, app.key_prefix)))
+            queue_keys(app.runtime, queue, app.key_prefix),
+            queue_scheme(app.runtime, queue, app.key_prefix,
+                         app.horizon_prefix or horizon_default_prefix(app.name))))
     return result
 
 
@@ -139,5 +149,5 @@ def _with_password(target: ProbeTarget, credentials: Credentials) -> ProbeTarget
     try:
         password = decrypt_value(target.root / ref.sops, ref.key, credentials.identities)
     except SecretError as exc:
-        return replace(target, credential_error=str(exc))
+        return replace(target, credential_error=redact(str(exc)))
     return replace(target, password=password)

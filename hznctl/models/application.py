@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, Strict, StringConstraints, field_validator
+from pydantic import Field, Strict, StringConstraints, ValidationInfo, field_validator
 
 from hznctl.models.common import (
     AbsolutePath,
@@ -20,6 +20,8 @@ from hznctl.models.common import (
     UnixUser,
     partial_model,
 )
+from hznctl.models.kubernetes import Image, Resources
+from hznctl.models.program import ProgramOptions
 
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 Icon = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
@@ -75,7 +77,13 @@ class WorkerGroup(Model):
     connection: Slug | None = Field(
         default=None, description="Bound connection to consume from; default: the primary."
     )
-    queues: list[QueueName] = Field(min_length=1, description="Ordered by priority.")
+    kind: Literal["worker", "scheduler"] = Field(
+        default="worker", description="worker: consumes its queues; scheduler: the "
+        "runtime's companion scheduler (Laravel schedule:work, celery beat, rq cron), one "
+        "process, no queues.")
+    queues: list[QueueName] = Field(
+        description="In order; what the order means depends on the runtime (strict "
+        "priority but for Celery). Empty for a scheduler.")
     balance: Annotated[Balance, Strict(False)] = Balance.OFF
     min_processes: Processes = 1
     max_processes: Processes = 1
@@ -87,6 +95,18 @@ class WorkerGroup(Model):
     max_time: Seconds = 0
     backoff: Seconds | list[Seconds] = 0
     nice: Annotated[int, Field(ge=-20, le=19)] = 0
+    rest: Annotated[int, Field(ge=0, le=3600)] = Field(
+        default=0, description="Seconds to rest between jobs (Laravel).")
+    force: bool = Field(default=False, description="Work even in maintenance mode (Laravel).")
+    autoscaling_strategy: Literal["time", "size"] | None = Field(
+        default=None, description="Horizon balance auto: scale by time to clear the queue "
+        "(time) or by its length (size); default: Horizon's (time).")
+    balance_max_shift: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None, description="Horizon balance auto: most processes added or removed "
+        "at once; default: Horizon's (1).")
+    balance_cooldown: Annotated[int, Field(ge=1, le=3600)] | None = Field(
+        default=None, description="Horizon balance auto: seconds between scaling steps; "
+        "default: Horizon's (3).")
     hosts: list[Slug] = Field(default_factory=list, description="Hosts to run on, by name.")
     host_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Also run on every host carrying all these labels."
@@ -95,15 +115,28 @@ class WorkerGroup(Model):
         default=None, description="Grace period on stop; default: timeout plus a margin."
     )
     startsecs: Annotated[int, Field(ge=0, le=3600)] | None = None
+    supervisord: ProgramOptions = Field(
+        default=ProgramOptions(),
+        description="supervisord options of the group's program (logs, priority, "
+        "autostart, startretries, umask); unset ones come from the host.")
     command: SingleLine | None = Field(
         default=None, description="For the command runtime: overrides the application's command."
     )
+    schedule: ModulePath | None = Field(
+        default=None, description="rq scheduler: the cron configuration module (rq cron).")
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
+    resources: Resources | None = Field(
+        default=None, description="On a cluster: the container's requests and limits.")
+    scale_to_zero: bool = Field(
+        default=False, description="On a cluster with balance auto: allow min_processes 0 "
+        "(waiting jobs only are counted: running ones may be stopped).")
     active: bool = True
 
     @field_validator("queues")
     @classmethod
-    def _unique_queues(cls, queues: list[str]) -> list[str]:
+    def _unique_queues(cls, queues: list[str], info: ValidationInfo) -> list[str]:
+        if not queues and info.data.get("kind", "worker") == "worker":
+            raise ValueError("a worker group needs at least one queue")
         seen: set[str] = set()
         for queue in queues:
             if queue in seen:
@@ -131,6 +164,10 @@ class Application(Model):
     directory: AbsolutePath = Field(description="Working directory of the workers.")
     user: UnixUser = "www-data"
     key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:{}-]{0,128}$")] = ""
+    horizon_prefix: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9_.:{}-]{1,128}$")] | None = Field(
+        default=None, description="Horizon's own key prefix (config horizon.prefix); default "
+        "Horizon's: the name as a slug with `_horizon:`.")
     executable: AbsolutePath | None = Field(
         default=None, description="Interpreter or worker binary; default from the runtime."
     )
@@ -146,6 +183,8 @@ class Application(Model):
         "visibility_timeout); default from the runtime.",
     )
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
+    image: Image | None = Field(
+        default=None, description="Container image of the workers on a Kubernetes cluster.")
     connections: list[ConnectionBinding] = Field(min_length=1)
     workers: list[WorkerGroup] = Field(default_factory=list)
 
@@ -170,7 +209,8 @@ class Application(Model):
 WorkerDefaults = partial_model(
     WorkerGroup,
     "WorkerDefaults",
-    exclude={"name", "connection", "queues", "hosts", "command", "env", "active"},
+    exclude={"name", "connection", "queues", "hosts", "command", "env", "active", "kind",
+             "schedule"},
     doc="Defaults merged into every worker group that does not set the field itself.",
 )
 ApplicationDefaults = partial_model(

@@ -52,9 +52,12 @@ PATTERN_HELP = {
     r"^[A-Za-z_][A-Za-z0-9_.:]{0,255}$": "a Python module path such as myapp.worker or "
     "myapp.worker:app",
     r"^[A-Za-z0-9_.:{}-]{0,128}$": "letters, digits and '_.:{}-'",
+    r"^[A-Za-z0-9_.:{}-]{1,128}$": "1 to 128 letters, digits and '_.:{}-'",
     r"^[A-Za-z0-9_.@-]{1,128}$": "a user name: letters, digits and '_.@-'",
     r"^(?:unix://|https?://)[^\s\x00-\x1f\x7f]{1,1024}$": "a unix://, http:// or https:// "
     "URL",
+    r"^[0-9]{1,12}(KB|MB|GB)?$": "a size in bytes, or with KB, MB or GB (e.g. 50MB)",
+    r"^0?[0-7]{3}$": "an octal umask such as 022 or 0027",
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$": "a host name or an IP address",
 }

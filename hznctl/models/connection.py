@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -40,11 +40,24 @@ class HealthThresholds(Model):
     backlog_critical: Annotated[int, Field(ge=0)] = 10000
     rejected_connections_warning: Annotated[int, Field(ge=0)] = 1
     evicted_keys_warning: Annotated[int, Field(ge=0)] = 1
+    wait_warning_s: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="A queue whose oldest job (or Horizon's estimate) has "
+        "waited this long is a warning, like Horizon's `waits`.")
+    wait_critical_s: Annotated[float, Field(gt=0)] = 600.0
+    failed_growth_warning: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="New failed jobs in a queue since the previous run that make a "
+        "warning; 0: never.")
+    failed_growth_critical: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="New failed jobs since the previous run that make it critical; "
+        "0: never.")
+    no_workers: Literal["off", "warning", "critical"] = Field(
+        default="warning", description="Status of a queue with waiting jobs and no worker "
+        "registered (RQ workers, Horizon supervisors).")
 
     @model_validator(mode="after")
     def _ordered(self) -> HealthThresholds:
-        for name in ("latency", "memory", "clients", "backlog"):
-            suffix = "_ms" if name == "latency" else ("" if name == "backlog" else "_percent")
+        for name in ("latency", "memory", "clients", "backlog", "wait"):
+            suffix = {"latency": "_ms", "backlog": "", "wait": "_s"}.get(name, "_percent")
             warning = getattr(self, f"{name}_warning{suffix}")
             critical = getattr(self, f"{name}_critical{suffix}")
             if warning > critical:
@@ -52,6 +65,9 @@ class HealthThresholds(Model):
                     f"{name}_warning{suffix} ({warning}) is above {name}_critical{suffix} "
                     f"({critical})"
                 )
+        if 0 < self.failed_growth_critical < self.failed_growth_warning:
+            raise ValueError(f"failed_growth_warning ({self.failed_growth_warning}) is above "
+                             f"failed_growth_critical ({self.failed_growth_critical})")
         return self
 
 

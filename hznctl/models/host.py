@@ -1,10 +1,11 @@
-"""A worker host: a machine running supervisord, and the age key its workers decrypt with."""
+"""A worker host: a machine running supervisord, or a Kubernetes cluster and namespace."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, Strict, StringConstraints
 
 from hznctl.models.common import (
     AbsolutePath,
@@ -15,6 +16,8 @@ from hznctl.models.common import (
     Slug,
     partial_model,
 )
+from hznctl.models.kubernetes import KubernetesSettings
+from hznctl.models.program import ProgramOptions
 
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 SupervisorUrl = Annotated[
@@ -31,10 +34,21 @@ class SupervisordSettings(Model):
     log_dir: AbsolutePath = "/var/log/hznctl"
     age_key_file: AbsolutePath = "/etc/hznctl/age.key"
     hznctl_bin: AbsolutePath = "/usr/local/bin/hznctl"
+    program: ProgramOptions = Field(
+        default=ProgramOptions(),
+        description="supervisord options of every program on the host; a worker group's "
+        "own supervisord options win.")
+
+
+class HostTarget(StrEnum):
+    """What runs a host's workers, hence what `compile` writes for it."""
+
+    SUPERVISORD = "supervisord"
+    KUBERNETES = "kubernetes"
 
 
 class Host(Model):
-    """A machine that runs queue workers under supervisord."""
+    """A machine that runs queue workers under supervisord, or a Kubernetes namespace."""
 
     name: Slug = Field(description="Unique name; the file is hosts/<name>.yaml.")
     environment: Slug
@@ -44,13 +58,17 @@ class Host(Model):
         default=None,
         description="The host's age public key; secrets its workers need are encrypted to it.",
     )
+    target: Annotated[HostTarget, Strict(False)] = HostTarget.SUPERVISORD
     supervisord: SupervisordSettings = SupervisordSettings()
+    kubernetes: KubernetesSettings | None = Field(
+        default=None, description="For target: kubernetes: namespace, labels, pod defaults.")
     active: bool = True
 
 
 HostDefaults = partial_model(
     Host,
     "HostDefaults",
-    exclude={"name", "environment", "description", "labels", "age_recipient", "active"},
+    exclude={"name", "environment", "description", "labels", "age_recipient", "active",
+             "target"},
     doc="Defaults merged into every host that does not set the field itself.",
 )

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from hznctl.bundle.manifest import Manifest, read_bundles
 from hznctl.diagnostics import Diagnostic
+from hznctl.plan.clusters import plan_clusters, read_cluster_manifests
 from hznctl.plan.model import HostPlan, plan_hosts
+from hznctl.targets.kubernetes.manifest import ClusterManifest
+
+_M = TypeVar("_M")
 
 
 @dataclass
@@ -25,12 +30,24 @@ class PlanResult:
         return any(p.has_changes for p in self.plans)
 
 
-def only_hosts(manifests: dict[str, Manifest], hosts: tuple[str, ...]) -> dict[str, Manifest]:
+def only_hosts(manifests: dict[str, _M], hosts: tuple[str, ...]) -> dict[str, _M]:
     """The manifests of ``hosts`` (all when empty)."""
     return {h: m for h, m in manifests.items() if not hosts or h in hosts}
 
 
+def all_plans(old: dict[str, Manifest], new: dict[str, Manifest],
+              old_clusters: dict[str, ClusterManifest],
+              new_clusters: dict[str, ClusterManifest],
+              hosts: tuple[str, ...] = ()) -> list[HostPlan]:
+    """Hosts' and clusters' plans (each by its target's comparison), by name."""
+    plans = plan_hosts(only_hosts(old, hosts), only_hosts(new, hosts))
+    plans += plan_clusters(only_hosts(old_clusters, hosts), only_hosts(new_clusters, hosts))
+    return sorted(plans, key=lambda p: p.host)
+
+
 def plan_bundles(old: Path, new: Path, hosts: tuple[str, ...] = ()) -> PlanResult:
-    """Compare two bundle folders (one host's bundle each, or folders of host bundles)."""
-    return PlanResult(plan_hosts(only_hosts(read_bundles(old), hosts),
-                                 only_hosts(read_bundles(new), hosts)))
+    """Compare two bundle folders (one host's bundle or cluster's tree each, or folders of
+    them as `compile` writes)."""
+    return PlanResult(all_plans(read_bundles(old), read_bundles(new),
+                                read_cluster_manifests(old), read_cluster_manifests(new),
+                                hosts))

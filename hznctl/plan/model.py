@@ -1,8 +1,10 @@
 """Plans: what changes on each host between two sets of bundles, and why, field by field.
 
 A group is *changed* when its program file or any bundle file it depends on (exec spec,
-secret files, Horizon file) has a different hash. supervisord replaces a changed group
-as a whole, so every process of a changed group restarts; unchanged groups keep running.
+Horizon file) has a different hash, or a secret file it uses has different values (a new
+password or data key). A secret file only re-encrypted for other recipients changes no
+group: the plan lists it as re-keyed. supervisord replaces a changed group as a whole, so
+every process of a changed group restarts; unchanged groups keep running.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class HostPlan:
     environment: str = ""
     old_revision: str | None = None
     new_revision: str | None = None
+    # Secret files re-encrypted for other recipients, their values unchanged: installed with
+    # the bundle, restarting nothing.
+    rekeyed: list[str] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
@@ -89,6 +94,7 @@ class HostPlan:
             "changed": self.changed,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "rekeyed": self.rekeyed,
             "restarts": self.restarts,
             "groups": {name: plan.as_dict() for name, plan in sorted(self.groups.items())},
         }
@@ -119,7 +125,17 @@ def plan_host(old: Manifest | None, new: Manifest) -> HostPlan:
             starts=tuple(new.groups[name].process_names),
         )
     return HostPlan(new.host, added, changed, removed, unchanged, groups, new.environment,
-                    old.revision if old is not None else None, new.revision)
+                    old.revision if old is not None else None, new.revision,
+                    rekeyed_files(old, new) if old is not None else [])
+
+
+def rekeyed_files(old: Manifest, new: Manifest) -> list[str]:
+    """Secret files in both bundles whose bytes differ but whose values do not."""
+    return sorted(
+        path for path in set(old.files) & set(new.files)
+        if path.startswith("secrets/") and old.files[path] != new.files[path]
+        and old.secret_values.get(path) is not None
+        and old.secret_values.get(path) == new.secret_values.get(path))
 
 
 def plan_removed_host(old: Manifest) -> HostPlan:
@@ -169,7 +185,8 @@ def _file_changes(old: Manifest, new: Manifest, before: GroupEntry, after: Group
                   ) -> list[FieldChange]:
     notes = []
     for path in sorted(set(before.files) | set(after.files)):
-        old_hash, new_hash = old.files.get(path), new.files.get(path)
+        old_hash = old.secret_values.get(path) or old.files.get(path)
+        new_hash = new.secret_values.get(path) or new.files.get(path)
         if old_hash == new_hash or not path.startswith("secrets/"):
             continue
         if old_hash is None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hznctl.errors import UsageError
+from hznctl.errors import no_inventory
 from hznctl.inventory import is_sensitive
 from hznctl.policy.snapshot import (
     MISSING,
@@ -452,6 +452,6 @@ def changes_since(root: Path, commit: str, label: str) -> tuple[Snapshot, Snapsh
                                                                 list[ObjectChange]]:
     """(snapshot at ``commit``, working tree snapshot, changes) for the folder ``root``."""
     if not root.is_dir():
-        raise UsageError(f"inventory folder {str(root)!r} does not exist (or is not a folder)")
+        raise no_inventory(str(root))
     old, new = git_snapshot(root, commit, label), read_snapshot(root, label)
     return old, new, compare(old, new, worktree_changes(root, commit))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from hznctl.atomic import write_text
-from hznctl.errors import HznctlError
+from hznctl.errors import HznctlError, no_inventory
 from hznctl.inventory import KindSpec, all_kinds
 from hznctl.models.policy import Permission, Policy, PolicyKind
 from hznctl.policy.changes import POLICY_KIND, SecretUsers, environments_of, union_scope
@@ -137,7 +137,7 @@ def load_policy(snapshot: Snapshot) -> Policy:
 def codeowners(root: Path, out: Path, *, check: bool = False) -> CodeownersResult:
     """Generate CODEOWNERS for the inventory at ``root`` into ``out`` (or compare with it)."""
     if not root.is_dir():
-        raise HznctlError(f"inventory folder {str(root)!r} does not exist")
+        raise no_inventory(str(root))
     prefix = _repo_prefix(root)
     snapshot = read_snapshot(root, prefix.as_posix())
     text = render_codeowners(snapshot, load_policy(snapshot), prefix,

@@ -36,7 +36,8 @@ def run_rules(inventory: Inventory) -> list[Diagnostic]:
 
 
 # Modules under hznctl.rules whose @rule registrations validate runs; add one name per module.
-RULE_MODULES = ("core", "applications", "placement", "secrets", "rendering", "policy")
+RULE_MODULES = ("core", "applications", "placement", "secrets", "rendering", "policy",
+                "kubernetes")
 
 
 def _load_rule_modules() -> None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from hznctl.diagnostics import Diagnostic
+from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory
 from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
 from hznctl.rules import rule
 from hznctl.rules.common import names, nearest, origin
+from hznctl.rules.kubernetes import only_on_clusters
 
 # Runtimes whose backend hands a reserved job to another worker after retry-after seconds.
 RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, Runtime.CELERY})
+# Seconds a timeout stays below retry-after: the worker needs time to kill the job and
+# release it before the backend hands it out again (Laravel's docs: "several seconds").
+RETRY_AFTER_MARGIN = 5
 
 
 @rule("bindings")
@@ -138,7 +142,17 @@ def _processes(
             f"min_processes ({worker.min_processes}) is above max_processes "
             f"({worker.max_processes})", code="worker-limits",
             hint=f"set min_processes to {worker.max_processes} or less")
-    if worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES:
+    if app.runtime is Runtime.LARAVEL_HORIZON and worker.min_processes < 1 \
+            and worker.max_processes > 0:
+        # Horizon's ProvisioningPlan::convert throws for minProcesses < 1.
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "min_processes"),
+            f"min_processes {worker.min_processes}"
+            + origin(inventory, "application", slug, ("workers", index, "min_processes"))
+            + " is below 1: Horizon refuses to start a supervisor with fewer",
+            code="worker-limits", hint="set min_processes to 1 or more")
+    if (worker.balance is Balance.AUTO and app.runtime not in SCALING_RUNTIMES
+            and not only_on_clusters(inventory, slug, index)):  # KEDA scales the pods
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "balance"),
             "balance 'auto'"
@@ -154,15 +168,16 @@ def _timeouts(
 ) -> Iterator[Diagnostic]:
     retry_after = app.effective_retry_after
     if app.runtime in RETRYING_RUNTIMES and retry_after is not None and (
-        worker.timeout == 0 or worker.timeout >= retry_after
+        worker.timeout == 0 or worker.timeout > retry_after - RETRY_AFTER_MARGIN
     ):
         shown = "0 (no limit)" if worker.timeout == 0 else str(worker.timeout)
         shown += origin(inventory, "application", slug, ("workers", index, "timeout"))
         suggestion = max(1, retry_after - 10)
         yield inventory.diagnostic(
             "application", slug, ("workers", index, "timeout"),
-            f"timeout {shown} is not below the runtime's retry-after of {retry_after} "
-            "seconds: a job still running would be handed to a second worker",
+            f"timeout {shown} is not at least {RETRY_AFTER_MARGIN} seconds below the "
+            f"runtime's retry-after of {retry_after} seconds: a job still running would be "
+            "handed to a second worker",
             code="worker-limits",
             hint=f"set timeout to {suggestion} or less, or raise the application's retry_after")
     if worker.stopwaitsecs is not None and worker.stopwaitsecs < worker.timeout:
@@ -220,3 +235,102 @@ def _command_not_used(
         f"command is only for the command runtime; {app.runtime.value} builds its own",
         key=True, code="runtime-settings",
         hint="remove it, or set runtime: command")
+
+
+@rule("runtime-fields")
+def runtime_fields(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A worker-group field the application's runtime ignores is not set (a warning)."""
+    from hznctl.runtimes import WORKER_FIELDS, runtime_spec
+
+    defaults = {name: WorkerGroup.model_fields[name].get_default(call_default_factory=True)
+                for name in WORKER_FIELDS}
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        spec = runtime_spec(app.runtime)
+        for index, worker in enumerate(app.workers):
+            for name in WORKER_FIELDS:
+                value = getattr(worker, name)
+                if not (name in worker.model_fields_set and spec.ignores(name)
+                        and value != defaults[name]) or value is Balance.AUTO:
+                    continue  # balance auto where it cannot scale is an error already
+                parts = ("workers", index, name)
+                if not origin(inventory, "application", slug, parts):
+                    # A project default is for every group, not a claim about this one.
+                    yield inventory.diagnostic(
+                        "application", slug, parts,
+                        f"{name} is ignored by the {app.runtime.value} runtime: its workers "
+                        "would not behave as it says", severity=Severity.WARNING, key=True,
+                        code="runtime-fields",
+                        hint="remove it; the runtime table in the README says what each "
+                        "runtime does with each field")
+
+
+# Runtimes whose Redis client (redis-py) checks the certificate against the host it
+# connects to and has no setting for another name.
+_NO_SERVER_NAME = frozenset({Runtime.RQ, Runtime.CELERY})
+
+
+@rule("tls-server-name")
+def tls_server_name(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A connection's tls.server_name reaches Laravel (peer_name) and REDIS_SERVER_NAME, but
+    not rq's or Celery's client: warn where such a group uses one."""
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        if app.runtime not in _NO_SERVER_NAME:
+            continue
+        for index, worker in enumerate(app.workers):
+            name = app.worker_connection(worker)
+            connection = inventory.connections.get(name) if name else None
+            if connection is None or not connection.tls.enabled \
+                    or connection.tls.server_name is None:
+                continue
+            yield inventory.diagnostic(
+                "application", slug, ("workers", index),
+                f"connection {name!r} sets tls.server_name, which the {app.runtime.value} "
+                f"runtime's client (redis-py) does not use: it checks the certificate "
+                f"against host {connection.host!r}", severity=Severity.WARNING,
+                code="tls-server-name", at=("workers", index, "name"),
+                hint="connect by a name the certificate holds (host), or drop server_name")
+
+
+@rule("schedulers")
+def schedulers(inventory: Inventory) -> Iterator[Diagnostic]:
+    """A scheduler group is one process of a runtime that has a scheduler, on one host."""
+    from hznctl.placement import hosts_for
+    from hznctl.runtimes import runtime_spec
+
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        for index, worker in enumerate(app.workers):
+            if worker.kind != "scheduler":
+                if worker.schedule is not None:
+                    yield inventory.diagnostic(
+                        "application", slug, ("workers", index, "schedule"),
+                        "schedule is for an rq scheduler (kind: scheduler)", key=True,
+                        code="schedulers", hint="remove it, or set kind: scheduler")
+                continue
+            where = ("workers", index, "kind")
+            if runtime_spec(app.runtime).scheduler is None:
+                yield inventory.diagnostic(
+                    "application", slug, where,
+                    f"the {app.runtime.value} runtime has no scheduler", code="schedulers",
+                    hint="run your scheduler as a worker group of its own command")
+                continue
+            if app.runtime is Runtime.RQ and worker.schedule is None:
+                yield inventory.diagnostic(
+                    "application", slug, where,
+                    "an rq scheduler needs schedule: the module with its cron jobs (rq cron)",
+                    code="schedulers", hint="e.g. schedule: myapp.cron")
+            if worker.max_processes > 1:
+                yield inventory.diagnostic(
+                    "application", slug, ("workers", index, "max_processes"),
+                    f"a scheduler runs one process, not {worker.max_processes}: more would "
+                    "run each scheduled task more than once", code="schedulers",
+                    hint="set max_processes to 1")
+            hosts = hosts_for(inventory, app, worker) if worker.active and app.active else []
+            if len(hosts) > 1:
+                yield inventory.diagnostic(
+                    "application", slug, where,
+                    f"the scheduler runs on {len(hosts)} hosts ({', '.join(hosts)}): each "
+                    "would run every scheduled task", severity=Severity.WARNING,
+                    code="schedulers", hint="place it on one host (hosts: [one])")

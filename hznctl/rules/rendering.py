@@ -129,6 +129,7 @@ def _programs(inventory: Inventory) -> dict[tuple[str, str], tuple[int, str]]:
         per_app = runtime_spec(app.runtime).per_application
         for index, worker in enumerate(app.workers):
             if (slug, worker.name) not in programs:
-                program = group_name(app, None if per_app else worker)
+                pooled = per_app and worker.kind == "worker"
+                program = group_name(app, None if pooled else worker)
                 programs[slug, worker.name] = (index, program)
     return programs

@@ -12,11 +12,11 @@ No message quotes a value: it could be the secret itself.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hznctl.credentials import AGE_PRIVATE_KEY, url_with_password
 from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory, display_path
 from hznctl.rules import rule
@@ -30,8 +30,6 @@ from hznctl.secrets.recipients import (
 from hznctl.secrets.structure import FileCache, SopsFile
 
 SECRETS_FOLDER = "secrets"
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]+@")
-_AGE_PRIVATE_KEY = "AGE-SECRET-KEY-1"
 _SENSITIVE_LAST = frozenset({"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN",
                              "CREDENTIAL", "CREDENTIALS", "APIKEY"})
 _SENSITIVE_SUFFIX = ("API_KEY", "PRIVATE_KEY", "SECRET_KEY", "ACCESS_KEY", "AUTH_KEY")
@@ -60,10 +58,9 @@ def _literal_problem(name: str | int, value: str) -> str | None:
     """Why the text ``value`` under key ``name`` is a literal secret (None when it is not)."""
     if not value:
         return None
-    if _AGE_PRIVATE_KEY in value.upper():
+    if AGE_PRIVATE_KEY in value.upper():
         return "an age private key is written here: remove it and replace the key (it leaked)"
-    # "://" and "@" are in every match: most values skip the regular expression.
-    if "@" in value and "://" in value and _URL_WITH_PASSWORD.search(value):
+    if url_with_password(value):
         return "a URL with a password is written here: a literal secret is not allowed"
     if isinstance(name, str) and _sensitive_key(name):
         return f"{name} holds a literal secret: a literal secret is not allowed"
@@ -222,8 +219,9 @@ def _hosts_without_recipient(inventory: Inventory, uses: list[SecretUse]
                 f"host {host} runs workers using connection {use.name} (password in "
                 f"{use.file}) but has no age_recipient, so it cannot decrypt it",
                 code="secret-recipient",
-                hint=f"run `hznctl secrets keygen --host {host} --write`, then "
-                "`hznctl secrets sync`")
+                hint=f"run `hznctl secrets keygen --host {host} --out {host}.agekey --write` "
+                f"(then install {host}.agekey on the host as its supervisord.age_key_file), "
+                "then `hznctl secrets sync`")
 
 
 def _extra_recipients(inventory: Inventory, uses: list[SecretUse], files: FileCache
@@ -254,4 +252,4 @@ def _runner_without_key(inventory: Inventory, uses: list[SecretUse]) -> Iterator
         "project", "project", ("health",),
         f"{HEALTH_RUNNER} has no age recipient, so it cannot read any connection password",
         severity=Severity.WARNING, code="secret-recipient",
-        hint="run `hznctl secrets keygen --runner --write`")
+        hint="run `hznctl secrets keygen --runner --out .hznctl/health-runner.agekey --write`")

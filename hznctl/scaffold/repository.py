@@ -100,6 +100,12 @@ def _check_destination(dest: Path) -> None:
         raise HznctlError(f"{dest} is not empty; init writes only into a new or empty folder")
 
 
+def install_line(action: str) -> str:
+    """How to install the hznctl that ``action`` (OWNER/REPO@REF) installs in CI: its source."""
+    repo, _, ref = action.partition("@")
+    return f'python3 -m pip install "hznctl @ git+https://github.com/{repo}@{ref}"'
+
+
 def _render(root: Path, options: InitOptions) -> InitResult:
     from hznctl.schema import write_schemas
     from hznctl.secrets.manage import generate_identity, load_for_secrets, write_sops_config
@@ -119,6 +125,7 @@ def _render(root: Path, options: InitOptions) -> InitResult:
         "health_recipient": recipient,
         "hooks_repo": f"https://github.com/{repo}",
         "hooks_rev": ref,
+        "install": install_line(options.action),
     }
     files = {
         "README.md": render("README.md", **values),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hznctl.atomic import create_bytes, write_bytes
 from hznctl.diagnostics import Diagnostic
-from hznctl.errors import HznctlError, InventoryError
+from hznctl.errors import HznctlError, InventoryError, missing_key
 from hznctl.inventory import display_path
 from hznctl.secrets.decrypt import Identities
 
@@ -80,6 +80,7 @@ def _resync_secrets(staged: Path, identities: Identities | None) -> None:
     from hznctl.secrets.manage import (
         file_statuses,
         load_for_secrets,
+        sops_has_a_key,
         sync_files,
         write_sops_config,
     )
@@ -88,8 +89,11 @@ def _resync_secrets(staged: Path, identities: Identities | None) -> None:
         inventory = load_for_secrets(staged)
     except HznctlError:
         return  # the validation that follows says what is wrong
-    stale = [s.file for s in file_statuses(inventory) if s.problem is None and s.missing]
-    if stale and identities is not None:
+    statuses = [s for s in file_statuses(inventory) if s.problem is None and s.missing]
+    stale = [s.file for s in statuses]
+    if stale and identities is None and not sops_has_a_key():
+        raise missing_key(stale, sorted({r.who for s in statuses for r in s.missing}))
+    if stale:
         sync_files(staged, stale, identities=identities)
     elif (staged / ".sops.yaml").exists() or inventory.connections:
         write_sops_config(staged, inventory)

@@ -36,6 +36,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hznctl.readfile import NotARegularFile, read_regular
+from hznctl.redact import remember
 from hznctl.secrets.errors import SecretError
 from hznctl.secrets.sopsyaml import load_sops_yaml
 from hznctl.yamlio import YamlProblem
@@ -110,6 +112,7 @@ def load_identities(paths: Iterable[Path]) -> Identities:
                 identity = x25519.Identity.from_str(line)
             except (IdentityError, ValueError):
                 raise SecretError(f"{source}:{number}: not a valid age identity") from None
+            remember(line)
             found.setdefault(str(identity.to_public()), (identity, line))
     if not found:
         raise SecretError(f"no age identity in {', '.join(map(str, sources))}")
@@ -188,8 +191,9 @@ def _decrypted(path: Path, identities: Identities) -> _Decrypted:
 def read_bounded(path: Path, limit: int, what: str) -> bytes:
     """At most ``limit`` bytes of ``path``; a SecretError naming ``what`` otherwise."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        data = read_regular(path, limit)
+    except NotARegularFile as exc:
+        raise SecretError(f"cannot read {what} {path}: it is {exc}") from None
     except OSError as exc:
         raise SecretError(f"cannot read {what} {path}: {exc.strerror}") from None
     if len(data) > limit:
@@ -466,7 +470,19 @@ def _result(tree: dict[str, Any]) -> _Decrypted:
             nested.add(key)
         elif value is not None:
             values[key] = _as_text(value)
+            remember(values[key])
+        if isinstance(value, dict | list):
+            _remember_all(value)
     return _Decrypted(values, frozenset(nested))
+
+
+def _remember_all(value: Any) -> None:
+    """Nested values are secrets too: a redactor that knows them keeps them out of messages."""
+    for item in (value.values() if isinstance(value, dict) else value):
+        if isinstance(item, dict | list):
+            _remember_all(item)
+        elif item is not None:
+            remember(_as_text(item))
 
 
 def _as_text(value: Any) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from hznctl.atomic import fsync_dir, write_bytes, write_text
+from hznctl.errors import missing_key
 from hznctl.inventory import Inventory, load_inventory
 from hznctl.secrets.decrypt import Identities, clear_cache
 from hznctl.secrets.errors import SecretError
@@ -134,8 +135,19 @@ def sops_config_text(inventory: Inventory, uses: Sequence[SecretUse] | None = No
     return header + yaml.safe_dump({"creation_rules": rules}, sort_keys=False, width=10_000)
 
 
-def _identity_env(identities: Identities | None) -> dict[str, str]:
-    return {"SOPS_AGE_KEY": "\n".join(identities.lines)} if identities is not None else {}
+def _identity_env(identities: Identities | None, file: str) -> dict[str, str]:
+    """sops' key for decrypting ``file``; without one (and none in sops' own environment
+    variable) the one missing-key error, before sops says it in many more words."""
+    if identities is not None:
+        return {"SOPS_AGE_KEY": "\n".join(identities.lines)}
+    if not sops_has_a_key():
+        raise missing_key([file])
+    return {}
+
+
+def sops_has_a_key() -> bool:
+    """Whether sops finds an age key of its own (an inline key or a command printing one)."""
+    return bool(os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_CMD"))
 
 
 @contextmanager
@@ -257,7 +269,7 @@ def _set_in_place(root: Path, file: str, key: str, value: str,
     with _scratch_copy(root, file) as copy:
         run_sops(["set", "--value-stdin", str(copy), json.dumps([key])],
                  what=f"cannot set {key} in {file}", input=json.dumps(value).encode(),
-                 env=_identity_env(identities), secrets=[value])
+                 env=_identity_env(identities, file), secrets=[value])
         _install(copy, root / file)
 
 
@@ -308,7 +320,7 @@ def _update_keys(root: Path, file: str, identities: Identities | None) -> None:
     with _scratch_copy(root, file) as copy:
         run_sops(["--config", str(root / SOPS_CONFIG), "updatekeys", "-y", str(copy)],
                  what=f"cannot update the recipients of {file}", cwd=root,
-                 env=_identity_env(identities))
+                 env=_identity_env(identities, file))
         _install(copy, root / file)
 
 
@@ -326,7 +338,7 @@ def rotate_files(root: Path, files: Sequence[str], *, identities: Identities | N
             raise SecretError(f"{file}: {status.problem}")
         with _scratch_copy(root, file) as copy:
             run_sops(["rotate", "-i", str(copy)], what=f"cannot rotate the data key of {file}",
-                     cwd=root, env=_identity_env(identities))
+                     cwd=root, env=_identity_env(identities, file))
             _install(copy, root / file)
         changes.append(FileChange(file, [], [], "rotated"))
     return changes

@@ -62,6 +62,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def _reason(stderr: bytes, secrets: Sequence[str]) -> str:
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
     reason = " ".join(line for line in lines if line) or "no message"
+    if "Failed to get the data key" in reason:
+        return ("none of the age keys given can read it (none is among its recipients): use "
+                "a key that can, such as the health runner's")
     reason = redact(reason, secrets)
     return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…"
 

@@ -8,18 +8,18 @@ cannot break them (percent-encoding).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from pydantic import ValidationError
 
-from hznctl.execspec import ExecSpec, RedisUrl
+from hznctl.execspec import ExecSpec, Recycle, RedisUrl
 from hznctl.secrets.decrypt import Identities, decrypt_value, load_identities, read_bounded
 from hznctl.secrets.errors import SecretError
+from hznctl.secrets.identity import file_value_identity
 
 IDENTITY_OVERRIDE_ENV = "HZNCTL_AGE_KEY_FILE"
 # Private key material a worker never needs, whoever put it in our environment.
@@ -31,6 +31,7 @@ MAX_SPEC_BYTES = 1024 * 1024
 class WorkerEnvironment:
     env: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    recycle: Recycle | None = None
 
 
 def read_spec(path: Path) -> ExecSpec:
@@ -46,13 +47,6 @@ def read_spec(path: Path) -> ExecSpec:
 
 def identity_file(spec: ExecSpec, environ: Mapping[str, str]) -> Path:
     return Path(environ.get(IDENTITY_OVERRIDE_ENV) or spec.identity_file)
-
-
-def _file_sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def redis_url(url: RedisUrl, values: Mapping[str, str]) -> str:
@@ -71,19 +65,31 @@ def redis_url(url: RedisUrl, values: Mapping[str, str]) -> str:
         credentials += "@"
     host = f"[{url.host}]" if ":" in url.host and not url.host.startswith("[") else url.host
     scheme = "rediss" if url.tls else "redis"
-    return f"{scheme}://{credentials}{host}:{url.port}/{url.database}"
+    return f"{scheme}://{credentials}{host}:{url.port}/{url.database}{_tls_query(url)}"
+
+
+def _tls_query(url: RedisUrl) -> str:
+    """redis-py's and kombu's TLS settings in the URL's query (``ssl_cert_reqs``, which
+    kombu requires of a rediss:// URL, and ``ssl_ca_certs``)."""
+    if not url.tls:
+        return ""
+    query = [("ssl_cert_reqs", "required" if url.verify else "none")]
+    if url.ca_file is not None:
+        query.append(("ssl_ca_certs", url.ca_file))
+    return "?" + urlencode(query, quote_via=quote)
 
 
 def build_environment(spec: ExecSpec, environ: Mapping[str, str],
                       identities: Identities | None = None) -> WorkerEnvironment:
     """The complete environment for the worker: inherited, then the spec's, then secrets."""
-    result = WorkerEnvironment({k: v for k, v in environ.items() if k not in SCRUBBED_ENV})
+    result = WorkerEnvironment({k: v for k, v in environ.items() if k not in SCRUBBED_ENV},
+                               recycle=spec.recycle)
     result.env.update(spec.env)
     if spec.secrets and identities is None:
         identities = load_identities([identity_file(spec, environ)])
     for name, secret in sorted(spec.secrets.items()):
         path = Path(secret.file)
-        if _file_sha256(path) not in (secret.sha256, None):
+        if file_value_identity(path) not in (secret.sha256, None):
             result.warnings.append(
                 f"{path} changed since this worker's configuration was compiled; using the "
                 "file on disk (a deploy will restart the worker with the new configuration)")

@@ -56,6 +56,7 @@ class Target(Protocol):
 # never loads a target's renderer).
 TARGET_MODULES: dict[str, str] = {
     "supervisord": "hznctl.targets.supervisord.target",
+    "kubernetes": "hznctl.targets.kubernetes.target",
 }
 
 

@@ -53,6 +53,9 @@ def check_invocation(args: list[str], where: str) -> list[str]:
     positional, index = 0, 0
     while index < len(rest):
         token = rest[index]
+        if token == "--":  # the rest is arguments, whatever they look like
+            positional += len(rest) - index - 1
+            break
         if token.startswith("-") and token != "-":
             name, _, inline = token.partition("=")
             assert name in names, f"{where}: `hznctl {' '.join(path)}` has no option {name}"
@@ -68,6 +71,13 @@ def check_invocation(args: list[str], where: str) -> list[str]:
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     if not any(a.nargs == -1 for a in arguments):
         assert positional <= len(arguments), f"{where}: too many arguments: {rest}"
+    if not {"--help", "-h"} & set(rest):
+        given = {token.partition("=")[0] for token in rest[:rest.index("--")
+                                                            if "--" in rest else None]}
+        for option in options:
+            if option.required:
+                assert given & set(option.opts), (
+                    f"{where}: `hznctl {' '.join(path)}` needs {option.opts[-1]}: {rest}")
     return path
 
 
@@ -78,4 +88,7 @@ def _resolve(group: click.Command, args: list[str], where: str
         sub = command.get_command(click.Context(command), rest[0])
         assert sub is not None, f"{where}: `hznctl {' '.join([*path, rest[0]])}` is no command"
         command, path, rest = sub, [*path, rest[0]], rest[1:]
+    extra = getattr(command, "subcommands", None)  # `health serve`
+    if callable(extra) and rest and rest[0] in extra():
+        command, path, rest = extra()[rest[0]], [*path, rest[0]], rest[1:]
     return command, path, rest

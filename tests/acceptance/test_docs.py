@@ -18,7 +18,7 @@ from tests.support import REPO
 
 README = REPO / "README.md"
 OPERATORS = REPO / "docs" / "operators.md"
-DOCS = [README, OPERATORS]
+DOCS = [README, OPERATORS, REPO / "docs" / "secrets.md", REPO / "docs" / "deploy.md"]
 
 
 def test_readme_cli_reference_is_in_sync():
@@ -35,7 +35,7 @@ def test_reference_covers_every_command_and_subcommand():
     for name in COMMANDS:
         assert f"### `hznctl {name}`" in text, name
     for sub in ("new host", "new connection", "new application", "new worker",
-                "secrets set", "policy check"):
+                "secrets set", "policy check", "health serve"):
         assert f"### `hznctl {sub}`" in text, sub
 
 
@@ -44,6 +44,10 @@ def all_commands():
 
     def walk(command, path, ctx):
         yield path, command
+        extra = getattr(command, "subcommands", None)
+        if callable(extra):
+            for name, sub in extra().items():
+                yield from walk(sub, [*path, name], click.Context(sub, parent=ctx))
         if isinstance(command, click.Group):
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
@@ -71,7 +75,11 @@ def test_quick_start_keeps_the_two_commands():
 
 
 def code_blocks(path):
-    return re.findall(r"```(?:sh|bash|yaml)?\n(.*?)```", path.read_text(), flags=re.S)
+    """The shell and YAML blocks (fenced ``` with sh, bash, yaml or no language), each fence
+    paired with its own closing fence, so that prose is never read as commands."""
+    return [body for lang, body in re.findall(r"^```([\w-]*)\n(.*?)^```", path.read_text(),
+                                              flags=re.S | re.M)
+            if lang in ("", "sh", "bash", "yaml")]
 
 
 SHOWN = [(f"{path.relative_to(REPO)}", args) for path in DOCS
@@ -115,7 +123,7 @@ def test_shell_completion():
 def test_the_scaffolds_readme_shows_real_commands():
     from hznctl.scaffold.files import render
 
-    text = render("README.md", title="acme")
+    text = render("README.md", title="acme", install="python3 -m pip install hznctl")
     blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
     shown = [args for block in blocks for args in invocations(block)]
     assert {args[0] for args in shown} >= {"new", "validate", "plan"}
@@ -130,3 +138,22 @@ def test_every_option_of_the_operator_commands_says_what_it_does():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert (param.help or "").strip(), (path, param.name)
+
+
+def _hints():
+    """Every complete hznctl command the package's messages tell a user to run."""
+    found = set()
+    for path in (REPO / "hznctl").rglob("*.py"):
+        text = "\n".join(line for line in path.read_text().splitlines()
+                         if not line.lstrip().startswith("#"))  # comments are not messages
+        for quoted in re.findall(r"`(hznctl [^`]*)`", text):
+            quoted = re.sub(r'"\s*\n\s*f?"', "", quoted)  # joined string literals
+            if " -" not in quoted or any(c in quoted for c in "|…[") or "shlex" in quoted:
+                continue  # a command named, not a command line to run
+            found.add((path.relative_to(REPO).as_posix(), re.sub(r"\{[^}]*\}", "x", quoted)))
+    return sorted(found)
+
+
+@pytest.mark.parametrize(("where", "line"), _hints(), ids=[h[1] for h in _hints()])
+def test_every_command_a_message_suggests_is_real(where, line):
+    check_invocation(invocations(line)[0], where)

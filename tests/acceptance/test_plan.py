@@ -57,8 +57,8 @@ def test_json_and_markdown_formats(cli, example_inventory, tmp_path):
     change = batch["groups"]["reports-exports"]["changes"][0]
     assert (change["field"], change["old"], change["new"]) == ("numprocs", "2", "1")
     markdown = cli("plan", str(old), str(new), "--format", "markdown").output
-    assert "| worker-batch-1 | 0 | 1 | 0 | 1 | 2 |" in markdown
-    assert "- **changed** `reports-exports`: numprocs 2 → 1 — restarts 2 process(es)" \
+    assert "| `worker-batch-1` | 0 | 1 | 0 | 1 | 2 |" in markdown
+    assert "- **changed** `reports-exports`: `numprocs` `2` → `1` — restarts 2 process(es)" \
         in markdown
 
 

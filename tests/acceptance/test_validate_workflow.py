@@ -96,7 +96,7 @@ def test_a_valid_pull_request_passes_with_its_plan_in_the_summary(clone, tmp_pat
         "Plan against the target branch", "Check that CODEOWNERS matches the policy",
         "Check the author's permissions"]
     assert "worker-1" in run.summary and "billing-default" in run.summary
-    assert "numprocs" in run.summary and "2 → 3" in run.summary
+    assert "`numprocs` `2` → `3`" in run.summary
     assert "::error" not in run.step("Validate the inventory").output
 
 

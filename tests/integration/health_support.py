@@ -39,6 +39,7 @@ class App:
     queues: list[str]
     key_prefix: str = ""
     environment: str = "production"
+    extra: dict[str, Any] = field(default_factory=dict)  # more application fields
 
 
 def write_inventory(root: Path, runner: AgeKey, connections: list[Conn],
@@ -71,7 +72,7 @@ def write_inventory(root: Path, runner: AgeKey, connections: list[Conn],
             "environment": app.environment, "directory": f"/srv/{app.slug}",
             "key_prefix": app.key_prefix, "connections": [{"connection": app.connection,
                                                            "primary": True}],
-            "workers": [{"name": "main", "queues": app.queues}]})
+            "workers": [{"name": "main", "queues": app.queues}], **app.extra})
     if notifications:
         (root / "notifications").mkdir(exist_ok=True)
         for given in notifications:

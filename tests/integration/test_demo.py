@@ -37,7 +37,8 @@ def processes_under(folder: Path) -> set[int]:
 def test_demo_runs_the_whole_loop_and_cleans_up_on_ctrl_c(tmp_path):
     log = tmp_path / "demo.out"
     with log.open("wb") as out:
-        demo = subprocess.Popen([sys.executable, "-m", "hznctl", "demo", "--wait"],
+        # No terminal and no --wait: the demo waits all the same (for Ctrl-C or --keep).
+        demo = subprocess.Popen([sys.executable, "-m", "hznctl", "demo"],
                                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     try:
@@ -71,6 +72,10 @@ def test_demo_runs_the_whole_loop_and_cleans_up_on_ctrl_c(tmp_path):
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=120) == 130
         assert not workdir.exists()
+        said = log.read_text().split("Press Ctrl-C", 1)[1]
+        assert ("==> stopped supervisord and its 8 worker process(es); redis-server for "
+                "redis-reports (port ") in said, said
+        assert f"==> removed {workdir}\n" in said
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in running),
                  timeout=30, what="every demo process to be gone")
     finally:
@@ -81,3 +86,15 @@ def test_demo_runs_the_whole_loop_and_cleans_up_on_ctrl_c(tmp_path):
             except subprocess.TimeoutExpired:
                 demo.kill()
                 demo.wait()
+
+
+def test_make_demo_installs_only_what_the_demo_uses():
+    """`make demo` needs hznctl, RQ (its workers) and redis-server: not the test tools, not
+    the browser the HTML report test uses."""
+    recipe = (REPO / "Makefile").read_text().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    assert "HZNCTL_EXTRAS=demo" in recipe and "HZNCTL_SYSTEM_PACKAGES=redis-server " in recipe
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert extras["demo"] == ["rq>=1.16"]

@@ -109,3 +109,44 @@ def test_rotating_a_password_restarts_exactly_the_workers_using_it(cli, site):
         if path.is_file():
             data = path.read_bytes()
             assert b"pw-a-2" not in data and b"pw-a-1" not in data, path
+
+
+def test_re_keying_a_secret_restarts_nothing(cli, site, tmp_path):
+    """Adding and then removing a recipient re-encrypts the secret files (`sops updatekeys`
+    rewrites only the wrapped data keys; sops' cmd/sops/subcommand/updatekeys keeps the tree's
+    values and MAC): the deploys install the new files and restart no worker, and the plan
+    says the files were re-keyed."""
+    from tests.support import make_age_key
+
+    compile_and_deploy(cli, site)
+    wait_for(site.running, timeout=30, what="workers RUNNING")
+    before = site.pids()
+    extra = make_age_key(tmp_path / "keys" / "second-runner.agekey")
+    project = site.inventory / "project.yaml"
+    original = project.read_text()
+    for recipients in ([site.runner_key.recipient, extra.recipient], [site.runner_key.recipient]):
+        old_bytes = (site.inventory / "secrets" / "redis-a.yaml").read_bytes()
+        previous = site.root / f"previous-{len(recipients)}"
+        cli("compile", str(site.inventory), "--out", str(previous))
+        project.write_text(original.replace(
+            f"- {site.runner_key.recipient}", "\n".join(f"  - {r}" for r in recipients)
+            .lstrip()))
+        synced = cli("secrets", "sync", str(site.inventory), "--identity",
+                     str(site.runner_key.path))
+        assert synced.exit_code == 0, synced.output
+        assert "secrets/redis-a.yaml: updated" in synced.output
+        assert (site.inventory / "secrets" / "redis-a.yaml").read_bytes() != old_bytes
+        record = compile_and_deploy(cli, site)
+        assert record["result"] == "ok", record
+        assert record["plan"]["changed"] == [] and record["plan"]["added"] == []
+        assert site.pids() == before
+        shown = cli("plan", str(previous / "test-host"), str(site.bundle))
+        assert shown.exit_code == 0, shown.output
+        assert ("= secrets/redis-a.yaml: re-encrypted for other recipients, same password: "
+                "restarts nothing") in shown.output
+        assert "~" not in shown.output
+    # The installed files are the re-keyed ones, and the workers still work with them.
+    installed = site.state / "current" / "secrets" / "redis-a.yaml"
+    assert installed.read_bytes() == (site.inventory / "secrets" / "redis-a.yaml").read_bytes()
+    _enqueue(site, "default", "tasks.record", "after-re-key")
+    wait_for(lambda: _results(site) == [b"after-re-key"], timeout=30, what="job after re-key")

@@ -66,6 +66,17 @@ def test_html_report_renders_in_chromium(tmp_path: Path, cli, redis_factory) -> 
     assert "3 run(s)" in rendered
     apps = re.findall(r'<tr class="application" data-application="([^"]+)"', rendered)
     assert apps == ["legacy", "shop"]
+    # The dashboard: every queue's figures, per-queue trends and the status timeline.
+    queues = re.findall(r'<tr class="queue" data-application="([^"]+)" data-queue="([^"]+)" '
+                        r'data-connection="([^"]+)">.*?data-figure="pending">([^<]+)<',
+                        rendered, re.S)
+    assert queues == [("shop", "default", "redis-b", "10")]  # a down server tells nothing
+    depth = re.search(r'<svg class="chart" data-chart="depth".*?</svg>', rendered, re.S)
+    assert depth and "<polyline" in depth.group(0) and "redis-b shop/default" in depth.group(0)
+    assert re.search(r'<svg class="chart" data-chart="oldest"', rendered)
+    ticks = re.findall(r'<rect class="tick" data-connection="([^"]+)" data-status="([^"]+)"',
+                       rendered)
+    assert ticks.count(("redis-gone", "down")) == 3 and ticks.count(("redis-a", "ok")) == 3
 
     shot = tmp_path / "report.png"
     taken = _headless(browser, tmp_path / "profile", f"--screenshot={shot}",

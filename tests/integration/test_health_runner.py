@@ -23,7 +23,10 @@ def test_sharded_run_matches_one_process_and_keeps_the_deadline(
     stranger = make_age_key(tmp_path / "stranger.agekey")
     server = redis_factory(password=PASSWORD)
     hole = black_hole()
-    connections = [Conn(f"ok-{i}", server.port, PASSWORD, database=i % 16) for i in range(12)]
+    # Latency is not what this compares: a busy test machine's PING may pass 50 ms.
+    calm = {"latency_warning_ms": 1000, "latency_critical_ms": 2000}
+    connections = [Conn(f"ok-{i}", server.port, PASSWORD, database=i % 16, health=calm)
+                   for i in range(12)]
     connections += [Conn("hung", hole.port, PASSWORD), Conn("closed", free_port(), PASSWORD),
                     Conn("wrong", server.port, "nope"),
                     Conn("undecryptable", server.port, PASSWORD,

@@ -398,22 +398,22 @@ def test_changelog_of_a_scripted_history(tmp_path: Path, cli: Run,
     assert since.output == f"""\
 # Changes to `inventory` since `{c3}`
 
-## 2026-01-05T13:00:00+00:00 · `{s['c4']}` · Alice Admin (alice@example.com)
+## 2026-01-05T13:00:00+00:00 · `{s['c4']}` · `Alice Admin` (`alice@example.com`)
 
-Rename web-1
+`Rename web-1`
 
-- renamed host web-1 → web-01
+- `renamed host web-1 → web-01`
 
-## 2026-01-05T14:00:00+00:00 · `{s['c5']}` · Bob Operator (bob@example.com)
+## 2026-01-05T14:00:00+00:00 · `{s['c5']}` · `Bob Operator` (`bob@example.com`)
 
-Remove redis-b
+`Remove redis-b`
 
-- removed connection redis-b
-- removed secret file secrets/redis-b.yaml (of connection redis-b)
+- `removed connection redis-b`
+- `removed secret file secrets/redis-b.yaml (of connection redis-b)`
 
-## 2026-01-05T15:00:00+00:00 · `{s['c6']}` · Alice Admin (alice@example.com)
+## 2026-01-05T15:00:00+00:00 · `{s['c6']}` · `Alice Admin` (`alice@example.com`)
 
-Explain the project name
+`Explain the project name`
 
 - no change to any object (comments or formatting only)
 """

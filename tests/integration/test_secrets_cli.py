@@ -78,13 +78,13 @@ def test_set_reads_stdin_and_encrypts_for_exactly_the_right_keys(cli, example_in
     assert CANARY not in result.output
     path = example_inventory / "secrets" / "redis-main.yaml"
     assert CANARY not in path.read_text()
-    for name in ("worker-eu-1", "worker-eu-2", "health-runner"):
+    readers = ("worker-eu-1", "worker-eu-2", "cluster-eu", "health-runner")
+    for name in readers:
         assert _plain(path, DEMO_KEYS / f"{name}.agekey") == {"password": CANARY}
     with pytest.raises(Exception, match="is among its recipients"):
         _plain(path, DEMO_KEYS / "worker-staging-1.agekey")
     assert inspect_file(path).recipients == {
-        load_identities([DEMO_KEYS / f"{n}.agekey"]).recipients[0]
-        for n in ("worker-eu-1", "worker-eu-2", "health-runner")}
+        load_identities([DEMO_KEYS / f"{n}.agekey"]).recipients[0] for n in readers}
     assert cli("validate", str(example_inventory)).exit_code == 0
 
 
@@ -144,7 +144,8 @@ def test_status_and_sync_after_a_placement_change(cli, example_inventory, tmp_pa
     assert check.exit_code == 1 and "would update" in check.output
     synced = cli("secrets", "sync", str(example_inventory), "--identity", str(RUNNER))
     assert synced.exit_code == 0, synced.output
-    assert "secrets/redis-main.yaml: updated +1 -1" in synced.output
+    assert ("secrets/redis-main.yaml: updated (1 recipient(s) added, 1 removed)"
+            in synced.output)
     assert cli("secrets", "status", str(example_inventory)).exit_code == 0
     path = example_inventory / "secrets" / "redis-main.yaml"
     assert _plain(path, key.path) == {"password": "demo-redis-main-password"}

@@ -111,4 +111,10 @@ def test_no_bundle_installed(cli, supervisord, tmp_path):
     result = cli("status", "--state-dir", str(tmp_path / "empty"), "--supervisor-url",
                  supervisord.url)
     assert result.exit_code == 1
+    # The state directory is missing: that is what is said, not the supervisord socket.
+    assert "does not exist: nothing has been deployed to this host" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("status", "--state-dir", str(empty), "--supervisor-url", supervisord.url)
+    assert result.exit_code == 1
     assert "no bundle is installed" in result.output

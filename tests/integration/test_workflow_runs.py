@@ -99,7 +99,8 @@ def _compile_and_deploy(site, tmp_path) -> None:
 
 def test_a_scheduled_health_run_leaves_reports_and_carries_its_history(site, tmp_path):
     key = (site.root / "keys/health-runner.agekey").read_text()
-    values = {"secrets.HZNCTL_HEALTH_AGE_KEY": key, "github.token": "unused"}
+    values = {"secrets.HZNCTL_HEALTH_AGE_KEY": key, "github.token": "unused",
+              "github.event.repository.default_branch": "main"}
     # No GitHub API here: the previous-run lookup fails fast and the run starts a history.
     env = {"GITHUB_API_URL": "http://127.0.0.1:9", "GITHUB_REPOSITORY": "acme/queues",
            "HZNCTL_AGE_KEY_FILE": "", "SOPS_AGE_KEY_FILE": ""}

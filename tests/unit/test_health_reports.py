@@ -120,9 +120,10 @@ def test_junit_fails_critical_and_down_and_errs_on_error() -> None:
 def test_markdown_summary() -> None:
     text = render_markdown(_report())
     assert text.startswith("## 🔴 Redis health: down")
-    assert "**redis-c** (staging): ok → down — gone" in text
-    assert "memory 99% \\| of maxmemory" in text  # a pipe does not break the table
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "`redis-" in line]
+    assert "**`redis-c`** (`staging`): ok → down — `gone`" in text
+    assert "`memory 99% \\| of maxmemory`" in text  # a pipe does not break the table
+    rows = [line for line in text.splitlines()  # connection rows start with the icon
+            if line.startswith("| ") and not line.startswith("| `") and "`redis-" in line]
     assert [r.split("`")[1] for r in rows] == ["redis-d", "redis-c", "redis-b", "redis-a"]
 
 
@@ -134,3 +135,33 @@ def test_write_reports_writes_the_five_files(tmp_path: Path) -> None:
     assert html.count('<tr class="connection"') == 4
     assert "unreachable &lt;&amp;&gt;" in html
     assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def _with_queue_figures() -> HealthReport:
+    report = _report()
+    first = report.connections[0]
+    queue = first.queues[0].model_copy(update={
+        "failed": 3, "failed_scope": "queue", "oldest_pending_age_s": 125.5,
+        "estimated_wait_s": 7.0, "throughput_per_min": 2.5, "workers": 0})
+    items = [first.model_copy(update={"queues": [queue]}), *report.connections[1:]]
+    return report.model_copy(update={"connections": items})
+
+
+def test_queue_figures_in_every_report() -> None:
+    report = _with_queue_figures()
+    prom = render_prometheus(report)
+    labels = 'connection="redis-a",environment="production",application="shop",queue="mail\\"x"'
+    for family, value in (("hznctl_redis_queue_failed_jobs", "3"),
+                          ("hznctl_redis_queue_oldest_job_age_seconds", "125.5"),
+                          ("hznctl_redis_queue_estimated_wait_seconds", "7"),
+                          ("hznctl_redis_queue_throughput_jobs_per_minute", "2.5"),
+                          ("hznctl_redis_queue_workers", "0")):
+        assert f"# TYPE {family} gauge" in prom
+        assert f"{family}{{{labels}}} {value}" in prom
+    md = render_markdown(report)
+    assert '| `shop/mail"x` | `redis-a` | 4 | 1 | 0 | 3 | 126 s | 7 s | 0 |' in md
+    from hznctl.health.html import render_html
+
+    page = render_html(report, [run_record(report)])
+    assert 'data-queue="mail&quot;x"' in page and 'data-figure="oldest">2 min<' in page
+    assert '<rect class="tick" data-connection="redis-c" data-status="down"' in page

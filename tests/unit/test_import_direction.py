@@ -19,11 +19,11 @@ PACKAGE = Path(hznctl.__file__).parent
 
 # Lowest first; docs/architecture.md explains the layers.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors"},
-    {"atomic", "yamlio", "diagnostics", "gitrev", "system"},
+    {"__init__", "errors", "escape", "readfile", "support"},  # support: shipped to workers
+    {"atomic", "yamlio", "diagnostics", "gitrev", "system", "redact", "credentials"},
     {"models", "argv"},
     {"execspec", "inventory"},
-    {"placement", "runtimes", "bundle"},
+    {"placement", "runtimes", "bundle", "recycle"},
     {"secrets"},
     {"compile"},        # the compiler core: programs as typed values
     {"targets"},        # output formats: supervisord (INI), …

@@ -33,7 +33,7 @@ def build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | No
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     verifier = Verifier()
-    builder = ProgramBuilder(inventory, secrets.hash)
+    builder = ProgramBuilder(inventory, secrets.identity)
     outputs: dict[Program, _Output] = {}
     bundles = {}
     for name in hosts:
@@ -94,6 +94,7 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
                  outputs: dict[Program, _Output], revision: str | None) -> HostBundle:
     files: dict[str, bytes] = {}
     hashes: dict[str, str] = {}
+    values: dict[str, str] = {}
     groups: dict[str, GroupEntry] = {}
     rendered = []
     for placed in programs:  # render what this compile has not yet, then read it back
@@ -109,12 +110,13 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
         hashes[output.section.file] = output.sha256
         files[program.exec_path] = program.exec_json
         hashes[program.exec_path] = output.exec_sha256
-        for path, data in placed.files.items():
+        for path, data in (*placed.files.items(), *program.support_files.items()):
             files[path] = data
             hashes[path] = sha256_hex(data)
         for bundle_path, sops_path in program.secret_sources.items():
             files[bundle_path] = secrets.read(sops_path)
             hashes[bundle_path] = secrets.hash(sops_path)
+            values[bundle_path] = secrets.identity(sops_path)
         groups[program.group] = output.entry
     sv = host.supervisord
     manifest = Manifest(
@@ -123,6 +125,7 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
                                    state_dir=sv.state_dir, log_dir=sv.log_dir),
         groups=groups,
         files={p: hashes[p] for p in sorted(files)},
+        secret_values=dict(sorted(values.items())),
     )
     return HostBundle(host.name, manifest, dict(sorted(files.items())))
 
@@ -144,4 +147,6 @@ def _group_entry(written: Section, sha256: str) -> GroupEntry:
         settings=written.settings(),
         files=program.files,
         parameters=program.parameters,
+        recycle_exit_codes=(list(program.exec_spec.recycle.exit_codes)
+                            if program.exec_spec.recycle else []),
     )

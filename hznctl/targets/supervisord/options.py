@@ -21,6 +21,7 @@ from supervisor import datatypes
 
 from hznctl.argv import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
 from hznctl.compile.spec import spec_hash
+from hznctl.models.program import DEVICES
 from hznctl.targets.supervisord import layout
 from hznctl.targets.supervisord.ini import display_command
 
@@ -37,8 +38,9 @@ class Option:
 
     name: str
     # What hznctl writes for a program; None: never written (supervisord's own default),
-    # yet compared with what supervisord reports, as another file may set it.
-    value: Callable[[Program], Arg] | None
+    # yet compared with what supervisord reports, as another file may set it. A value of
+    # None for a program: not written for it.
+    value: Callable[[Program], Arg | None] | None
     # The key supervisord reports it under in getAllConfigInfo (None: not reported; then
     # only its re-read diff shows a change), and supervisor's conversion to that value.
     live: str | None = None
@@ -49,12 +51,53 @@ def _fixed(value: str) -> Callable[[Program], Arg]:
     return lambda program: value
 
 
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _chosen(name: str, default: object) -> Callable[[Program], Arg]:
+    """An option operators set (the group's, then the host's), else hznctl's default."""
+
+    def value(p: Program) -> Arg:
+        given = getattr(p.options, name)
+        given = default if given is None else given
+        return _bool(given) if isinstance(given, bool) else str(given)
+
+    return value
+
+
 def _log(stream: str) -> Callable[[Program], Arg]:
-    return lambda p: (f"{p.supervisord.log_dir}/{p.group}_", PROCESS_NUM, f".{stream}.log")
+    def value(p: Program) -> Arg:
+        if stream == "err" and p.options.redirect_stderr:
+            return "NONE"  # the stream goes to stdout's log: never a file of its own
+        target = p.options.stdout_logfile if stream == "out" else p.options.stderr_logfile
+        if target is not None:
+            return target
+        return (f"{p.supervisord.log_dir}/{p.group}_", PROCESS_NUM, f".{stream}.log")
+
+    return value
+
+
+def _rotation(stream: str, name: str, default: str) -> Callable[[Program], Arg]:
+    def value(p: Program) -> Arg:
+        if _log(stream)(p) in DEVICES:
+            return "0"  # supervisord cannot rotate a device ('Illegal seek')
+        given = getattr(p.options, name)
+        return default if given is None else str(given)
+
+    return value
+
+
+def _umask(p: Program) -> Arg | None:
+    return p.options.umask  # unset: not written, supervisord's own
 
 
 def _signal(value: str) -> int:
     return int(datatypes.signal_number(value))
+
+
+def _octal(value: str) -> int:
+    return int(datatypes.octal_type(value))
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -64,24 +107,29 @@ OPTIONS: tuple[Option, ...] = (
     Option("directory", lambda p: p.application.directory, "directory"),
     Option("user", lambda p: p.application.user, "uid", datatypes.name_to_uid),
     Option("environment", lambda p: f"HZNCTL_SPEC_SHA256={spec_hash(p.exec_json)}"),
-    Option("priority", _fixed("999"), "process_prio", int),
-    Option("autostart", _fixed("true"), "autostart", datatypes.boolean),
+    Option("priority", _chosen("priority", 999), "process_prio", int),
+    Option("autostart", _chosen("autostart", True), "autostart", datatypes.boolean),
     Option("autorestart", _fixed("true")),
     Option("startsecs", lambda p: str(p.startsecs), "startsecs", int),
-    Option("startretries", _fixed("3"), "startretries", int),
-    Option("stopsignal", _fixed("TERM"), "stopsignal", _signal),
+    Option("startretries", _chosen("startretries", 3), "startretries", int),
+    Option("stopsignal", lambda p: p.runtime.stop.signal, "stopsignal", _signal),
     Option("stopwaitsecs", lambda p: str(p.stopwaitsecs), "stopwaitsecs", int),
-    Option("stopasgroup", _fixed("true")),
-    Option("killasgroup", _fixed("true"), "killasgroup", datatypes.boolean),
+    Option("stopasgroup", lambda p: _bool(p.runtime.stop.stopasgroup)),
+    Option("killasgroup", lambda p: _bool(p.runtime.stop.killasgroup), "killasgroup",
+           datatypes.boolean),
     Option("stdout_logfile", _log("out"), "stdout_logfile"),
-    Option("stdout_logfile_maxbytes", _fixed(LOG_MAXBYTES), "stdout_logfile_maxbytes",
-           datatypes.byte_size),
-    Option("stdout_logfile_backups", _fixed(LOG_BACKUPS), "stdout_logfile_backups", int),
+    Option("stdout_logfile_maxbytes", _rotation("out", "logfile_maxbytes", LOG_MAXBYTES),
+           "stdout_logfile_maxbytes", datatypes.byte_size),
+    Option("stdout_logfile_backups", _rotation("out", "logfile_backups", LOG_BACKUPS),
+           "stdout_logfile_backups", int),
     Option("stderr_logfile", _log("err"), "stderr_logfile"),
-    Option("stderr_logfile_maxbytes", _fixed(LOG_MAXBYTES), "stderr_logfile_maxbytes",
-           datatypes.byte_size),
-    Option("stderr_logfile_backups", _fixed(LOG_BACKUPS), "stderr_logfile_backups", int),
-    Option("redirect_stderr", None, "redirect_stderr", datatypes.boolean),
+    Option("stderr_logfile_maxbytes", _rotation("err", "logfile_maxbytes", LOG_MAXBYTES),
+           "stderr_logfile_maxbytes", datatypes.byte_size),
+    Option("stderr_logfile_backups", _rotation("err", "logfile_backups", LOG_BACKUPS),
+           "stderr_logfile_backups", int),
+    Option("redirect_stderr", _chosen("redirect_stderr", False), "redirect_stderr",
+           datatypes.boolean),
+    Option("umask", _umask, "umask", _octal),
     Option("exitcodes", None, "exitcodes", datatypes.list_of_exitcodes),
 )
 WRITTEN = tuple(o for o in OPTIONS if o.value is not None)
@@ -130,8 +178,13 @@ class Section:
 
 
 def section(program: Program) -> Section:
-    return Section(program, {o.name: o.value(program) for o in WRITTEN
-                             if o.value is not None})
+    options = {}
+    for option in WRITTEN:
+        assert option.value is not None
+        value = option.value(program)
+        if value is not None:
+            options[option.name] = value
+    return Section(program, options)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -393,8 +393,10 @@ def _compare_processes(configs: list[Any], process_name: str, program: Section) 
             raise VerifyError("directory: supervisor reads another value than intended")
         if config.environment != _expected_environment(program):
             raise VerifyError("environment: supervisor reads other variables than intended")
-        if config.stopsignal != signal.SIGTERM or not (config.stopasgroup and
-                                                       config.killasgroup):
+        stop = program.program.runtime.stop
+        if (config.stopsignal != getattr(signal, f"SIG{stop.signal}")
+                or bool(config.stopasgroup) != stop.stopasgroup
+                or bool(config.killasgroup) != stop.killasgroup):
             raise VerifyError("stop settings: supervisor reads other values than intended")
         if config.stopwaitsecs != int(str(program.options["stopwaitsecs"])):
             raise VerifyError("stopwaitsecs: supervisor reads another value than intended")
