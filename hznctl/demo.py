@@ -110,7 +110,8 @@ class Demo:
         self.report("step", "compile every host's bundle")
         self.hznctl("compile", "inventory", "--out", "bundles")
         self.report("step", "deploy the bundle to this machine's supervisord")
-        self.hznctl("deploy", f"bundles/{HOST}", "--timeout", str(self.options.timeout))
+        self.hznctl("deploy", f"bundles/{HOST}", "--host", HOST,
+                    "--timeout", str(self.options.timeout))
         self._wait_running()
         self.hznctl("status", "--state-dir", "state")
         jobs = self._jobs()

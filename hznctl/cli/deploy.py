@@ -63,6 +63,8 @@ def render_text(record: DeployRecord) -> str:
             lines.append(f"  {kind}: {', '.join(map(t, names))}")
     for name, why in record.plan.get("why", {}).items():
         lines.append(f"    {t(name)}: {t(why)}")
+    if record.repaired:
+        lines.append(f"  put back as staged: {', '.join(t(r) for r in record.repaired)}")
     lines.append(f"  unchanged: {len(record.plan.get('unchanged', []))} group(s)")
     restarted = record.actions.get("added", [])
     if restarted:
@@ -83,6 +85,10 @@ def render_text(record: DeployRecord) -> str:
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               metavar="S", help="Seconds to wait for another deploy to finish.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--host", "host", metavar="NAME",
+              help="This machine's name in the inventory: checked against <state-dir>/host, "
+              "and written there by the first deploy (the host's set-up). A bundle for "
+              "another host is refused.")
 @format_option("text", "json")
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
               callback=absolute_path,
@@ -90,7 +96,7 @@ def render_text(record: DeployRecord) -> str:
 def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
            password_file: Path | None, state_dir: Path | None, include_dir: Path | None,
            timeout: float | None, settle: float, lock_timeout: float, dry_run: bool,
-           output_format: str, record_file: Path | None) -> int:
+           host: str | None, output_format: str, record_file: Path | None) -> int:
     """Converge this host's supervisord to BUNDLE (one host's folder from `hznctl compile`).
 
     Takes the host's deploy lock, plans against the bundle installed now, stages the new
@@ -101,11 +107,19 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
     bundle is restored and re-applied and the exit code is 1. Unchanged groups keep their
     processes. Program files reach supervisord as links in the include folder, so its
     supervisord.conf must include them, e.g. `[include] files = <include-dir>/*.conf`.
+
+    Installed bundles are verified file by file at every deploy: whatever was changed by
+    hand is put back and its groups restarted (the plan says why). The first deploy on a
+    machine needs --host NAME (its name in the inventory), kept in <state-dir>/host; a
+    bundle for another host is refused.
     """
     from hznctl.bundle.manifest import read_manifest
     from hznctl.deploy.run import DeployRequest
     from hznctl.deploy.run import deploy as run_deploy
 
+    if record_file is not None and record_file.is_symlink():
+        raise UsageError(f"--record {record_file} is a symbolic link; hznctl never writes "
+                         "through one")
     manifest = read_manifest(bundle)
     settings = manifest.supervisord
     state = state_dir or Path(settings.state_dir)
@@ -113,7 +127,7 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
         bundle=bundle,
         address=make_address(supervisor_url or settings.url, username, password_file),
         state_dir=state, include_dir=include_dir or Path(settings.include_dir),
-        timeout=timeout, lock_timeout=lock_timeout, dry_run=dry_run, settle=settle)
+        timeout=timeout, lock_timeout=lock_timeout, dry_run=dry_run, settle=settle, host=host)
     record = run_deploy(request, manifest)
     if not dry_run:
         append(record_file or state / "deploys.jsonl", record)

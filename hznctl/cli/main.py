@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "exec": "hznctl.cli.exec:exec_command",
     "deploy": "hznctl.cli.deploy:deploy",
     "status": "hznctl.cli.status:status",
+    "restart": "hznctl.cli.restart:restart",
     "health": "hznctl.cli.health:health",
     "policy": "hznctl.cli.policy:policy",
     "codeowners": "hznctl.cli.codeowners:codeowners",

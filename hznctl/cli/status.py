@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -31,17 +32,20 @@ def render_text(status: HostStatus) -> str:
 @click.option("--no-reread", is_flag=True,
               help="Do not ask supervisord to re-read its files (skips the pending-reload "
                    "check).")
+@click.option("--host", "host", metavar="NAME",
+              help="This machine's name in the inventory, checked against <state-dir>/host.")
 @format_option("text", "json")
 def status(supervisor_url: str | None, username: str | None, password_file: Path | None,
            state_dir: Path | None, include_dir: Path | None, no_reread: bool,
-           output_format: str) -> int:
+           host: str | None, output_format: str) -> int:
     """Compare the installed bundle with the live supervisord; exit 1 on drift.
 
     Reports programs missing, extra (only names hznctl manages), not RUNNING, configured
-    differently from the bundle's manifest, and program files not yet applied. Defaults
-    for the address and folders come from the installed bundle's manifest.
+    differently from the bundle's manifest, program files not yet applied, and installed
+    files changed on the host. Defaults for the address and folders come from the
+    installed bundle's manifest. Refuses a bundle installed for another host.
     """
-    from hznctl.bundle.manifest import SupervisordRef, read_manifest
+    from hznctl.bundle.manifest import SupervisordRef
     from hznctl.deploy.install import Installation
     from hznctl.deploy.status import host_status
     from hznctl.deploy.supervisor import Supervisor
@@ -56,11 +60,12 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
     installed = Installation(state, include_dir or Path(defaults.include_dir))
     ident = installed.current_id()
     if ident is not None:
-        defaults = read_manifest(installed.bundle_dir(ident)).supervisord
+        with contextlib.suppress(HznctlError):  # unreadable: reported as changed-on-host
+            defaults = installed.manifest(ident).supervisord
     supervisor = Supervisor(make_address(supervisor_url or defaults.url, username,
                                          password_file))
     result = host_status(supervisor, state, include_dir or Path(defaults.include_dir),
-                         reread=not no_reread)
+                         reread=not no_reread, host=host)
     if output_format == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:

@@ -100,7 +100,7 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
     actions.durations["reload"] = time.monotonic() - started
 
     began = time.monotonic()
-    _stop(supervisor, to_stop, known)
+    stop_groups(supervisor, to_stop, known)
     actions.durations["stop"] = time.monotonic() - began
     for group in to_stop:
         supervisor.remove_group(group)
@@ -161,7 +161,8 @@ def _check_read_as_written(supervisor: Supervisor, groups: Mapping[str, GroupEnt
             "rename that section.")
 
 
-def _stop(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]) -> None:
+def stop_groups(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]
+                ) -> None:
     """Stop the groups together (stop signal, then supervisord's stopwaitsecs grace) and
     wait until none of their processes is left."""
     if not groups:
@@ -266,8 +267,10 @@ def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float,
 def _unsettled(full: str, state: str, pid: int, info: dict[str, Any] | None,
                seconds: float) -> str:
     name = full.split(":", 1)[1]
-    if state == "RUNNING" and info is not None:
-        state = f"restarted (pid {pid} → {info['pid']})"
+    if info is not None and info.get("pid") and int(info["pid"]) != pid:
+        # supervisord restarted it between two looks: say so whatever its state now.
+        state = f"restarted (pid {pid} → {info['pid']})" + (
+            "" if state == "RUNNING" else f", {state}")
     detail = _detail(info)
     return (f"{name} did not stay RUNNING through the {seconds:g}s settle window: {state}"
             + (f" ({detail})" if detail else ""))

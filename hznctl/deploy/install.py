@@ -35,10 +35,15 @@ import hashlib
 import json
 import os
 import shutil
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 
-from hznctl.atomic import fsync_dir, replace_symlink, write_text
-from hznctl.deploy import crashpoint
+from hznctl.atomic import fsync_dir, replace_symlink
+from hznctl.bundle.manifest import Manifest, parse_manifest
+from hznctl.deploy import crashpoint, statedir
+from hznctl.deploy.statedir import NOFOLLOW
+from hznctl.deploy.verify import FILE_MODE, FOLDER_MODE, Tamper, verify_bundle
 from hznctl.errors import HznctlError
 
 MANIFEST = "manifest.json"
@@ -46,6 +51,12 @@ MANIFEST = "manifest.json"
 
 class InstallError(HznctlError):
     """The bundle could not be installed (corrupt bundle, a foreign file in the way)."""
+
+
+class _Unavailable(Exception):
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(", ".join(paths))
+        self.paths = paths
 
 
 def bundle_id(bundle_dir: Path) -> str:
@@ -56,29 +67,79 @@ def bundle_id(bundle_dir: Path) -> str:
         raise InstallError(f"cannot read {bundle_dir / MANIFEST}: {exc.strerror}") from None
 
 
-def _copy_verified(src: Path, dest: Path, expected: str | None) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    data = src.read_bytes()
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        raise InstallError(f"{src} does not match the hash in its manifest; "
-                           "the bundle is corrupt or was edited after compile")
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, src.stat().st_mode & 0o777)
+def _read_regular(path: Path) -> bytes | None:
+    """The content of a regular file (never through a link, never blocking on a FIFO);
+    None when there is none to read."""
     try:
-        os.write(fd, data)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 
 
-def _link_same(installed: tuple[Path, dict[str, str]] | None, relpath: str, sha256: str,
-               target: Path) -> bool:
-    if installed is None or installed[1].get(relpath) != sha256:
-        return False
+def _write_readonly(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, FILE_MODE)
     try:
-        os.link(_inside(installed[0], relpath), target)
-    except OSError:
-        return False
-    return True
+        os.fchmod(fd, FILE_MODE)  # whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
+          candidates: Mapping[str, list[Path]]) -> list[str]:
+    """Write every file into ``staging`` from the first candidate whose content has the
+    manifest's hash (each read is verified: a candidate may itself have been edited);
+    returns the paths no candidate could give."""
+    missing = []
+    for relpath in sorted(files):
+        target = _inside(staging, relpath)
+        for candidate in candidates.get(files[relpath], []):
+            data = _read_regular(candidate)
+            if data is not None and hashlib.sha256(data).hexdigest() == files[relpath]:
+                _write_readonly(target, data)
+                break
+        else:
+            missing.append(relpath)
+    _write_readonly(staging / MANIFEST, manifest_data)
+    for folder in sorted({p.parent for p in staging.rglob("*")} | {staging}, reverse=True):
+        if not folder.is_symlink():
+            os.chmod(folder, FOLDER_MODE)
+    return missing
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a tree whose folders are read-only (installed bundles are): make each real
+    folder writable first; links are removed, never followed."""
+    if not path.is_dir() or path.is_symlink():
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            path.unlink()
+        return
+    for folder, _dirs, _files in os.walk(path):
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.lstat(folder).st_mode):
+                os.chmod(folder, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def candidates_from(root: Path, files: Mapping[str, str]) -> dict[str, list[Path]]:
+    """Where each hash can be read from in the tree at ``root`` (to be verified on read)."""
+    found: dict[str, list[Path]] = {}
+    for relpath, sha in files.items():
+        with contextlib.suppress(InstallError):
+            found.setdefault(sha, []).append(_inside(root, relpath))
+    return found
 
 
 def _sync_tree(root: Path) -> None:
@@ -126,7 +187,9 @@ class Installation:
             target = os.readlink(link)
         except OSError:
             return None
-        name = Path(target).name
+        head, _, name = target.partition("/")
+        if head != "bundles" or not name or "/" in name or name.startswith("."):
+            return None
         return name if (self.bundles / name / MANIFEST).is_file() else None
 
     def current_id(self) -> str | None:
@@ -138,37 +201,104 @@ class Installation:
     def bundle_dir(self, ident: str) -> Path:
         return self.bundles / ident
 
+    def manifest(self, ident: str) -> Manifest:
+        """The manifest of installed bundle ``ident``, read as a regular file (never through
+        a link, never blocking on a FIFO put there by hand); HznctlError when unreadable."""
+        path = self.bundles / ident / MANIFEST
+        data = _read_regular(path)
+        if data is None:
+            raise InstallError(f"{path}: no manifest here (or not a regular file)")
+        return parse_manifest(data, str(path))
+
+    def verify(self, ident: str, files: Mapping[str, str]) -> list[Tamper]:
+        """What was changed by hand in installed bundle ``ident`` (empty: intact)."""
+        return verify_bundle(self.bundles / ident, ident, files)
+
     def stage(self, source: Path, files: dict[str, str],
-              installed: tuple[Path, dict[str, str]] | None = None) -> str:
-        """Copy a bundle into ``bundles/<id>`` (verified against its manifest, made durable);
-        a bundle already there is reused. ``installed``: a bundle already on the host and its
-        file hashes — a file with the same path and hash is hard-linked from it instead of
-        copied (bundles are never modified once staged), which on a host with hundreds of
-        groups where one changed turns most of the copy into metadata."""
-        ident = bundle_id(source)
+              tampered: list[Tamper] | None = None) -> str:
+        """Install the bundle at ``source`` as ``bundles/<id>``: every file copied (never
+        linked: no installed file shares an inode with one anybody edits) after checking
+        it against the manifest's hash, made read-only and durable. A bundle already there
+        is reused only if intact (``tampered``: its verification, when already done);
+        otherwise it is rebuilt and swapped in, in one rename."""
+        manifest_data = _read_regular(source / MANIFEST)
+        if manifest_data is None:
+            raise InstallError(f"cannot read {source / MANIFEST} (a regular file)")
+        ident = hashlib.sha256(manifest_data).hexdigest()[:16]
         dest = self.bundles / ident
-        if (dest / MANIFEST).is_file():
+        exists = os.path.lexists(dest)
+        if exists and not (self.verify(ident, files) if tampered is None else tampered):
             return ident
-        self.bundles.mkdir(parents=True, exist_ok=True)
-        staging = self.bundles / f".staging-{ident}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
+        self._build(ident, manifest_data, files, candidates_from(source, files), f"{source}")
+        return ident
+
+    def repair(self, ident: str, files: Mapping[str, str],
+               candidates: Mapping[str, list[Path]]) -> list[str]:
+        """Rebuild installed bundle ``ident`` from its own intact files and ``candidates``
+        (other bundles: each read is checked against the hash); returns the files nothing
+        could give back (then the bundle is left as it is)."""
+        dest = self.bundles / ident
+        manifest_data = _read_regular(dest / MANIFEST)
+        if manifest_data is None or not hashlib.sha256(manifest_data).hexdigest().startswith(
+                ident):
+            return [MANIFEST]
+        merged: dict[str, list[Path]] = {}
+        for sha, paths in [*candidates_from(dest, files).items(), *candidates.items()]:
+            merged.setdefault(sha, []).extend(paths)
         try:
-            for relpath in sorted(files):
-                target = _inside(staging, relpath)
-                if not _link_same(installed, relpath, files[relpath], target):
-                    _copy_verified(_inside(source, relpath), target, files[relpath])
-            _copy_verified(source / MANIFEST, staging / MANIFEST, None)
+            self._build(ident, manifest_data, files, merged, None)
+        except _Unavailable as exc:
+            return exc.paths
+        return []
+
+    def _build(self, ident: str, manifest_data: bytes, files: Mapping[str, str],
+               candidates: Mapping[str, list[Path]], source: str | None) -> None:
+        dest = self.bundles / ident
+        self._ensure_bundles()
+        staging = self.bundles / f".staging-{ident}-{os.getpid()}"
+        remove_tree(staging)
+        try:
+            os.mkdir(staging, 0o700)
+            missing = _fill(staging, manifest_data, files, candidates)
+            if missing and source is not None:
+                raise InstallError(
+                    f"{source}/{missing[0]} does not match the hash in its manifest (or is "
+                    "not a regular file); the bundle is corrupt or was edited after compile. "
+                    "Nothing was changed.")
+            if missing:
+                raise _Unavailable(missing)
             _sync_tree(staging)
             crashpoint.reached("staged")
-            os.rename(staging, dest)
+            self._publish(staging, dest)
         except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
             raise InstallError(f"cannot stage the bundle into {dest}: {exc}") from None
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
             raise
         fsync_dir(self.bundles)
-        return ident
+
+    def _publish(self, staging: Path, dest: Path) -> None:
+        """Rename the staged tree to ``dest``; a tampered one there is swapped out in the same
+        rename (renameat2 RENAME_EXCHANGE) and deleted."""
+        if not os.path.lexists(dest):
+            os.rename(staging, dest)
+            return
+        if _exchange(staging, dest):
+            remove_tree(staging)
+            return
+        aside = self.bundles / f".pruning-{dest.name}-{os.getpid()}"
+        os.rename(dest, aside)
+        os.rename(staging, dest)
+        remove_tree(aside)
+
+    def _ensure_bundles(self) -> None:
+        try:
+            os.mkdir(self.bundles, 0o755)
+            os.chmod(self.bundles, 0o755)
+        except FileExistsError:
+            pass
+        statedir.check_folder(self.bundles, "the bundles folder")
 
     def set_previous(self, ident: str | None) -> None:
         if ident is None:
@@ -208,7 +338,7 @@ class Installation:
                     os.rename(entry, doomed)
                 except OSError:
                     continue
-            shutil.rmtree(doomed, ignore_errors=True)
+            remove_tree(doomed)
             removed.append(entry.name)
         return removed
 
@@ -236,21 +366,39 @@ class Installation:
                     f"{self._link_prefix}); rename or remove it, hznctl never touches it. "
                     "Nothing was changed.")
 
+    def link_problems(self, program_files: list[str]) -> dict[str, str]:
+        """Program links changed by hand, by program file: `deleted`, or `changed` when a
+        link of ours points at another program file."""
+        managed = self.managed_links()
+        problems = {}
+        for relpath in program_files:
+            name = Path(relpath).name
+            link = managed.get(name)
+            if link is None:
+                if not os.path.lexists(self.include_dir / name):
+                    problems[relpath] = "deleted"
+            elif os.readlink(link) != f"{self.current}/{relpath}":
+                problems[relpath] = "changed"
+        return problems
+
     def link_programs(self, program_files: list[str]) -> None:
         """Make sure every program file (bundle-relative, ``programs/<group>.conf``) has its
-        link; called before the switch, when new links still dangle."""
+        link, and only that one; called before the switch, when new links still dangle."""
         self.include_dir.mkdir(parents=True, exist_ok=True)
         managed = self.managed_links()
         for relpath in program_files:
             name = Path(relpath).name
             link = self.include_dir / name
+            wanted = f"{self.current}/{relpath}"
             if name in managed:
+                if os.readlink(link) != wanted:
+                    replace_symlink(link, wanted)  # ours, pointed elsewhere by hand
                 continue
             if link.exists() or link.is_symlink():
                 raise InstallError(
                     f"{link} exists and is not managed by hznctl (it does not point into "
                     f"{self._link_prefix}); rename or remove it, hznctl never touches it")
-            os.symlink(f"{self.current}/{relpath}", link)
+            os.symlink(wanted, link)
         fsync_dir(self.include_dir)
 
     def unlink_programs(self, program_files: list[str]) -> list[str]:
@@ -269,18 +417,22 @@ class Installation:
     # -- journal of an unfinished deploy -----------------------------------------------
 
     def begin(self, from_id: str | None, to_id: str) -> None:
-        write_text(self.journal, json.dumps({"from": from_id, "to": to_id}, sort_keys=True))
+        self._write_journal({"from": from_id, "to": to_id})
+
+    def _write_journal(self, journal: dict[str, str | None]) -> None:
+        statedir.write_atomic(self.journal, json.dumps(journal, sort_keys=True).encode())
 
     def restore_journal(self, journal: dict[str, str | None] | None) -> None:
         if journal is None:
             self.finish()
         else:
-            write_text(self.journal, json.dumps(journal, sort_keys=True))
+            self._write_journal(journal)
 
     def unfinished(self) -> dict[str, str | None] | None:
         """The journal of a deploy that was killed before it finished, if any."""
         try:
-            data = json.loads(self.journal.read_text())
+            raw = statedir.read_small(self.journal)
+            data = json.loads(raw) if raw is not None else None
         except (OSError, ValueError):
             return None
         if not isinstance(data, dict):
@@ -288,9 +440,23 @@ class Installation:
         return {"from": data.get("from"), "to": data.get("to")}
 
     def finish(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.journal.unlink()
-        fsync_dir(self.state_dir)
+        statedir.unlink(self.journal)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where that is not available."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd = -100
+    return bool(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b),
+                          _RENAME_EXCHANGE) == 0)
 
 
 def _inside(root: Path, relpath: str) -> Path:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hznctl.deploy import statedir
 from hznctl.errors import HznctlError
 
 
@@ -22,9 +23,9 @@ class LockTimeout(HznctlError):
     """Another deploy held the lock past the deadline."""
 
 
-def _holder(path: Path) -> str:
+def _holder(fd: int) -> str:
     try:
-        info = json.loads(path.read_text() or "{}")
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
     except (OSError, ValueError):
         return "another deploy"
     if not isinstance(info, dict) or "pid" not in info:
@@ -37,8 +38,7 @@ def deploy_lock(state_dir: Path, *, timeout: float, poll: float = 0.05) -> Itera
     """Hold the host's deploy lock; wait at most ``timeout`` seconds for it."""
     path = state_dir / "deploy.lock"
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = statedir.open_file(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise HznctlError(f"cannot open the deploy lock {path}: {exc.strerror}; run the "
                           "deploy as the user that owns the state folder") from None
@@ -51,7 +51,7 @@ def deploy_lock(state_dir: Path, *, timeout: float, poll: float = 0.05) -> Itera
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
-                        f"{_holder(path)} holds {path}; gave up after {timeout:g}s "
+                        f"{_holder(fd)} holds {path}; gave up after {timeout:g}s "
                         "(raise --lock-timeout to wait longer)") from None
                 time.sleep(poll)
         info = {"pid": os.getpid(), "host": socket.gethostname(),

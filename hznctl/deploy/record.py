@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hznctl.atomic import append_line
+from hznctl.deploy.statedir import append_line
 
 # result values
 OK = "ok"  # the new bundle runs
@@ -37,6 +37,9 @@ class DeployRecord:
     rollback_actions: dict[str, Any] | None = None
     durations: dict[str, float] = field(default_factory=dict)
     settle_window: float = 0.0  # seconds started processes had to stay RUNNING (0: off)
+    # What had been changed by hand in the installed bundle and was put back.
+    repaired: list[str] = field(default_factory=list)
+    command: str = "deploy"  # or "restart"
 
     @property
     def ok(self) -> bool:

@@ -11,19 +11,20 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hznctl.bundle.manifest import Manifest, read_manifest
-from hznctl.deploy import crashpoint
+from hznctl.deploy import crashpoint, identity, statedir
 from hznctl.deploy.apply import Actions, ApplyFailure, ConfigOverridden, GroupTarget, converge
-from hznctl.deploy.install import Installation, InstallError, bundle_id
+from hznctl.deploy.install import Installation, InstallError, bundle_id, candidates_from
 from hznctl.deploy.lock import deploy_lock
 from hznctl.deploy.record import DRY_RUN, FAILED, OK, ROLLED_BACK, UNCHANGED, DeployRecord
 from hznctl.deploy.supervisor import Address, ConfigUnreadable, Supervisor, SupervisorError
+from hznctl.deploy.verify import MANIFEST, Tamper, groups_touched
 from hznctl.errors import HznctlError
-from hznctl.plan.model import HostPlan, plan_host
+from hznctl.plan.model import FieldChange, GroupPlan, HostPlan, plan_host
 from hznctl.redact import redact
 
 
@@ -39,6 +40,8 @@ class DeployRequest:
     wait: bool = True
     # Seconds the started processes must stay RUNNING (same PID) after reaching it; 0: off.
     settle: float = 3.0
+    # `--host`: this machine's name (checked against <state_dir>/host, written there once).
+    host: str | None = None
 
 
 def targets(manifest: Manifest | None) -> dict[str, GroupTarget]:
@@ -66,7 +69,29 @@ def plan_summary(plan: HostPlan) -> dict[str, Any]:
 def _manifest(inst: Installation, ident: str | None) -> Manifest | None:
     if ident is None or not (inst.bundle_dir(ident) / "manifest.json").is_file():
         return None
-    return read_manifest(inst.bundle_dir(ident))
+    try:
+        return inst.manifest(ident)
+    except HznctlError:
+        return None  # edited past reading: the verification says so
+
+
+def with_repairs(plan: HostPlan, new: Manifest, why: dict[str, list[str]]) -> HostPlan:
+    """The plan with every group whose installed files were changed by hand among the
+    changed groups (it is reinstalled and restarted), saying what was changed."""
+    changed, unchanged = set(plan.changed), set(plan.unchanged)
+    groups = dict(plan.groups)
+    for name, texts in sorted(why.items()):
+        if name not in unchanged and name not in changed:
+            continue  # added: started anyway; removed: stopped anyway
+        notes = tuple(FieldChange("files", note=text) for text in texts)
+        old = groups.get(name)
+        processes = tuple(new.groups[name].process_names)
+        groups[name] = GroupPlan(name, "change", (*(old.changes if old else ()), *notes),
+                                 stops=old.stops if old else processes,
+                                 starts=old.starts if old else processes)
+        unchanged.discard(name)
+        changed.add(name)
+    return replace(plan, changed=sorted(changed), unchanged=sorted(unchanged), groups=groups)
 
 
 def _check_bundle(manifest: Manifest, where: Path) -> None:
@@ -87,6 +112,8 @@ class _Deploy:
         self.inst = Installation(request.state_dir, request.include_dir)
         self.durations: dict[str, float] = {}
         self._since = 0.0
+        self.tampers: list[Tamper] = []
+        self.unverified: list[str] = []
 
     def _timed(self, step: str) -> None:
         now = time.monotonic()
@@ -95,11 +122,19 @@ class _Deploy:
 
     def run(self) -> DeployRecord:
         began = self._since = time.monotonic()
+        state = self.inst.state_dir
         if self.request.dry_run:  # bundles only: no supervisord, no lock, nothing written
+            if statedir.ensure_state_dir(state, create=False):
+                statedir.check_entries(state)
             return self._plan()
         # Ask supervisord first: when it is down, the deploy fails before touching anything.
         self.supervisor.ensure_running()
-        with deploy_lock(self.inst.state_dir, timeout=self.request.lock_timeout):
+        if statedir.ensure_state_dir(state, create=False):
+            statedir.check_entries(state)
+        else:  # a new host: nothing to plan against but its name
+            identity.resolve(state, self.new.host, self.request.host, None)
+            statedir.ensure_state_dir(state, create=True)
+        with deploy_lock(state, timeout=self.request.lock_timeout):
             self._timed("lock")
             record = self._plan()
             self._apply(record)
@@ -112,14 +147,43 @@ class _Deploy:
         self.journal = inst.unfinished()
         self.base_id = self.journal["from"] if self.journal else inst.current_id()
         self.base = _manifest(inst, self.base_id)
+        self.host: str | None = None
+        self.first = False
+        if not self._lenient():
+            self.host, self.first = identity.resolve(
+                inst.state_dir, self.new.host, self.request.host,
+                self.base.host if self.base else None)
+        self.tampers = self._verify_base()
         self.plan = plan_host(self.base, self.new)
+        why = groups_touched(self.tampers, {g: self.base.group_files(g)
+                                            for g in self.base.groups} if self.base else {})
+        self.plan = with_repairs(self.plan, self.new, why)
         self.new_id = bundle_id(self.request.bundle)
         record = DeployRecord(host=self.new.host, bundle=self.new_id,
                               revision=self.new.revision, previous_bundle=self.base_id,
-                              plan=plan_summary(self.plan), recovered=self.journal)
+                              plan=plan_summary(self.plan), recovered=self.journal,
+                              repaired=[t.text() for t in self.tampers])
         if self.request.dry_run:
             record.result = DRY_RUN
         return record
+
+    def _lenient(self) -> bool:
+        """A dry run on a host that was never set up plans without knowing its name."""
+        return self.request.dry_run and identity.read(self.inst.state_dir) is None and (
+            self.request.host is None and self.base is None)
+
+    def _verify_base(self) -> list[Tamper]:
+        """What was changed by hand in the bundle that runs, and in its program links."""
+        if self.base_id is None:
+            return []
+        if self.base is None:  # manifest.json unreadable
+            return [Tamper(MANIFEST, "edited")]
+        found = self.inst.verify(self.base_id, self.base.files)
+        if not self.journal:  # mid-deploy, the links follow the killed deploy's switch
+            links = self.inst.link_problems(program_files(self.base))
+            found += [Tamper(rel, f"link in the include folder {what}")
+                      for rel, what in links.items()]
+        return sorted(set(found), key=lambda t: (t.path, t.what))
 
     def _scope(self) -> tuple[set[str], set[str], dict[str, GroupTarget]]:
         """(managed, restart, known): every group name hznctl may own here; groups whose
@@ -129,6 +193,8 @@ class _Deploy:
         inst = self.inst
         target = _manifest(inst, self.journal["to"]) if self.journal else None
         restart = set(self.plan.changed)
+        if any(t.path in (MANIFEST, ".") for t in self.tampers):
+            restart |= set(self.new.groups)  # what runs is not known: restart it all
         if target is not None:
             restart |= set(plan_host(target, self.new).changed)
         known: dict[str, GroupTarget] = {}
@@ -144,10 +210,12 @@ class _Deploy:
         self._timed("preflight")
         previous_id = inst.previous_id()
         staged_before = (inst.bundle_dir(self.new_id) / "manifest.json").is_file()
-        installed = None
-        if self.base_id is not None and self.base is not None:
-            installed = (inst.bundle_dir(self.base_id), dict(self.base.files))
-        inst.stage(self.request.bundle, dict(self.new.files), installed)
+        if self.first and self.host is not None:
+            identity.write(inst.state_dir, self.host)
+        self.unverified = self._repair_base(previous_id)
+        if inst.stage(self.request.bundle, dict(self.new.files)) != self.new_id:
+            raise InstallError(f"{self.request.bundle / 'manifest.json'} changed while it was "
+                               "being deployed; run the deploy again")
         self._timed("stage")
         inst.begin(self.base_id, self.new_id)
         crashpoint.reached("journal")
@@ -191,8 +259,27 @@ class _Deploy:
             record.actions = actions.as_dict()
             self.durations["settle_seconds"] = actions.durations.get("settle", 0.0)
             record.result = OK if (actions.added or actions.removed or self.journal
-                                   or self.base_id != self.new_id) else UNCHANGED
+                                   or self.tampers or self.base_id != self.new_id) else UNCHANGED
             self._timed("converge")
+
+    def _repair_base(self, previous_id: str | None) -> list[str]:
+        """Put the bundle that ran back as it was staged (it is the rollback target), from
+        copies of its files elsewhere (the new bundle, the previous one), each checked against
+        its hash; returns what could not be restored (the rollback is then refused)."""
+        if self.base_id is None or self.base_id == self.new_id:
+            return []  # staging the new bundle rebuilds it
+        if not [t for t in self.tampers if not t.what.startswith("link")]:
+            return []
+        if self.base is None:
+            return [MANIFEST]
+        candidates = candidates_from(self.request.bundle, self.new.files)
+        for ident in (previous_id, *(self.journal or {}).values()):
+            other = _manifest(self.inst, ident) if ident and ident != self.base_id else None
+            if other is not None and ident is not None:
+                for sha, paths in candidates_from(self.inst.bundle_dir(ident),
+                                                  other.files).items():
+                    candidates.setdefault(sha, []).extend(paths)
+        return self.inst.repair(self.base_id, self.base.files, candidates)
 
     def _preflight(self) -> None:
         _check_bundle(self.new, self.request.bundle)
@@ -255,6 +342,15 @@ class _Deploy:
                   managed: set[str]) -> None:
         # Changed groups ran the new exec specs: restart them on the old ones too.
         restart = set(self.plan.changed)
+        if self.base_id is not None and self.base is not None and not self.unverified:
+            self.unverified = [t.path for t in self.inst.verify(self.base_id, self.base.files)]
+        if self.unverified:
+            record.result = FAILED
+            record.rollback_error = (
+                f"not rolled back: the bundle that ran before ({self.base_id}) was changed on "
+                f"the host, and no verified copy of {', '.join(self.unverified[:3])} is left "
+                "to restore it from; deploy a bundle that works")
+            return
         try:
             self._switch(self.base_id, self.base)
             crashpoint.reached("rolled-back-files")

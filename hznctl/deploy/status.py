@@ -3,7 +3,9 @@
 Findings: an expected process missing; an extra process under a name hznctl manages;
 a process not RUNNING; a live configuration value different from the manifest's
 `settings`; program files that differ from what runs (supervisord's own re-read diff:
-a deploy that did not finish, or a hand edit). Foreign programs are never reported.
+a deploy that did not finish, or a hand edit); installed files changed on the host (every
+file is checked against the manifest). Foreign programs are never reported. A bundle
+installed for another host than this machine's (`<state_dir>/host`) is refused.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hznctl.bundle.manifest import Manifest, read_manifest
+from hznctl.bundle.manifest import Manifest
+from hznctl.deploy import identity, statedir
 from hznctl.deploy.install import Installation
 from hznctl.deploy.liveconfig import differences, expansion_names
 from hznctl.deploy.supervisor import ConfigUnreadable, Supervisor
+from hznctl.deploy.verify import MANIFEST, Tamper, groups_touched
+from hznctl.errors import HznctlError
 
 MISSING = "missing"
 EXTRA = "extra"
@@ -25,6 +30,7 @@ PENDING = "pending-reload"
 UNREADABLE = "config-unreadable"
 NOT_INSTALLED = "not-installed"
 UNFINISHED = "unfinished-deploy"
+TAMPERED = "changed-on-host"
 
 
 @dataclass(frozen=True)
@@ -62,22 +68,35 @@ def _managed(inst: Installation, manifest: Manifest) -> set[str]:
     names = set(manifest.groups) | {Path(n).stem for n in inst.managed_links()}
     for ident in (inst.previous_id(), *(inst.unfinished() or {}).values()):
         if ident and (inst.bundle_dir(ident) / "manifest.json").is_file():
-            names |= set(read_manifest(inst.bundle_dir(ident)).groups)
+            names |= set(inst.manifest(ident).groups)
     return names
 
 
 def host_status(supervisor: Supervisor, state_dir: Path, include_dir: Path, *,
-                reread: bool = True) -> HostStatus:
+                reread: bool = True, host: str | None = None) -> HostStatus:
+    """``host``: `--host`, this machine's name (checked against its identity file)."""
     inst = Installation(state_dir, include_dir)
+    if statedir.ensure_state_dir(inst.state_dir, create=False):
+        statedir.check_entries(inst.state_dir)
     ident = inst.current_id()
     supervisor.ensure_running()
     if ident is None:
+        if host is not None:
+            identity.resolve(inst.state_dir, host, host, None)
         status = HostStatus(None, None, None)
         status.findings.append(Finding(NOT_INSTALLED, "-", None,
                                        f"no bundle is installed in {inst.state_dir}"))
         return status
-    manifest = read_manifest(inst.bundle_dir(ident))
+    try:
+        manifest = inst.manifest(ident)
+    except HznctlError:
+        status = HostStatus(None, ident, None)
+        status.findings.append(Finding(TAMPERED, "-", None,
+                                       f"{MANIFEST} edited on the host; run `hznctl deploy`"))
+        return status
+    identity.resolve(inst.state_dir, manifest.host, host, manifest.host)
     status = HostStatus(manifest.host, ident, manifest.revision, groups=len(manifest.groups))
+    _tampered(inst, ident, manifest, status)
     if inst.unfinished():
         status.findings.append(Finding(UNFINISHED, "-", None, "a deploy was interrupted; "
                                        "run `hznctl deploy` again to finish or undo it"))
@@ -86,6 +105,21 @@ def host_status(supervisor: Supervisor, state_dir: Path, include_dir: Path, *,
         _pending(supervisor, managed, status)
     _compare(supervisor, manifest, managed, status, inst.include_dir)
     return status
+
+
+def _tampered(inst: Installation, ident: str, manifest: Manifest, status: HostStatus) -> None:
+    """What was changed by hand in the installed bundle and its links (`hznctl deploy` puts
+    it back, restarting the groups it touches)."""
+    found = inst.verify(ident, manifest.files)
+    if not inst.unfinished():
+        links = inst.link_problems(sorted(g.file for g in manifest.groups.values()))
+        found += [Tamper(rel, f"link in the include folder {what}") for rel, what in links.items()]
+    owners = groups_touched(found, {g: manifest.group_files(g) for g in manifest.groups})
+    for tamper in found:
+        groups = sorted(g for g, texts in owners.items() if tamper.text() in texts) or ["-"]
+        for group in groups:
+            status.findings.append(Finding(TAMPERED, group, None,
+                                           f"{tamper.text()}; `hznctl deploy` puts it back"))
 
 
 def _pending(supervisor: Supervisor, managed: set[str], status: HostStatus) -> None:

@@ -196,6 +196,11 @@ class Supervisor:
             if exc.fault != BAD_NAME:  # already gone
                 raise
 
+    def start_group(self, group: str) -> list[dict[str, Any]]:
+        """Start every stopped process of ``group`` and return once they are spawned (each
+        then STARTING, or failed: the result's status structs say how)."""
+        return cast(list[dict[str, Any]], self._call("startProcessGroup", group, False))
+
     def add_group(self, group: str) -> None:
         try:
             self._call("addProcessGroup", group)

@@ -75,7 +75,11 @@ def test_quick_start_keeps_the_two_commands():
 
 
 def code_blocks(path):
-    return re.findall(r"```(?:sh|bash|yaml)?\n(.*?)```", path.read_text(), flags=re.S)
+    """The shell and YAML blocks (fenced ``` with sh, bash, yaml or no language), each fence
+    paired with its own closing fence, so that prose is never read as commands."""
+    return [body for lang, body in re.findall(r"^```([\w-]*)\n(.*?)^```", path.read_text(),
+                                              flags=re.S | re.M)
+            if lang in ("", "sh", "bash", "yaml")]
 
 
 SHOWN = [(f"{path.relative_to(REPO)}", args) for path in DOCS

@@ -147,7 +147,10 @@ def hznctl_bin() -> str:
 
 def deploy_process(bundle: Path, *args: str, env: dict[str, str] | None = None
                    ) -> subprocess.Popen[str]:
-    """`hznctl deploy` as a real process (for kill and concurrency tests)."""
+    """`hznctl deploy` as a real process (for kill and concurrency tests); this machine is
+    HOST unless ``--host`` says otherwise."""
+    if "--host" not in args:
+        args = (*args, "--host", HOST)
     return subprocess.Popen([hznctl_bin(), "deploy", str(bundle), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
@@ -325,6 +328,8 @@ def _build_site(tmp: Path, sup: Supervisord, redis: dict[str, RedisServer]) -> S
 def compile_and_deploy(cli: Any, site: Site, *args: str) -> dict[str, Any]:
     compiled = cli("compile", str(site.inventory), "--out", str(site.out))
     assert compiled.exit_code == 0, compiled.output
+    if "--host" not in args:
+        args = (*args, "--host", HOST)
     result = cli("deploy", str(site.bundle), "--format", "json", *args)
     assert result.exit_code == 0, result.output
     record: dict[str, Any] = json.loads(result.output)

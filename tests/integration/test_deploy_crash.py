@@ -49,7 +49,7 @@ def test_killed_deploy_leaves_one_bundle_and_the_next_deploy_recovers(cli, host,
                                                                        step):
     v1 = make_bundle(tmp_path / "v1", host, V1)
     v2 = make_bundle(tmp_path / "v2", host, V2, revision="r2")
-    assert cli("deploy", str(v1)).exit_code == 0
+    assert cli("deploy", str(v1), "--host", "test-host").exit_code == 0
     wait_running(host, V1)
     kept = host.pids()["keep-same:keep-same_00"]
 
@@ -57,7 +57,7 @@ def test_killed_deploy_leaves_one_bundle_and_the_next_deploy_recovers(cli, host,
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert programs_seen(host) in (expected_programs(V1), expected_programs(V2))
 
-    result = cli("deploy", str(v2), "--format", "json")
+    result = cli("deploy", str(v2), "--host", "test-host", "--format", "json")
     assert result.exit_code == 0, result.output
     wait_running(host, V2)
     assert programs_seen(host) == expected_programs(V2)
@@ -72,10 +72,10 @@ def test_killed_deploy_leaves_one_bundle_and_the_next_deploy_recovers(cli, host,
 def test_after_a_killed_deploy_the_old_bundle_can_be_deployed_back(cli, host, tmp_path, step):
     v1 = make_bundle(tmp_path / "v1", host, V1)
     v2 = make_bundle(tmp_path / "v2", host, V2, revision="r2")
-    assert cli("deploy", str(v1)).exit_code == 0
+    assert cli("deploy", str(v1), "--host", "test-host").exit_code == 0
     killed = run_deploy(v2, env={"HZNCTL_DEPLOY_CRASH_AT": step})
     assert killed.returncode == -signal.SIGKILL
-    result = cli("deploy", str(v1), "--format", "json")
+    result = cli("deploy", str(v1), "--host", "test-host", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["recovered"] is not None
     wait_running(host, V1)
@@ -89,11 +89,11 @@ def test_killed_during_rollback_the_next_deploy_recovers(cli, host, tmp_path):
     v1 = make_bundle(tmp_path / "v1", host, V1)
     bad = {**V1, "edit-me": Group(command="sh -c 'exit 3'", startsecs=1)}
     v2 = make_bundle(tmp_path / "v2", host, bad, revision="r2")
-    assert cli("deploy", str(v1)).exit_code == 0
+    assert cli("deploy", str(v1), "--host", "test-host").exit_code == 0
     killed = run_deploy(v2, env={"HZNCTL_DEPLOY_CRASH_AT": "rolled-back-files"})
     assert killed.returncode == -signal.SIGKILL
     assert programs_seen(host) == expected_programs(V1)
-    assert cli("deploy", str(v1)).exit_code == 0
+    assert cli("deploy", str(v1), "--host", "test-host").exit_code == 0
     wait_running(host, V1)
     assert cli("status", "--state-dir", str(host.state_dir)).exit_code == 0
 
@@ -102,7 +102,7 @@ def test_two_concurrent_deploys_never_interleave(cli, host, tmp_path):
     slow = {"slow-stop": Group(command="sh -c 'trap \"sleep 4; exit 0\" TERM; "
                                        "while :; do sleep 0.1; done'", stopwaitsecs=10)}
     v1 = make_bundle(tmp_path / "v1", host, slow)
-    assert cli("deploy", str(v1)).exit_code == 0
+    assert cli("deploy", str(v1), "--host", "test-host").exit_code == 0
     wait_running(host, slow)
     v2 = make_bundle(tmp_path / "v2", host, {"other": Group()}, revision="r2")
     v3 = make_bundle(tmp_path / "v3", host, {"third": Group()}, revision="r3")

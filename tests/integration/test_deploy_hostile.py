@@ -55,7 +55,7 @@ def test_a_worker_crashing_at_start_rolls_back_to_the_previous_bundle(cli, site)
                                           "hosts": ["test-host"]})
     site.write_app("jobs")
     _compile(cli, site)
-    result = cli("deploy", str(site.bundle), "--format", "json")
+    result = cli("deploy", str(site.bundle), "--host", "test-host", "--format", "json")
     assert result.exit_code == 1, result.output
     record = json.loads(result.output.split("\nhznctl: error:")[0])
     assert record["result"] == "rolled-back"
@@ -77,7 +77,7 @@ def test_a_worker_crashing_at_start_rolls_back_to_the_previous_bundle(cli, site)
 def test_supervisord_down_is_a_clear_error_and_nothing_changes(cli, site):
     _compile(cli, site)
     site.sup.stop()
-    result = cli("deploy", str(site.bundle))
+    result = cli("deploy", str(site.bundle), "--host", "test-host")
     assert result.exit_code == 1
     assert f"cannot reach supervisord at {site.sup.url}" in result.output
     assert "is it running" in result.output and "Traceback" not in result.output
@@ -92,7 +92,7 @@ def test_a_foreign_unparsable_file_is_named_and_nothing_changes(cli, site):
     site.apps["jobs"]["workers"][0]["queues"] = ["default", "more"]
     site.write_app("jobs")
     _compile(cli, site)
-    result = cli("deploy", str(site.bundle))
+    result = cli("deploy", str(site.bundle), "--host", "test-host")
     assert result.exit_code == 1
     assert "legacy.conf" in result.output and "Nothing was changed" in result.output
     assert snapshot(site.state) == state
@@ -128,7 +128,7 @@ def test_a_deploy_killed_mid_way_is_recovered_by_the_next(cli, site, step):
     _compile(cli, site)
     killed = run_deploy(site.bundle, env={"HZNCTL_DEPLOY_CRASH_AT": step})
     assert killed.returncode == -signal.SIGKILL
-    result = cli("deploy", str(site.bundle), "--format", "json")
+    result = cli("deploy", str(site.bundle), "--host", "test-host", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["recovered"] is not None
     wait_for(site.running, timeout=30, what="workers RUNNING")
@@ -177,7 +177,8 @@ def test_a_worker_crashing_after_startsecs_is_caught_by_the_settle_window(cli, s
     current = (site.state / "current").resolve()
     _crash_pinger_after_boot(site)
     _compile(cli, site)
-    result = cli("deploy", str(site.bundle), "--format", "json")  # default --settle 3
+    # default --settle 3
+    result = cli("deploy", str(site.bundle), "--host", "test-host", "--format", "json")
     assert result.exit_code == 1, result.output
     record = json.loads(result.output.split("\nhznctl: error:")[0])
     assert record["result"] == "rolled-back"
@@ -196,7 +197,8 @@ def test_a_worker_crashing_after_startsecs_is_caught_by_the_settle_window(cli, s
     wait_for(lambda: b.lrange("pongs", 0, -1) == [b"after-rollback"], timeout=20,
              what="the old pinger works again")
     # Without the window the same bundle is declared started: the window is what caught it.
-    accepted = cli("deploy", str(site.bundle), "--format", "json", "--settle", "0")
+    accepted = cli("deploy", str(site.bundle), "--host", "test-host", "--format", "json",
+                   "--settle", "0")
     assert accepted.exit_code == 0, accepted.output
     record = json.loads(accepted.output)
     assert record["result"] == "ok" and record["actions"]["added"] == ["pinger-main"]

@@ -22,7 +22,8 @@ def host(supervisord, tmp_path) -> Host:
 def _deploy(cli, bundle: Path, *args: str):
     # These groups are `sleep`s: the settle window (tested in test_deploy_hostile) only
     # adds seconds here.
-    return cli("deploy", str(bundle), "--format", "json", "--settle", "0", *args)
+    return cli("deploy", str(bundle), "--host", "test-host", "--format", "json", "--settle", "0",
+               *args)
 
 
 def test_first_deploy_installs_and_runs_every_group(cli, host, tmp_path):
@@ -84,7 +85,7 @@ def test_redeploying_the_same_bundle_changes_nothing(cli, host, tmp_path):
 
 def test_dry_run_prints_the_plan_and_changes_nothing(cli, host, tmp_path):
     bundle = make_bundle(tmp_path / "out", host, {"a-one": Group()})
-    result = cli("deploy", str(bundle), "--dry-run")
+    result = cli("deploy", str(bundle), "--host", "test-host", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "added: a-one" in result.output and "dry-run" in result.output
     assert not host.state_dir.exists()
@@ -245,16 +246,17 @@ def test_http_supervisord_with_credentials(cli, tmp_path):
         url = f"http://127.0.0.1:{port}"
         wrong = tmp_path / "wrong"
         wrong.write_text("nope-canary\n")
-        refused = cli("deploy", str(bundle), "--supervisor-url", url, "--username", "deployer",
-                      "--password-file", str(wrong))
+        refused = cli("deploy", str(bundle), "--host", "test-host", "--supervisor-url", url,
+                      "--username", "deployer", "--password-file", str(wrong))
         assert refused.exit_code == 1
         assert "answered HTTP 401" in refused.output and "--password-file" in refused.output
         assert "canary" not in refused.output
         assert not host.state_dir.exists()
         secret = tmp_path / "password"
         secret.write_text("s3cret-canary\n")
-        result = cli("deploy", str(bundle), "--supervisor-url", url, "--username", "deployer",
-                     "--password-file", str(secret), "--format", "json")
+        result = cli("deploy", str(bundle), "--host", "test-host", "--supervisor-url", url,
+                     "--username", "deployer", "--password-file", str(secret),
+                     "--format", "json")
         assert result.exit_code == 0, result.output
         assert "canary" not in result.output
         assert "canary" not in (host.state_dir / "deploys.jsonl").read_text()
@@ -287,7 +289,8 @@ def test_another_hosts_bundle_is_refused(cli, host, tmp_path):
     (other / "manifest.json").write_text(_json.dumps(manifest))
     result = _deploy(cli, other)
     assert result.exit_code == 1
-    assert "runs the bundle of host 'test-host'" in result.output
+    assert ("this bundle is for host 'some-other-host', and this machine is 'test-host'"
+            in result.output)
     assert "b-two:b-two_00" not in host.pids()
 
 

@@ -192,7 +192,8 @@ def test_the_canary_appears_nowhere(world, cli):
         run.every_format(["secrets", "sync", str(inv), "--check"], ["text", "json"], ok=(0,))
         for fmt in ("text", "json", "github"):
             run("compile", str(inv), "--out", str(tmp / "out1"), "--format", fmt, ok=(0,))
-        run.every_format(["deploy", str(tmp / "out1" / "test-host"), "--timeout", "20"],
+        run.every_format(["deploy", str(tmp / "out1" / "test-host"), "--host", "test-host",
+                          "--timeout", "20"],
                          ["text", "json"], ok=(0,))
         wait_for(lambda: all(p["statename"] == "RUNNING" for p in sup.processes()),
                  timeout=20, what="good worker RUNNING")

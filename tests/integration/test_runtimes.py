@@ -139,7 +139,7 @@ def test_a_recycling_group_that_crashes_at_start_still_fails_the_deploy(cli, tmp
     for site in runtime_site(tmp_path, app, {}):
         compiled = cli("compile", str(site.inventory), "--out", str(site.out))
         assert compiled.exit_code == 0, compiled.output
-        result = cli("deploy", str(site.bundle))
+        result = cli("deploy", str(site.bundle), "--host", "test-host")
         assert result.exit_code == 1
         assert "jobs-cycle_00 failed to start: BACKOFF" in result.output, result.output
         assert "rolled back to the previous bundle" in result.output

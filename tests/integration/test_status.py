@@ -17,7 +17,8 @@ GROUPS = {"a-one": Group(numprocs=2), "b-two": Group(stopwaitsecs=12)}
 @pytest.fixture
 def host(supervisord, tmp_path, cli) -> Host:
     host = Host(supervisord, tmp_path / "host")
-    assert cli("deploy", str(make_bundle(tmp_path / "out", host, GROUPS))).exit_code == 0
+    bundle = make_bundle(tmp_path / "out", host, GROUPS)
+    assert cli("deploy", str(bundle), "--host", "test-host").exit_code == 0
     wait_running(host, GROUPS)
     return host
 

@@ -32,10 +32,12 @@ def site(tmp_path):
 
 def test_a_merge_deploys_and_keeps_the_record(site, tmp_path):
     compile_run = run_job(WORKFLOWS / "deploy.yml", "compile", cwd=site.root,
-                          scratch=tmp_path / "compile-runner", values={})
+                          scratch=tmp_path / "compile-runner",
+                          values={"inputs.application": ""})
     assert compile_run.ok, [(s.name, s.output) for s in compile_run.steps]
     hosts = json.loads(compile_run.outputs["hosts"]["hosts"])
     assert hosts == ["demo-host"]
+    assert json.loads(compile_run.outputs["hosts"]["restart_hosts"]) == []
     for host in hosts:  # the matrix
         deploy_run = run_job(WORKFLOWS / "deploy.yml", "deploy", cwd=site.root,
                              scratch=tmp_path / f"deploy-{host}", values={"matrix.host": host})
@@ -48,6 +50,51 @@ def test_a_merge_deploys_and_keeps_the_record(site, tmp_path):
              timeout=60, what="the deployed workers RUNNING")
     assert _artifact_paths("deploy.yml", "deploy", "Keep the deploy record") == [
         "deploy-record.json"]
+
+
+def test_a_dispatch_with_an_application_restarts_its_workers_on_its_hosts(site, tmp_path):
+    _compile_and_deploy(site, tmp_path)
+    assert site.supervisord is not None
+    wait_for(lambda: all(p["statename"] == "RUNNING" for p in site.supervisord.processes()),
+             timeout=60, what="the deployed workers RUNNING")
+    before = {f"{p['group']}:{p['name']}": p["pid"] for p in site.supervisord.processes()}
+    values = {"inputs.application": "reports"}
+    compile_run = run_job(WORKFLOWS / "deploy.yml", "compile", cwd=site.root,
+                          scratch=tmp_path / "dispatch-compile", values=values)
+    assert compile_run.ok, [(s.name, s.output) for s in compile_run.steps]
+    hosts = json.loads(compile_run.outputs["hosts"]["restart_hosts"])
+    assert hosts == ["demo-host"]
+    for host in hosts:
+        run = run_job(WORKFLOWS / "deploy.yml", "restart", cwd=site.root,
+                      scratch=tmp_path / f"restart-{host}",
+                      values={**values, "matrix.host": host})
+        assert run.ok, [(s.name, s.output) for s in run.steps]
+    record = json.loads((site.root / "restart-record.json").read_text())
+    assert record["command"] == "restart" and record["result"] == "ok"
+    after = {f"{p['group']}:{p['name']}": p["pid"] for p in site.supervisord.processes()}
+    for name, pid in before.items():
+        assert (after[name] != pid) == name.startswith("reports-"), name
+    assert any(name.startswith("reports-") for name in before)
+    assert _artifact_paths("deploy.yml", "restart", "Keep the restart record") == [
+        "restart-record.json"]
+    # An application that runs nowhere fails the dispatch before any host is touched.
+    nowhere = run_job(WORKFLOWS / "deploy.yml", "compile", cwd=site.root,
+                      scratch=tmp_path / "dispatch-nowhere",
+                      values={"inputs.application": "no-such-app"})
+    assert not nowhere.ok
+    assert "no host runs a worker group of the application no-such-app" in (
+        nowhere.step("List the hosts to deploy").output)
+
+
+def _compile_and_deploy(site, tmp_path) -> None:
+    compile_run = run_job(WORKFLOWS / "deploy.yml", "compile", cwd=site.root,
+                          scratch=tmp_path / "compile-runner",
+                          values={"inputs.application": ""})
+    assert compile_run.ok, [(s.name, s.output) for s in compile_run.steps]
+    deploy_run = run_job(WORKFLOWS / "deploy.yml", "deploy", cwd=site.root,
+                         scratch=tmp_path / "deploy-demo-host",
+                         values={"matrix.host": "demo-host"})
+    assert deploy_run.ok, [(s.name, s.output) for s in deploy_run.steps]
 
 
 def test_a_scheduled_health_run_leaves_reports_and_carries_its_history(site, tmp_path):

@@ -23,10 +23,15 @@ def _bundle(root, files: dict[str, bytes]):
     return hashes
 
 
+def _installation(tmp_path) -> Installation:
+    (tmp_path / "state").mkdir(mode=0o755)  # deploy checks and creates it first
+    return Installation(tmp_path / "state", tmp_path / "include")
+
+
 def test_stage_copies_verifies_and_reuses(tmp_path):
     files = {"programs/a.conf": b"[program:a]\ncommand=sleep 1\n", "exec/a.json": b"{}"}
     hashes = _bundle(tmp_path / "src", files)
-    inst = Installation(tmp_path / "state", tmp_path / "include")
+    inst = _installation(tmp_path)
     ident = inst.stage(tmp_path / "src", hashes)
     staged = inst.bundle_dir(ident)
     assert (staged / "programs/a.conf").read_bytes() == files["programs/a.conf"]
@@ -37,7 +42,7 @@ def test_stage_copies_verifies_and_reuses(tmp_path):
 def test_stage_refuses_a_tampered_file_and_leaves_nothing(tmp_path):
     hashes = _bundle(tmp_path / "src", {"exec/a.json": b"{}"})
     (tmp_path / "src/exec/a.json").write_bytes(b'{"x": 1}')
-    inst = Installation(tmp_path / "state", tmp_path / "include")
+    inst = _installation(tmp_path)
     with pytest.raises(InstallError, match="does not match the hash"):
         inst.stage(tmp_path / "src", hashes)
     assert list(inst.bundles.iterdir()) == []
@@ -46,13 +51,13 @@ def test_stage_refuses_a_tampered_file_and_leaves_nothing(tmp_path):
 @pytest.mark.parametrize("relpath", ["../escape.conf", "/etc/passwd", "programs/../../x"])
 def test_stage_refuses_paths_outside_the_bundle(tmp_path, relpath):
     _bundle(tmp_path / "src", {})
-    inst = Installation(tmp_path / "state", tmp_path / "include")
+    inst = _installation(tmp_path)
     with pytest.raises(InstallError, match="outside the bundle"):
         inst.stage(tmp_path / "src", {relpath: "0" * 64})
 
 
 def test_links_grow_before_and_shrink_after_the_switch(tmp_path):
-    inst = Installation(tmp_path / "state", tmp_path / "include")
+    inst = _installation(tmp_path)
     old = _bundle(tmp_path / "old", {"programs/a.conf": b"a", "programs/b.conf": b"b"})
     new = _bundle(tmp_path / "new", {"programs/b.conf": b"b2", "programs/c.conf": b"c"})
     old_id, new_id = inst.stage(tmp_path / "old", old), inst.stage(tmp_path / "new", new)
@@ -93,14 +98,18 @@ def test_the_lock_waits_then_fails_clearly(tmp_path):
         pass  # released when its holder left
 
 
-def test_unchanged_files_are_hard_linked_from_the_installed_bundle(tmp_path):
-    inst = Installation(tmp_path / "state", tmp_path / "include")
+def test_no_installed_file_shares_an_inode_with_another(tmp_path):
+    """An edit in place of one installed file (or of the compiled bundle) must never alter
+    another bundle, least of all the rollback target: every file is its own copy."""
+    inst = _installation(tmp_path)
     old = _bundle(tmp_path / "old", {"programs/a.conf": b"a", "programs/b.conf": b"b"})
     new = _bundle(tmp_path / "new", {"programs/a.conf": b"a", "programs/b.conf": b"b2"})
     old_id = inst.stage(tmp_path / "old", old)
-    new_id = inst.stage(tmp_path / "new", new, (inst.bundle_dir(old_id), old))
-    same = [inst.bundle_dir(i) / "programs/a.conf" for i in (old_id, new_id)]
-    assert same[0].stat().st_ino == same[1].stat().st_ino
-    changed = inst.bundle_dir(new_id) / "programs/b.conf"
-    assert changed.read_bytes() == b"b2"
-    assert changed.stat().st_ino != (inst.bundle_dir(old_id) / "programs/b.conf").stat().st_ino
+    new_id = inst.stage(tmp_path / "new", new)
+    paths = [inst.bundle_dir(i) / "programs/a.conf" for i in (old_id, new_id)]
+    paths.append(tmp_path / "new/programs/a.conf")
+    assert len({p.stat().st_ino for p in paths}) == 3
+    for path in paths[:2]:
+        assert path.stat().st_nlink == 1 and path.stat().st_mode & 0o777 == 0o444
+        assert path.parent.stat().st_mode & 0o777 == 0o555
+    assert (inst.bundle_dir(new_id) / "programs/b.conf").read_bytes() == b"b2"
