@@ -59,6 +59,8 @@ COMMANDS: dict[str, Entry] = {
                   "(new or empty)."),
     "new": Entry("hznctl.cli.new:new", "Add an application, connection, host or worker "
                  "group to the inventory."),
+    "import": Entry("hznctl.cli.importer:import_group", "Bring an existing fleet in: its "
+                    "supervisord files and Horizon config."),
     "demo": Entry("hznctl.cli.demo:demo", "Run the whole loop locally: Redis, supervisord, "
                   "compile, deploy, jobs, health."),
 }

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import click
 
+from hznctl.cli.options import labels_callback
 from hznctl.inventory import display_path
 from hznctl.models import Balance, Runtime
 from hznctl.scaffold import objects
@@ -28,17 +29,6 @@ identity_option = click.option(
 def _identities(paths: tuple[Path, ...]) -> Identities | None:
     chosen = list(paths) or default_identity_paths()
     return load_identities(chosen) if chosen else None
-
-
-def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-            ) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for value in values:
-        key, sep, label = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
-        labels[key] = label
-    return labels
 
 
 def _report(inventory: Path, applied: Applied) -> int:
@@ -61,7 +51,7 @@ def new() -> None:
 @new.command()
 @click.argument("name")
 @click.option("--environment", prompt=True, help="Environment (one of project.yaml's).")
-@click.option("--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
+@click.option("--label", "labels", multiple=True, callback=labels_callback, metavar="KEY=VALUE",
               help="A label worker groups select hosts by (repeatable).")
 @click.option("--age-recipient", metavar="AGE",
               help="The host's age public key (`hznctl secrets keygen --host NAME`).")
@@ -184,7 +174,7 @@ def application(slug: str, runtime: str, environment: str, directory: str,
 @click.option("--memory", type=click.IntRange(16, 65536), help="MB before a worker restarts.")
 @click.option("--host", "hosts", multiple=True, metavar="HOST", help="Run on this host "
               "(repeatable).")
-@click.option("--host-label", "host_labels", multiple=True, callback=_labels,
+@click.option("--host-label", "host_labels", multiple=True, callback=labels_callback,
               metavar="KEY=VALUE", help="Run on every host with these labels (repeatable).")
 @inventory_option
 @identity_option

@@ -36,3 +36,15 @@ def jobs_option(func: F) -> F:
         help="Build host bundles in N processes (default: one per core, up to 8; "
              "small inventories always build in one).",
     )(func)
+
+
+def labels_callback(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+                    ) -> dict[str, str]:
+    """Repeated KEY=VALUE options as a mapping."""
+    labels: dict[str, str] = {}
+    for value in values:
+        key, sep, label = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
+        labels[key] = label
+    return labels

@@ -35,6 +35,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},       # validate, then build; plan --base
     {"schema", "health", "demo_services"},
     {"scaffold"},
+    {"importer"},       # hznctl import: supervisord files and Horizon config in
     {"demo"},
     {"cli"},
     {"__main__"},
