@@ -12,33 +12,73 @@ import importlib.util
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
 from hznctl import __version__
 from hznctl.errors import HznctlError
 
-# name -> "module:attribute" of the click command
-COMMANDS: dict[str, str] = {
-    "validate": "hznctl.cli.validate:validate",
-    "schema": "hznctl.cli.schema:schema",
-    "compile": "hznctl.cli.compile:compile_command",
-    "plan": "hznctl.cli.plan:plan",
-    "secrets": "hznctl.cli.secrets:secrets",
-    "exec": "hznctl.cli.exec:exec_command",
-    "deploy": "hznctl.cli.deploy:deploy",
-    "status": "hznctl.cli.status:status",
-    "restart": "hznctl.cli.restart:restart",
-    "health": "hznctl.cli.health:health",
-    "policy": "hznctl.cli.policy:policy",
-    "codeowners": "hznctl.cli.codeowners:codeowners",
-    "log": "hznctl.cli.log:log",
-    "init": "hznctl.cli.init:init",
-    "new": "hznctl.cli.new:new",
-    "import": "hznctl.cli.importer:import_group",
-    "demo": "hznctl.cli.demo:demo",
+
+class Entry(NamedTuple):
+    """A command as the registry knows it before its module is imported."""
+
+    target: str  # "module:attribute" of the click command
+    summary: str  # its short help, as click makes it from the docstring (a test holds it)
+
+
+# `hznctl --help` lists every command from here: importing the commands (and pydantic, the
+# demo, supervisor's client) only to print one line each would cost many times more than
+# the interpreter's start.
+COMMANDS: dict[str, Entry] = {
+    "validate": Entry("hznctl.cli.validate:validate", "Check the inventory at PATH (default: "
+                      "inventory/) against every schema and rule."),
+    "schema": Entry("hznctl.cli.schema:schema", "Write one JSON Schema per inventory kind "
+                    "(project, application, connection, …)."),
+    "compile": Entry("hznctl.cli.compile:compile_command", "Compile the inventory at PATH "
+                     "into one bundle per host in --out."),
+    "plan": Entry("hznctl.cli.plan:plan", "Show which worker groups a change adds, changes "
+                  "(and why) or removes, per host."),
+    "secrets": Entry("hznctl.cli.secrets:secrets", "Manage secrets: SOPS files encrypted for "
+                     "the age keys of hosts and the health runner."),
+    "exec": Entry("hznctl.cli.exec:exec_command", "Start a worker with its secrets: decrypt "
+                  "them with the host's age key and exec ARGV."),
+    "deploy": Entry("hznctl.cli.deploy:deploy", "Converge this host's supervisord to BUNDLE "
+                    "(one host's folder from `hznctl compile`)."),
+    "status": Entry("hznctl.cli.status:status", "Compare the installed bundle with the live "
+                    "supervisord; exit 1 on drift."),
+    "restart": Entry("hznctl.cli.restart:restart", "Restart APPLICATION's workers on this host "
+                     "(after a release of its code)."),
+    "health": Entry("hznctl.cli.health:health", "Probe every active Redis connection of the "
+                    "inventory at PATH and write reports."),
+    "policy": Entry("hznctl.cli.policy:policy", "Roles from policy.yaml: who may change what "
+                    "in the inventory."),
+    "codeowners": Entry("hznctl.cli.codeowners:codeowners", "Generate .github/CODEOWNERS "
+                        "from policy.yaml (PATH: the inventory, default inventory/)."),
+    "log": Entry("hznctl.cli.log:log", "The activity log of the inventory at PATH: who "
+                 "changed which object and field, when, in which commit, read from git "
+                 "history (and deploys, with --deploy-records)."),
+    "init": Entry("hznctl.cli.init:init", "Create a new inventory repository in DIRECTORY "
+                  "(new or empty)."),
+    "new": Entry("hznctl.cli.new:new", "Add an application, connection, host or worker "
+                 "group to the inventory."),
+    "import": Entry("hznctl.cli.importer:import_group", "Bring an existing fleet in: its "
+                    "supervisord files and Horizon config."),
+    "demo": Entry("hznctl.cli.demo:demo", "Run the whole loop locally: Redis, supervisord, "
+                  "compile, deploy, jobs, health."),
 }
+
+
+def fit(summary: str, limit: int) -> str:
+    """The summary cut at a word to ``limit`` characters with "...", as click cuts it."""
+    if len(summary) <= limit:
+        return summary
+    kept: list[str] = []
+    for word in summary.split():
+        if len(" ".join([*kept, word])) + 3 > limit:
+            break
+        kept.append(word)
+    return " ".join(kept) + "..."
 
 
 def _module_exists(name: str) -> bool:
@@ -47,14 +87,14 @@ def _module_exists(name: str) -> bool:
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(n for n, target in COMMANDS.items()
-                      if _module_exists(target.partition(":")[0]))
+        return sorted(n for n, entry in COMMANDS.items()
+                      if _module_exists(entry.target.partition(":")[0]))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
             return None
-        module_name, _, attr = target.partition(":")
+        module_name, _, attr = entry.target.partition(":")
         if not _module_exists(module_name):
             return None
         command: click.Command = getattr(importlib.import_module(module_name), attr)
@@ -68,6 +108,17 @@ class LazyGroup(click.Group):
             hint = f" Did you mean {close[0]!r}?" if close else ""
             ctx.fail(f"No such command {name!r}.{hint}")
         return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own, with each line from the registry instead of the imported command.
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, fit(COMMANDS[name].summary, limit))
+                for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
