@@ -8,6 +8,7 @@ that a test reads the real worker's behaviour there.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import uuid
@@ -226,6 +227,9 @@ def runtime_site(tmp: Path, app: dict[str, Any], files: dict[str, str],
             "health": {"recipients": [runner_key.recipient]}})
         _dump(inv / "hosts" / "test-host.yaml", {
             "name": "test-host", "environment": "test", "age_recipient": host_key.recipient,
+            # The test's folders are in the temp dir and its workers run as this user (root
+            # in CI): the host allows both, as an admin would for such a machine.
+            "privileges": {"root": os.getuid() == 0, "paths": [str(tmp)]},
             "supervisord": {"url": sup.url, "include_dir": str(sup.include_dir),
                             "state_dir": str(tmp / "state"), "log_dir": str(tmp / "log"),
                             "age_key_file": str(host_key.path), "hznctl_bin": hznctl_bin(),
