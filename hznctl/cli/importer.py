@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,12 +17,12 @@ inventory_option = click.option(
 _URL_CREDENTIALS = re.compile(r"(://[^/@\s:]*:)[^/@\s]*@")
 
 
-def _redactor(secrets: list[str]) -> Callable[[str], str]:
-    def redact(text: str) -> str:
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return _URL_CREDENTIALS.sub(r"\1***@", text)
-    return redact
+def _shown(text: str) -> str:
+    """``text`` without the passwords this import found (the process-wide redactor knows
+    them, in every encoding) nor any other password in a URL."""
+    from hznctl.redact import redact
+
+    return _URL_CREDENTIALS.sub(r"\1***@", redact(text))
 
 
 def _env_files(paths: tuple[Path, ...]) -> dict[str, dict[str, str]]:
@@ -82,7 +81,7 @@ def supervisord(host: str, files: tuple[Path, ...], inventory: Path, environment
     identity_paths = default_identity_paths()
     result = run_import(inventory, files, options, dry_run=dry_run,
                         identities=load_identities(identity_paths) if identity_paths else None)
-    redact = _redactor(result.plan.secrets())
+    redact = _shown
     warnings = [*result.plan.warnings, *result.warnings]
     if output_format == "json":
         click.echo(redact(json.dumps({

@@ -24,6 +24,7 @@ from hznctl.importer.source import ImportError_, SourceProgram, expand, expansio
 from hznctl.inventory import Inventory
 from hznctl.models import Runtime
 from hznctl.models.common import ENV_VAR_PATTERN, USER_PATTERN
+from hznctl.redact import remember
 from hznctl.scaffold import objects
 
 _SLUG = re.compile(r"[^a-z0-9-]+")
@@ -100,10 +101,6 @@ class ImportPlan:
     moved: list[Moved] = field(default_factory=list)
     programs: list[Imported] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
-
-    def secrets(self) -> list[str]:
-        """Every plaintext value this import handles, to keep out of every output."""
-        return sorted(set(self.passwords.values()))
 
 
 def slug(text: str, fallback: str = "default") -> str:
@@ -327,6 +324,8 @@ class Builder:
                 "file: the runtime's default 127.0.0.1:6379 database 0 is assumed"))
         else:
             address, password = found
+        if password:
+            remember(password)  # kept out of every output of this process from now on
         name = self.connection_names.get(address)
         if name is None:
             label = address.host.split(".")[0]
