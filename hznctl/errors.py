@@ -7,17 +7,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# The exit codes of every command: hznctl/cli/output.py turns a command's verdict into one,
+# the handler in hznctl/cli/main.py maps the errors.
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # invalid inventory, a failed check, unhealthy, a failed deploy, drift
+EXIT_USAGE = 2
+EXIT_CHANGES = 2  # plan --detailed-exitcode: something changes
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
 
 class HznctlError(Exception):
     """An expected failure; its message is shown to the user as it is, never a traceback."""
 
-    exit_code = 1
+    exit_code = EXIT_FINDINGS
 
 
 class UsageError(HznctlError):
     """The command was called wrongly (bad option combination, missing path)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class InventoryError(HznctlError):

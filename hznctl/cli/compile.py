@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from hznctl.cli.options import absolute_path, format_option, inventory_argument, jobs_option, shown
+from hznctl.cli.options import absolute_path, inventory_argument, jobs_option, shown
+from hznctl.cli.output import format_option, human, show
 from hznctl.cli.terminal import Progress
+
+if TYPE_CHECKING:
+    from hznctl.bundle.writer import WriteResult
+    from hznctl.pipeline import CompileResult
+
+
+class Compiled(NamedTuple):
+    """What a compile wrote, as the command shows it."""
+
+    out: Path
+    result: CompileResult
+    hosts: list[str]  # every host and cluster, sorted
+    written: WriteResult
+
+
+def render_json(compiled: Compiled) -> str:
+    result, written = compiled.result, compiled.written
+    payload: dict[str, Any] = {
+        "out": str(compiled.out), "written": written.written, "unchanged": written.unchanged,
+        "removed": written.removed,
+        "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()},
+        "deployments": {c: sorted(t.manifest.deployments) for c, t in result.trees.items()}}
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def render_text(compiled: Compiled) -> str:
+    result, out, lines = compiled.result, compiled.out, []
+    for host in compiled.hosts:
+        state = "written" if host in compiled.written.written else "unchanged"
+        if host in result.trees:
+            tree = result.trees[host]
+            lines.append(f"{out / host}: {len(tree.manifest.deployments)} Deployment(s), "
+                         f"{len(tree.secrets)} Secret(s), {state}")
+            continue
+        bundle = result.bundles[host]
+        processes = sum(g.processes for g in bundle.manifest.groups.values())
+        lines.append(f"{shown(out / host)}: {len(bundle.manifest.groups)} program(s), "
+                     f"{processes} process(es), {state}")
+    for host in compiled.written.removed:
+        lines.append(f"{shown(out / host)}: removed (host no longer in the inventory)")
+    return "".join(line + "\n" for line in lines)
 
 
 @click.command("compile")
@@ -23,7 +67,7 @@ from hznctl.cli.terminal import Progress
               type=click.Path(dir_okay=False, path_type=Path),
               help="age identity that reads the secrets of clusters' new or changed Secrets "
               "(default: $HZNCTL_AGE_KEY_FILE or $SOPS_AGE_KEY_FILE; repeatable).")
-@format_option("text", "json", "github")
+@format_option("compile")
 @jobs_option
 def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str | None,
                     identities: tuple[Path, ...], output_format: str,
@@ -36,12 +80,11 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str |
     Writes atomically; bundles of removed hosts and programs disappear; an unchanged
     recompile touches no file. Exit 0 on success.
     """
-    from hznctl.bundle.writer import write_bundles
-    from hznctl.diagnostics import RENDERERS, render_json
+    from hznctl.bundle.writer import WritableBundle, write_bundles
     from hznctl.gitrev import revision
     from hznctl.pipeline import compile_inventory
 
-    bar = Progress("compiling", enabled=output_format == "text")
+    bar = Progress("compiling", enabled=human(output_format))
 
     def progress(built: int, total: int) -> None:
         if bar.bar is None and bar.enabled:
@@ -54,40 +97,12 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str |
     finally:
         bar.finish()
     if not result.ok:
-        if output_format == "json":
-            click.echo(render_json(result.diagnostics, valid=False), nl=False)
-        else:
-            click.echo(RENDERERS[output_format](result.diagnostics), nl=False, err=True)
-            click.echo("invalid inventory: nothing compiled", err=True)
-        return 1
-    from hznctl.bundle.writer import WritableBundle
+        return show("invalid-compile", output_format,
+                    (result.diagnostics, "invalid inventory: nothing compiled"), ok=False)
     from hznctl.targets.kubernetes.target import finish, identities_for_compile
 
     clusters = finish(result.trees, path, out, identities_for_compile(identities))
     everything: dict[str, WritableBundle] = {**result.bundles, **clusters}
     written = write_bundles(out, dict(sorted(everything.items())),
                             prune=not hosts and target is None)
-    if output_format == "json":
-        import json
-
-        payload = {"out": str(out), "written": written.written, "unchanged": written.unchanged,
-                   "removed": written.removed,
-                   "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()},
-                   "deployments": {c: sorted(t.manifest.deployments)
-                                   for c, t in result.trees.items()}}
-        click.echo(json.dumps(payload, indent=2, sort_keys=True))
-        return 0
-    for host in sorted(everything):
-        state = "written" if host in written.written else "unchanged"
-        if host in result.trees:
-            tree = result.trees[host]
-            click.echo(f"{out / host}: {len(tree.manifest.deployments)} Deployment(s), "
-                       f"{len(tree.secrets)} Secret(s), {state}")
-            continue
-        bundle = result.bundles[host]
-        processes = sum(g.processes for g in bundle.manifest.groups.values())
-        click.echo(f"{shown(out / host)}: {len(bundle.manifest.groups)} program(s), "
-                   f"{processes} process(es), {state}")
-    for host in written.removed:
-        click.echo(f"{shown(out / host)}: removed (host no longer in the inventory)")
-    return 0
+    return show("compile", output_format, Compiled(out, result, sorted(everything), written))

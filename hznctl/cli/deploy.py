@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from hznctl.cli.options import absolute_path, format_option
+from hznctl.cli.options import absolute_path
+from hznctl.cli.output import format_option, show
 from hznctl.deploy.record import DeployRecord, append
 from hznctl.deploy.supervisor import Address
 from hznctl.errors import UsageError
@@ -49,11 +49,21 @@ def make_address(url: str, username: str | None, password_file: Path | None,
 
 
 def render_text(record: DeployRecord) -> str:
-    """Every value escaped for the terminal: names and reasons come from the inventory."""
+    """A deploy's or a restart's record for the terminal; every value escaped (names and
+    reasons come from the inventory and the host)."""
     from hznctl.escape import terminal as t
 
     lines = [f"host {t(record.host)}: bundle {t(record.bundle)}"
              + (f" (revision {t(record.revision)})" if record.revision else "")]
+    lines += _restart_lines(record) if record.command == "restart" else _deploy_lines(record)
+    lines.append(f"result: {record.result} in {record.durations.get('total', 0):.2f}s")
+    return "\n".join(lines) + "\n"
+
+
+def _deploy_lines(record: DeployRecord) -> list[str]:
+    from hznctl.escape import terminal as t
+
+    lines = []
     if record.recovered:
         lines.append(f"  recovered an interrupted deploy ({t(str(record.recovered.get('from')))}"
                      f" → {t(str(record.recovered.get('to')))})")
@@ -69,8 +79,43 @@ def render_text(record: DeployRecord) -> str:
     restarted = record.actions.get("added", [])
     if restarted:
         lines.append(f"  started: {', '.join(map(t, restarted))}")
-    lines.append(f"result: {record.result} in {record.durations.get('total', 0):.2f}s")
-    return "\n".join(lines)
+    return lines
+
+
+def _restart_lines(record: DeployRecord) -> list[str]:
+    from hznctl.escape import terminal as t
+
+    lines = [f"  application {t(record.plan['application'])}: "
+             f"{len(record.plan['restart'])} group(s), one at a time"]
+    durations = record.actions.get("durations", {})
+    for name in record.actions.get("restarted", []):
+        lines.append(f"  restarted: {t(name)} ({durations.get(name, 0):.2f}s)")
+    if record.actions.get("failed"):
+        lines.append(f"  failed: {t(str(record.actions['failed']))}")
+    for name in record.actions.get("not_restarted", []):
+        lines.append(f"  not restarted: {t(name)}")
+    return lines
+
+
+def failure(record: DeployRecord) -> str:
+    """Why a deploy or a restart failed, and what was done about it."""
+    if record.command == "restart":
+        return f"restart failed: {record.error}"
+    message = f"deploy failed: {record.error}"
+    if record.result == "rolled-back":
+        return message + ("\nrolled back to the previous bundle "
+                          f"({record.previous_bundle or 'none: the host had no bundle'})")
+    return message + f"\nrollback failed too: {record.rollback_error}"
+
+
+def report(record: DeployRecord, output_format: str) -> int:
+    """Show a deploy's or a restart's record; a failure also as an error on stderr."""
+    code = show("deploy-record", output_format, record, ok=record.ok)
+    if not record.ok:
+        from hznctl.cli.main import shown
+
+        click.echo(f"hznctl: error: {shown(failure(record))}", err=True)
+    return code
 
 
 @click.command()
@@ -89,7 +134,7 @@ def render_text(record: DeployRecord) -> str:
               help="This machine's name in the inventory: checked against <state-dir>/host, "
               "and written there by the first deploy (the host's set-up). A bundle for "
               "another host is refused.")
-@format_option("text", "json")
+@format_option("deploy-record")
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
               callback=absolute_path,
               help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
@@ -131,19 +176,4 @@ def deploy(bundle: Path, supervisor_url: str | None, username: str | None,
     record = run_deploy(request, manifest)
     if not dry_run:
         append(record_file or state / "deploys.jsonl", record)
-    if output_format == "json":
-        click.echo(json.dumps(record.as_dict(), indent=2, sort_keys=True))
-    else:
-        click.echo(render_text(record))
-    if not record.ok:
-        message = f"deploy failed: {record.error}"
-        if record.result == "rolled-back":
-            message += ("\nrolled back to the previous bundle "
-                        f"({record.previous_bundle or 'none: the host had no bundle'})")
-        else:
-            message += f"\nrollback failed too: {record.rollback_error}"
-        from hznctl.cli.main import shown
-
-        click.echo(f"hznctl: error: {shown(message)}", err=True)
-        return 1
-    return 0
+    return report(record, output_format)

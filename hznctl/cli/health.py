@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
-from hznctl.cli.options import absolute_path, format_option, inventory_argument
+from hznctl.cli.options import absolute_path, inventory_argument
+from hznctl.cli.output import diagnostics_to_stderr, format_option, human, show
 from hznctl.cli.terminal import Progress, colour
 
 _COLOURS = {"ok": "green", "warning": "yellow", "critical": "magenta", "down": "red",
@@ -57,7 +58,7 @@ class _HealthCommand(click.Command):
               default="critical", show_default=True,
               help="Exit 1 when a connection is at least this bad (error counts as down).")
 @click.option("--no-notify", is_flag=True, help="Do not send notifications.")
-@format_option("text", "json")
+@format_option("health")
 def health(path: Path, out: Path, environments: tuple[str, ...], connections: tuple[str, ...],
            deadline: float | None, history: Path | None, identity: Path | None, fail_on: str,
            no_notify: bool, output_format: str) -> int:
@@ -78,13 +79,11 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
 
     options = HealthOptions(path, out, environments, connections, deadline, history, identity,
                             notify=not no_notify, started=started)
-    progress = Progress("probing", enabled=output_format == "text")
+    progress = Progress("probing", enabled=human(output_format))
     try:
         run = run_health(options, on_result=progress.advance, on_start=progress.start)
     except InventoryError as exc:
-        from hznctl.diagnostics import render_text
-
-        click.echo(render_text(exc.diagnostics), nl=False, err=True)  # type: ignore[arg-type]
+        diagnostics_to_stderr(exc.diagnostics)
         raise
     finally:
         progress.finish()
@@ -93,31 +92,41 @@ def health(path: Path, out: Path, environments: tuple[str, ...], connections: tu
 
         click.echo(f"hznctl: warning: {terminal(run.report.history_problem)}; it was "
                    "ignored and set aside, and a new history starts", err=True)
-    if output_format == "json":
-        click.echo(run.report.to_json(), nl=False)
-    else:
-        _print_text(run, out)
-    return 1 if run.failed(fail_on) else 0
+    return show("health", output_format, Probed(run, out), ok=not run.failed(fail_on))
 
 
-def _print_text(run: Any, out: Path) -> None:
+class Probed(NamedTuple):
+    """A health run as the command shows it: the run and where its reports are."""
+
+    run: Any
+    out: Path
+
+
+def render_json(probed: Probed) -> str:
+    text: str = probed.run.report.to_json()
+    return text
+
+
+def render_text(probed: Probed) -> str:
     from hznctl.escape import terminal
 
-    report = run.report
+    report, lines = probed.run.report, []
     coloured = colour()
     for item in report.connections:
         if item.status.value == "ok":
             continue
         status = item.status.value
         shown = click.style(f"{status:<8}", fg=_COLOURS[status]) if coloured else f"{status:<8}"
-        click.echo(f"{shown} {terminal(item.connection)} ({terminal(item.environment)}, "
-                   f"{terminal(item.endpoint)}): {terminal(item.message)}")
+        lines.append(f"{shown} {terminal(item.connection)} ({terminal(item.environment)}, "
+                     f"{terminal(item.endpoint)}): {terminal(item.message)}")
     for t in report.transitions:
         before = t.previous.value if t.previous else "new"
-        click.echo(f"changed  {terminal(t.connection)}: {before} → {t.current.value}")
+        lines.append(f"changed  {terminal(t.connection)}: {before} → {t.current.value}")
     for note in report.notifications:
         state = "sent" if note.delivered else f"not sent ({terminal(note.error or '')})"
-        click.echo(f"notified {terminal(note.channel)}: {note.transitions} change(s), {state}")
+        lines.append(f"notified {terminal(note.channel)}: {note.transitions} change(s), {state}")
     counts = ", ".join(f"{n} {s.value}" for s, n in report.counts.items() if n)
-    click.echo(f"health: {report.status.value} — {len(report.connections)} connection(s): "
-               f"{counts} in {report.duration_seconds:.2f} s; reports in {terminal(str(out))}/")
+    lines.append(f"health: {report.status.value} — {len(report.connections)} connection(s): "
+                 f"{counts} in {report.duration_seconds:.2f} s; reports in "
+                 f"{terminal(str(probed.out))}/")
+    return "".join(line + "\n" for line in lines)

@@ -75,9 +75,9 @@ def serve(path: Path, listen: str, interval: float, environments: tuple[str, ...
     try:
         run_server(options, host, port, on_ready=ready)
     except InventoryError as exc:
-        from hznctl.diagnostics import render_text
+        from hznctl.cli.output import diagnostics_to_stderr
 
-        click.echo(render_text(exc.diagnostics), nl=False, err=True)  # type: ignore[arg-type]
+        diagnostics_to_stderr(exc.diagnostics)
         raise
     except OSError as exc:
         from hznctl.errors import UsageError

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import click
 
-from hznctl.cli.options import format_option, labels_callback
+from hznctl.cli.options import labels_callback
+from hznctl.cli.output import Printed, format_option, show
 from hznctl.inventory import display_path
 
 inventory_option = click.option(
@@ -66,7 +68,7 @@ def import_group() -> None:
               help="An application's .env file; its folder says which programs it is for "
               "(repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
-@format_option("text", "json")
+@format_option("import")
 def supervisord(host: str, files: tuple[Path, ...], inventory: Path, environment: str | None,
                 age_recipient: str | None, labels: dict[str, str], application: str | None,
                 connection: str | None, env_files: tuple[Path, ...], dry_run: bool,
@@ -81,43 +83,61 @@ def supervisord(host: str, files: tuple[Path, ...], inventory: Path, environment
     identity_paths = default_identity_paths()
     result = run_import(inventory, files, options, dry_run=dry_run,
                         identities=load_identities(identity_paths) if identity_paths else None)
-    redact = _shown
-    warnings = [*result.plan.warnings, *result.warnings]
-    if output_format == "json":
-        click.echo(redact(json.dumps({
-            "dry_run": dry_run, "written": result.written,
-            "moved": [{"connection": m.connection, "from": m.where} for m in result.plan.moved],
-            "warnings": [w.as_dict() for w in warnings],
-            "programs": [{"source": d.source, "from": d.where, "program": d.program,
-                          "note": d.note or None,
-                          "changes": [c.__dict__ for c in d.changes]}
-                         for d in result.differences],
-        }, indent=2, sort_keys=True)))
-        return 0
+    return show("import", output_format, Imported(host, inventory, dry_run, result))
+
+
+class Imported(NamedTuple):
+    """An import as the command shows it."""
+
+    host: str
+    inventory: Path
+    dry_run: bool
+    result: Any
+
+    @property
+    def warnings(self) -> list[Any]:
+        return [*self.result.plan.warnings, *self.result.warnings]
+
+
+def render_json(imported: Imported) -> str:
+    result = imported.result
+    return _shown(json.dumps({
+        "dry_run": imported.dry_run, "written": result.written,
+        "moved": [{"connection": m.connection, "from": m.where} for m in result.plan.moved],
+        "warnings": [w.as_dict() for w in imported.warnings],
+        "programs": [{"source": d.source, "from": d.where, "program": d.program,
+                      "note": d.note or None,
+                      "changes": [c.__dict__ for c in d.changes]}
+                     for d in result.differences],
+    }, indent=2, sort_keys=True)) + "\n"
+
+
+def render_text(imported: Imported) -> Printed:
     from hznctl.escape import terminal
 
     def t(value: object) -> str:  # a value from the files read: redacted, then escaped
-        return terminal(redact(str(value)))
+        return terminal(_shown(str(value)))
 
-    verb = "would write" if dry_run else "wrote"
-    click.echo(f"read {len(result.plan.programs)} program(s) for host {t(host)}")
+    result, printed = imported.result, Printed()
+    verb = "would write" if imported.dry_run else "wrote"
+    printed.out(f"read {len(result.plan.programs)} program(s) for host {t(imported.host)}\n")
     for relative in result.written:
-        click.echo(f"{verb} {t(display_path(inventory / relative))}")
+        printed.out(f"{verb} {t(display_path(imported.inventory / relative))}\n")
     for moved in result.plan.moved:
-        click.echo(f"moved the password of {t(moved.connection)} ({t(moved.where)}) into its "
-                   "SOPS file")
-    for warning in warnings:
-        click.echo(redact(warning.text()), err=True)
+        printed.out(f"moved the password of {t(moved.connection)} ({t(moved.where)}) into its "
+                    "SOPS file\n")
+    for warning in imported.warnings:
+        printed.err(_shown(warning.text()) + "\n")
     for difference in result.differences:
-        click.echo(f"\n[program:{t(difference.source)}] ({t(difference.where)}) → "
-                   f"{t(difference.program)}")
+        printed.out(f"\n[program:{t(difference.source)}] ({t(difference.where)}) → "
+                    f"{t(difference.program)}\n")
         if difference.note:
-            click.echo(f"  {t(difference.note)}")
+            printed.out(f"  {t(difference.note)}\n")
         elif not difference.changes:
-            click.echo("  the same as supervisord reads the original")
+            printed.out("  the same as supervisord reads the original\n")
         for change in difference.changes:
-            click.echo(f"  {t(change.field)}: {t(change.before)} → {t(change.after)}")
-    return 0
+            printed.out(f"  {t(change.field)}: {t(change.before)} → {t(change.after)}\n")
+    return printed
 
 
 @import_group.command()

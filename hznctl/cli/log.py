@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import absolute_path, format_option, inventory_argument
+from hznctl.cli.options import absolute_path, inventory_argument
+from hznctl.cli.output import format_option, show
 
 
 @click.command()
@@ -17,7 +18,7 @@ from hznctl.cli.options import absolute_path, format_option, inventory_argument
               type=click.Path(dir_okay=False, path_type=Path), callback=absolute_path,
               help="Deploy records (JSON lines written by `hznctl deploy`) to show among the "
               "commits; repeatable.")
-@format_option("text", "json", "markdown")
+@format_option("changelog")
 def log(path: Path, since: str | None, records: tuple[Path, ...], output_format: str) -> int:
     """The activity log of the inventory at PATH: who changed which object and field, when,
     in which commit, read from git history (and deploys, with --deploy-records).
@@ -25,7 +26,6 @@ def log(path: Path, since: str | None, records: tuple[Path, ...], output_format:
     from hznctl.errors import UsageError
     from hznctl.inventory import display_path
     from hznctl.policy.changelog import changelog
-    from hznctl.policy.logformat import RENDERERS
 
     for record in records:
         if not record.is_file():
@@ -34,5 +34,4 @@ def log(path: Path, since: str | None, records: tuple[Path, ...], output_format:
     if not result.entries:
         click.echo(f"hznctl: note: no commit{' after ' + since if since else ''} changes "
                    f"{display_path(path)}", err=True)
-    click.echo(RENDERERS[output_format](result), nl=False)
-    return 0
+    return show("changelog", output_format, result)

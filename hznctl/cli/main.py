@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import click
 
 from hznctl import __version__
-from hznctl.errors import HznctlError
+from hznctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HznctlError
 
 
 class Entry(NamedTuple):
@@ -143,15 +143,15 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("hznctl: aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("hznctl: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:
@@ -171,7 +171,7 @@ def _internal_error(exc: BaseException) -> int:
     )
     if os.environ.get("HZNCTL_DEBUG"):
         click.echo(shown("".join(traceback.format_exception(exc))), err=True, nl=False)
-    return 3
+    return EXIT_INTERNAL
 
 
 def shown(message: str) -> str:

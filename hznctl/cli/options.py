@@ -64,17 +64,6 @@ inventory_argument = click.argument(
 )
 
 
-def format_option(*choices: str, default: str = "text") -> Callable[[F], F]:
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(choices),
-        default=default,
-        show_default=True,
-        help="Output format.",
-    )
-
-
 def jobs_option(func: F) -> F:
     return click.option(
         "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",

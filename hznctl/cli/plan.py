@@ -6,13 +6,9 @@ from pathlib import Path
 
 import click
 
-from hznctl.cli.options import (
-    DEFAULT_INVENTORY,
-    absolute,
-    format_option,
-    inventory_folder,
-    jobs_option,
-)
+from hznctl.cli.options import DEFAULT_INVENTORY, absolute, inventory_folder, jobs_option
+from hznctl.cli.output import diagnostics_to_stderr, format_option, show, verdict
+from hznctl.errors import EXIT_CHANGES
 
 
 @click.command()
@@ -21,7 +17,7 @@ from hznctl.cli.options import (
               help="Compare the inventory at this git revision with the working tree; "
               "takes one PATH (default: inventory/).")
 @click.option("--host", "hosts", multiple=True, metavar="NAME", help="Only these hosts.")
-@format_option("text", "json", "markdown")
+@format_option("plan")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing changes, 2 when something does.")
 @jobs_option
@@ -33,11 +29,9 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
     host bundles written by `hznctl compile`). `hznctl plan --base REV [PATH]` compiles
     the inventory at a git revision and in the working tree and compares them.
     """
-    from hznctl.diagnostics import render_text
     from hznctl.errors import UsageError
     from hznctl.pipeline import plan_against_revision
     from hznctl.plan.compare import plan_bundles
-    from hznctl.plan.render import RENDERERS
 
     if base is not None:
         if len(paths) > 1:
@@ -49,14 +43,11 @@ def plan(paths: tuple[Path, ...], base: str | None, hosts: tuple[str, ...],
     else:
         raise UsageError("give two bundle folders (OLD NEW) or --base REV [PATH]")
     if not result.ok:
-        click.echo(render_text(result.diagnostics), nl=False, err=True)
-        click.echo("invalid inventory: no plan", err=True)
-        return 1
+        diagnostics_to_stderr(result.diagnostics, "invalid inventory: no plan")
+        return verdict(False)
     from hznctl.escape import terminal
 
     for note in result.notes:
         click.echo(f"hznctl: note: {terminal(note)}", err=True)
-    click.echo(RENDERERS[output_format](result.plans), nl=False)
-    if detailed_exitcode and result.has_changes:
-        return 2
-    return 0
+    code = show("plan", output_format, result.plans)
+    return EXIT_CHANGES if detailed_exitcode and result.has_changes else code

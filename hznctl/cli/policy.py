@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
+from hznctl.cli.options import inventory_argument
+from hznctl.cli.output import Printed, format_option, show
+
+if TYPE_CHECKING:
+    from hznctl.policy.check import CheckResult
 
 
 @click.group()
@@ -30,7 +34,7 @@ def policy() -> None:
 @click.option("--every-commit-author", is_flag=True,
               help="Also check the author email of every commit since --base: each must be "
               "allowed every change (a pull request's commits, not only who opened it).")
-@format_option("text", "json", "github")
+@format_option("policy-check")
 def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
           every_commit_author: bool, output_format: str) -> int:
     """Check every change since --base against the author's roles.
@@ -44,7 +48,6 @@ def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
     Exit 0 when every change is allowed, 1 on a violation, 2 on a usage error (e.g. an
     unknown revision).
     """
-    from hznctl.diagnostics import render_github, render_text
     from hznctl.inventory import display_path
     from hznctl.policy.check import author_from_environment, check_policy, normalize_identity
 
@@ -57,13 +60,23 @@ def check(path: Path, base: str, author: str | None, teams: tuple[str, ...],
 
     for note in result.notes:
         click.echo(f"hznctl: note: {terminal(note)}", err=True)
-    if output_format == "json":
-        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-        return 0 if result.ok else 1
-    render = render_github if output_format == "github" else render_text
-    click.echo(render(result.diagnostics()), nl=False)
-    click.echo(terminal(result.summary()), err=output_format == "github")
-    return 0 if result.ok else 1
+    return show("policy-check", output_format, result, ok=result.ok)
+
+
+def render_text(result: CheckResult) -> Printed:
+    from hznctl.diagnostics import render_text
+    from hznctl.escape import terminal
+
+    return Printed().out(render_text(result.diagnostics())).out(terminal(result.summary()) + "\n")
+
+
+def render_github(result: CheckResult) -> Printed:
+    from hznctl.diagnostics import render_github
+    from hznctl.escape import terminal
+
+    # The verdict on stderr, so that stdout holds nothing but workflow commands.
+    return (Printed().out(render_github(result.diagnostics()))
+            .err(terminal(result.summary()) + "\n"))
 
 
 def _team(raw: str) -> str:

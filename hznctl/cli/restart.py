@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import click
 
-from hznctl.cli.deploy import make_address, supervisor_options
-from hznctl.cli.options import format_option
-from hznctl.deploy.record import DeployRecord, append
-
-
-def render_text(record: DeployRecord) -> str:
-    lines = [f"host {record.host}: bundle {record.bundle}"
-             + (f" (revision {record.revision})" if record.revision else ""),
-             f"  application {record.plan['application']}: "
-             f"{len(record.plan['restart'])} group(s), one at a time"]
-    durations = record.actions.get("durations", {})
-    for name in record.actions.get("restarted", []):
-        lines.append(f"  restarted: {name} ({durations.get(name, 0):.2f}s)")
-    if record.actions.get("failed"):
-        lines.append(f"  failed: {record.actions['failed']}")
-    for name in record.actions.get("not_restarted", []):
-        lines.append(f"  not restarted: {name}")
-    lines.append(f"result: {record.result} in {record.durations.get('total', 0):.2f}s")
-    return "\n".join(lines)
+from hznctl.cli.deploy import make_address, report, supervisor_options
+from hznctl.cli.output import format_option
+from hznctl.deploy.record import append
 
 
 @click.command()
@@ -47,7 +30,7 @@ def render_text(record: DeployRecord) -> str:
               "before the next one is restarted; 0 disables.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               metavar="S", help="Seconds to wait for a deploy to finish.")
-@format_option("text", "json")
+@format_option("deploy-record")
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON-lines deploy log (default: <state-dir>/deploys.jsonl).")
 def restart(application: str, groups: tuple[str, ...], bundle: Path | None,
@@ -92,11 +75,4 @@ def restart(application: str, groups: tuple[str, ...], bundle: Path | None,
         timeout=timeout, settle=settle, lock_timeout=lock_timeout)
     record = run_restart(request)
     append(record_file or state / "deploys.jsonl", record)
-    if output_format == "json":
-        click.echo(json.dumps(record.as_dict(), indent=2, sort_keys=True))
-    else:
-        click.echo(render_text(record))
-    if not record.ok:
-        click.echo(f"hznctl: error: restart failed: {record.error}", err=True)
-        return 1
-    return 0
+    return report(record, output_format)

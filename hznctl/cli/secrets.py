@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import click
 
@@ -13,11 +14,11 @@ from hznctl.cli.options import (
     DEFAULT_INVENTORY,
     absolute,
     absolute_path,
-    format_option,
     inventory_argument,
     inventory_folder,
     shown,
 )
+from hznctl.cli.output import Printed, format_option, show
 from hznctl.errors import UsageError
 from hznctl.escape import terminal
 from hznctl.secrets.decrypt import Identities
@@ -131,7 +132,7 @@ def set_command(connection: str, path: Path, file: str | None, key: str | None,
 @inventory_argument
 @identity_option
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if anything is out of date.")
-@format_option("text", "json")
+@format_option("secrets-sync")
 def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
          output_format: str) -> int:
     """Write .sops.yaml from the inventory and re-key files whose recipients changed."""
@@ -140,24 +141,38 @@ def sync(path: Path, identity_files: tuple[Path, ...], check: bool,
     identities = None if check else _identities(identity_files)
     config_changed, changes = sync_files(path, identities=identities, dry_run=check)
     pending = config_changed or any(c.action != "unchanged" for c in changes)
-    if output_format == "json":
-        click.echo(json.dumps({"sops_config_changed": config_changed,
-                               "files": [c.__dict__ for c in changes]}, indent=2,
-                              sort_keys=True))
-    else:
-        if config_changed:
-            click.echo(f"{'would write' if check else 'wrote'} {shown(path / '.sops.yaml')}")
-        for change in changes:
-            counts = [f"{len(change.added)} recipient(s) added" if change.added else "",
-                      f"{len(change.removed)} removed" if change.removed else ""]
-            detail = ", ".join(c for c in counts if c)
-            click.echo(f"{terminal(str(change.file))}: {change.action}"
-                       + (f" ({detail})" if detail else ""))
-        if any(c.removed for c in changes) and not check:
-            click.echo("recipients were removed: they still know the old data key; run "
-                       "`hznctl secrets rotate --all` (and rotate the passwords if they "
-                       "must not know those either)", err=True)
-    return 1 if check and pending else 0
+    return show("secrets-sync", output_format, Synced(path, check, config_changed, changes),
+                ok=not (check and pending))
+
+
+class Synced(NamedTuple):
+    path: Path
+    check: bool
+    config_changed: bool
+    changes: list[Any]
+
+
+def render_sync_json(synced: Synced) -> str:
+    return json.dumps({"sops_config_changed": synced.config_changed,
+                       "files": [c.__dict__ for c in synced.changes]}, indent=2,
+                      sort_keys=True) + "\n"
+
+
+def render_sync_text(synced: Synced) -> Printed:
+    printed, check, changes = Printed(), synced.check, synced.changes
+    if synced.config_changed:
+        printed.out(f"{'would write' if check else 'wrote'} {shown(synced.path / '.sops.yaml')}\n")
+    for change in changes:
+        counts = [f"{len(change.added)} recipient(s) added" if change.added else "",
+                  f"{len(change.removed)} removed" if change.removed else ""]
+        detail = ", ".join(c for c in counts if c)
+        printed.out(f"{terminal(str(change.file))}: {change.action}"
+                    + (f" ({detail})" if detail else "") + "\n")
+    if any(c.removed for c in changes) and not check:
+        printed.err("recipients were removed: they still know the old data key; run "
+                    "`hznctl secrets rotate --all` (and rotate the passwords if they "
+                    "must not know those either)\n")
+    return printed
 
 
 @secrets.command()
@@ -201,7 +216,7 @@ def rotate(path: Path, connections: tuple[str, ...], all_files: bool, password: 
 
 @secrets.command()
 @inventory_argument
-@format_option("text", "json")
+@format_option("secrets-status")
 def status(path: Path, output_format: str) -> int:
     """Show which secret files are out of date: missing or extra recipients, problems.
 
@@ -215,26 +230,41 @@ def status(path: Path, output_format: str) -> int:
     config_ok = config.is_file() and config.read_text(encoding="utf-8") == sops_config_text(
         inventory)
     ok = config_ok and all(s.up_to_date for s in statuses)
-    if output_format == "json":
-        click.echo(json.dumps({"up_to_date": ok, "sops_config_up_to_date": config_ok,
-                               "files": [s.as_dict() for s in statuses]}, indent=2,
-                              sort_keys=True))
-        return 0 if ok else 1
-    for item in statuses:
+    return show("secrets-status", output_format, Statuses(ok, config, config_ok, statuses),
+                ok=ok)
+
+
+class Statuses(NamedTuple):
+    ok: bool
+    config: Path
+    config_ok: bool
+    files: list[Any]
+
+
+def render_status_json(statuses: Statuses) -> str:
+    return json.dumps({"up_to_date": statuses.ok, "sops_config_up_to_date": statuses.config_ok,
+                       "files": [s.as_dict() for s in statuses.files]}, indent=2,
+                      sort_keys=True) + "\n"
+
+
+def render_status_text(statuses: Statuses) -> Printed:
+    printed = Printed()
+    for item in statuses.files:
         file = terminal(str(item.file))
         if item.problem is not None:
-            click.echo(f"{file}: {terminal(item.problem)}")
+            printed.out(f"{file}: {terminal(item.problem)}\n")
             continue
         if item.up_to_date:
-            click.echo(f"{file}: up to date ({len(item.needed)} recipient(s))")
+            printed.out(f"{file}: up to date ({len(item.needed)} recipient(s))\n")
             continue
         for reader in item.missing:
-            click.echo(f"{file}: missing {terminal(reader.who)} ({terminal(reader.recipient)})")
+            printed.out(f"{file}: missing {terminal(reader.who)} ({terminal(reader.recipient)})\n")
         for recipient in item.extra:
             who = terminal(str(item.extra_who.get(recipient)))
-            click.echo(f"{file}: extra {who} ({terminal(recipient)})")
-    if not config_ok:
-        click.echo(f"{shown(config)}: {'out of date' if config.exists() else 'missing'}")
-    if not ok:
-        click.echo("run `hznctl secrets sync` to bring them up to date", err=True)
-    return 0 if ok else 1
+            printed.out(f"{file}: extra {who} ({terminal(recipient)})\n")
+    config = statuses.config
+    if not statuses.config_ok:
+        printed.out(f"{shown(config)}: {'out of date' if config.exists() else 'missing'}\n")
+    if not statuses.ok:
+        printed.err("run `hznctl secrets sync` to bring them up to date\n")
+    return printed

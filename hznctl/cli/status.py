@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import click
 
 from hznctl.cli.deploy import make_address, supervisor_options
-from hznctl.cli.options import format_option, shown
+from hznctl.cli.options import shown
+from hznctl.cli.output import format_option, show
 from hznctl.deploy.status import HostStatus
 from hznctl.errors import HznctlError
 
@@ -24,7 +24,7 @@ def render_text(status: HostStatus) -> str:
     lines = [head if status.bundle else "no bundle installed"]
     lines += [f"  {t(str(finding))}" for finding in status.findings]
     lines.append("in sync" if status.in_sync else f"drift: {len(status.findings)} finding(s)")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 @click.command()
@@ -34,7 +34,7 @@ def render_text(status: HostStatus) -> str:
                    "check).")
 @click.option("--host", "host", metavar="NAME",
               help="This machine's name in the inventory, checked against <state-dir>/host.")
-@format_option("text", "json")
+@format_option("host-status")
 def status(supervisor_url: str | None, username: str | None, password_file: Path | None,
            state_dir: Path | None, include_dir: Path | None, no_reread: bool,
            host: str | None, output_format: str) -> int:
@@ -66,8 +66,4 @@ def status(supervisor_url: str | None, username: str | None, password_file: Path
                                          password_file))
     result = host_status(supervisor, state, include_dir or Path(defaults.include_dir),
                          reread=not no_reread, host=host)
-    if output_format == "json":
-        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-    else:
-        click.echo(render_text(result))
-    return 0 if result.in_sync else 1
+    return show("host-status", output_format, result, ok=result.in_sync)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
-from hznctl.cli.options import format_option, inventory_argument
-from hznctl.diagnostics import render_github, render_json, render_text
+from hznctl import diagnostics
+from hznctl.cli.options import inventory_argument
+from hznctl.cli.output import Printed, format_option, show
 from hznctl.validate import ValidationResult, validate_inventory
 
 
@@ -24,9 +26,41 @@ def summary(result: ValidationResult, *, strict: bool) -> str:
     )
 
 
+class Shown(NamedTuple):
+    """A verdict as the command shows it."""
+
+    result: ValidationResult
+    strict: bool
+    quiet: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok(strict=self.strict)
+
+
+def render_json(shown: Shown) -> str:
+    return diagnostics.render_json(shown.result.diagnostics, valid=shown.ok, strict=shown.strict,
+                                   summary=summary(shown.result, strict=shown.strict))
+
+
+def render_text(shown: Shown) -> Printed:
+    printed = Printed().out(diagnostics.render_text(shown.result.diagnostics))
+    if not (shown.quiet and shown.ok):
+        printed.out(summary(shown.result, strict=shown.strict) + "\n")
+    return printed
+
+
+def render_github(shown: Shown) -> Printed:
+    printed = Printed().out(diagnostics.render_github(shown.result.diagnostics))
+    if not (shown.quiet and shown.ok):
+        # On stderr, so that stdout holds nothing but workflow commands.
+        printed.err(summary(shown.result, strict=shown.strict) + "\n")
+    return printed
+
+
 @click.command()
 @inventory_argument
-@format_option("text", "json", "github")
+@format_option("validation")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing when the inventory is valid.")
 def validate(path: Path, output_format: str, strict: bool, quiet: bool) -> int:
@@ -35,15 +69,5 @@ def validate(path: Path, output_format: str, strict: bool, quiet: bool) -> int:
     Every problem is reported at once as FILE:LINE:COL: FIELD: MESSAGE (hint). Exit 0 when
     valid, 1 when there are errors (or warnings with --strict), 2 on a usage error.
     """
-    result = validate_inventory(path)
-    ok = result.ok(strict=strict)
-    if output_format == "json":
-        click.echo(render_json(result.diagnostics, valid=ok, strict=strict,
-                               summary=summary(result, strict=strict)), nl=False)
-        return 0 if ok else 1
-    render = render_github if output_format == "github" else render_text
-    click.echo(render(result.diagnostics), nl=False)
-    if not (quiet and ok):
-        # On stderr for GitHub, so that stdout holds nothing but workflow commands.
-        click.echo(summary(result, strict=strict), err=output_format == "github")
-    return 0 if ok else 1
+    shown = Shown(validate_inventory(path), strict, quiet)
+    return show("validation", output_format, shown, ok=shown.ok)
