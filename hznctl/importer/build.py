@@ -247,7 +247,8 @@ class Builder:
         numprocs = values.get("numprocs", "1")
         if numprocs.isdigit() and recognized.runtime in (Runtime.LARAVEL_QUEUE, Runtime.RQ,
                                                           Runtime.COMMAND):
-            worker.setdefault("min_processes", int(numprocs))
+            # numprocs is max_processes for these runtimes; min_processes means nothing
+            # to them (the runtime table), so writing it would only earn a warning
             worker.setdefault("max_processes", int(numprocs))
         elif numprocs not in ("1", "") and recognized.runtime is Runtime.CELERY:
             warn(program.warning("numprocs", f"numprocs={numprocs}: hznctl runs one celery "

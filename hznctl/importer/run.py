@@ -19,7 +19,7 @@ from hznctl.importer.roundtrip import Difference, compare
 from hznctl.importer.source import ImportError_, read_sources
 from hznctl.inventory import Inventory, display_path, load_inventory
 from hznctl.models import Runtime
-from hznctl.scaffold.staging import apply_checked
+from hznctl.scaffold.staging import apply_checked, relocated
 from hznctl.scaffold.workers import add_worker
 from hznctl.secrets.decrypt import Identities
 from hznctl.yamlio import load_document
@@ -184,4 +184,6 @@ def run_import(root: Path, files: Sequence[Path], options: Options, *,
         applied = apply_checked(target, plan.writes, new=frozenset(plan.new),
                                 prepare=_prepare(plan, identities), identities=identities)
         differences = compare(plan.programs, target, options.host)
-    return ImportResult(plan, applied.written, differences, applied.warnings, dry_run)
+    # A dry run validates a scratch copy: its findings name the operator's own files.
+    warnings = [relocated(d, root, target) for d in applied.warnings]
+    return ImportResult(plan, applied.written, differences, warnings, dry_run)

@@ -109,7 +109,7 @@ def _check(real: Path, staged: Path, changed: list[str]) -> list[Diagnostic]:
     from hznctl.validate import validate_inventory
 
     before = {_key(d) for d in validate_inventory(real).diagnostics}
-    after = [_relocated(d, real, staged) for d in validate_inventory(staged).diagnostics]
+    after = [relocated(d, real, staged) for d in validate_inventory(staged).diagnostics]
     fresh = [d for d in after if _key(d) not in before]
     errors = [d for d in fresh if d.is_error]
     if errors:
@@ -125,7 +125,7 @@ def _check(real: Path, staged: Path, changed: list[str]) -> list[Diagnostic]:
     return [d for d in fresh if not d.is_error]
 
 
-def _relocated(diagnostic: Diagnostic, real: Path, staged: Path) -> Diagnostic:
+def relocated(diagnostic: Diagnostic, real: Path, staged: Path) -> Diagnostic:
     """The diagnostic pointing at the real file instead of its staged copy."""
     with contextlib.suppress(ValueError):
         relative = Path(diagnostic.file).resolve().relative_to(staged.resolve())
