@@ -42,7 +42,7 @@ def render_text(compiled: Compiled) -> str:
         state = "written" if host in compiled.written.written else "unchanged"
         if host in result.trees:
             tree = result.trees[host]
-            lines.append(f"{out / host}: {len(tree.manifest.deployments)} Deployment(s), "
+            lines.append(f"{shown(out / host)}: {len(tree.manifest.deployments)} Deployment(s), "
                          f"{len(tree.secrets)} Secret(s), {state}")
             continue
         bundle = result.bundles[host]
