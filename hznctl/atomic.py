@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from hznctl.readfile import read_regular
+
 
 @contextlib.contextmanager
 def _staged(path: Path, data: bytes, mode: int) -> Iterator[str]:
@@ -28,8 +30,10 @@ def _staged(path: Path, data: bytes, mode: int) -> Iterator[str]:
 
 def write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
     """Write ``data`` to ``path`` atomically; returns False (and touches nothing) if unchanged."""
+    # Only a regular file can be "unchanged"; anything else there (a FIFO a plain read
+    # would block on, a device) is read without blocking and replaced.
     try:
-        if path.read_bytes() == data:
+        if read_regular(path, len(data)) == data:
             return False
     except OSError:
         pass

@@ -222,13 +222,17 @@ def status(path: Path, output_format: str) -> int:
 
     Needs no key. Exit 1 when anything is out of date.
     """
-    from hznctl.secrets.manage import file_statuses, load_for_secrets, sops_config_text
+    from hznctl.secrets.manage import (
+        SOPS_CONFIG,
+        file_statuses,
+        load_for_secrets,
+        sops_config_current,
+    )
 
     inventory = load_for_secrets(path)
     statuses = file_statuses(inventory)
-    config = path / ".sops.yaml"
-    config_ok = config.is_file() and config.read_text(encoding="utf-8") == sops_config_text(
-        inventory)
+    config = path / SOPS_CONFIG
+    config_ok = sops_config_current(path, inventory)
     ok = config_ok and all(s.up_to_date for s in statuses)
     return show("secrets-status", output_format, Statuses(ok, config, config_ok, statuses),
                 ok=ok)

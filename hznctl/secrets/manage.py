@@ -22,6 +22,7 @@ import yaml
 from hznctl.atomic import fsync_dir, write_bytes, write_text
 from hznctl.errors import missing_key
 from hznctl.inventory import Inventory, load_inventory
+from hznctl.readfile import read_regular
 from hznctl.secrets.decrypt import Identities, clear_cache
 from hznctl.secrets.errors import SecretError
 from hznctl.secrets.recipients import (
@@ -287,13 +288,25 @@ def write_sops_config(root: Path, inventory: Inventory) -> bool:
     return write_text(root / SOPS_CONFIG, sops_config_text(inventory))
 
 
+def sops_config_current(root: Path, inventory: Inventory) -> bool:
+    """Whether ``root``'s .sops.yaml is a regular file saying what the inventory says.
+
+    Anything else there (missing, a FIFO, a folder, too large, not UTF-8) is out of date,
+    and read without blocking: the next sync replaces it.
+    """
+    expected = sops_config_text(inventory).encode("utf-8")
+    try:
+        return read_regular(root / SOPS_CONFIG, len(expected)) == expected
+    except OSError:
+        return False
+
+
 def sync_files(root: Path, only: Sequence[str] | None = None, *,
                identities: Identities | None = None, dry_run: bool = False
                ) -> tuple[bool, list[FileChange]]:
     """Write .sops.yaml from the inventory, then `sops updatekeys` the files that differ."""
     inventory = load_for_secrets(root)
-    config_changed = (root / SOPS_CONFIG).exists() is False or (
-        (root / SOPS_CONFIG).read_text(encoding="utf-8") != sops_config_text(inventory))
+    config_changed = not sops_config_current(root, inventory)
     if not dry_run:
         write_sops_config(root, inventory)
     changes = []

@@ -212,3 +212,24 @@ def test_sync_leaves_files_with_pgp_keys_alone(cli, example_inventory):
     assert result.exit_code == 0, result.output
     assert "secrets/redis-main.yaml: skipped: it also has pgp keys" in result.output
     assert path.read_text() == text
+
+
+@pytest.mark.timeout(60)
+def test_a_sops_config_that_is_not_a_regular_file_is_out_of_date_not_a_hang(
+        cli, example_inventory):
+    # A FIFO in place of .sops.yaml would block a plain read forever; a folder would raise.
+    import os
+
+    config = example_inventory / ".sops.yaml"
+    config.unlink()
+    os.mkfifo(config)
+    status = cli("secrets", "status", str(example_inventory), "--format", "json")
+    assert status.exit_code == 1, status.output
+    assert json.loads(status.output)["sops_config_up_to_date"] is False
+    check = cli("secrets", "sync", str(example_inventory), "--check")
+    assert check.exit_code == 1, check.output
+    assert stat.S_ISFIFO(config.lstat().st_mode)  # --check changed nothing
+    synced = cli("secrets", "sync", str(example_inventory), "--identity", str(RUNNER))
+    assert synced.exit_code == 0, synced.output
+    assert config.is_file() and not config.is_symlink()
+    assert cli("secrets", "status", str(example_inventory)).exit_code == 0
