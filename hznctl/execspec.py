@@ -48,9 +48,10 @@ class RedisUrl(Model):
 class Recycle(Model):
     """A worker that exits by itself to be replaced (after max_jobs) may do so within
     supervisord's startsecs, which supervisord counts as a failed start (FATAL after
-    startretries). ``hznctl exec`` then runs the worker as its child and holds such an
-    exit (one of ``exit_codes``) until ``min_uptime`` seconds after the start; any other
-    exit, a crash at start included, is passed on at once."""
+    startretries), and later it looks to supervisord like a crash. ``hznctl exec`` then
+    runs the worker as its child and replaces it in place after such an exit (one of
+    ``exit_codes``), no sooner than ``min_uptime`` seconds after the previous start; any
+    other exit, a crash at start or later, ends ``hznctl exec`` with it at once."""
 
     min_uptime: Annotated[float, Field(gt=0, le=3600)]
     exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = Field(min_length=1)

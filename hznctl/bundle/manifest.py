@@ -55,7 +55,7 @@ class GroupEntry(_Strict):
     # can say `queues default → default,mail` rather than only `command … → …`.
     parameters: dict[str, str] = {}
     # Exit statuses with which its workers stop by themselves to be replaced (max_jobs);
-    # deploy counts such an exit and the restart after it as no failed start.
+    # `hznctl exec` replaces them in place, so supervisord never sees such an exit.
     recycle_exit_codes: list[int] = []
 
 

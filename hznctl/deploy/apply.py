@@ -42,9 +42,6 @@ class GroupTarget:
     processes: tuple[str, ...]
     startsecs: int
     stopwaitsecs: int
-    # Exit statuses with which its workers stop by themselves to be replaced (max_jobs):
-    # such an exit, and the restart after it, is no failed start.
-    recycle_exit_codes: tuple[int, ...] = ()
     # autostart=false: supervisord leaves it STOPPED until an operator starts it.
     autostart: bool = True
 
@@ -121,7 +118,7 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
         actions.durations["wait"] = time.monotonic() - began
         if settle > 0:
             began = time.monotonic()
-            watch_settle(supervisor, pids, settle, _recycling([targets[g] for g in to_add]))
+            watch_settle(supervisor, pids, settle)
             actions.durations["settle"] = time.monotonic() - began
     return actions
 
@@ -197,7 +194,6 @@ def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *,
     STARTING to RUNNING once it has stayed up ``startsecs``); fail at once on a crash loop.
     Returns the PID of each process (``group:name``) as it was when found RUNNING."""
     expected = {f"{g.name}:{name}": name for g in groups for name in g.processes}
-    recycling = _recycling(groups)
     deadline = time.monotonic() + timeout
     while True:
         seen = supervisor.process_infos(sorted(expected))
@@ -206,9 +202,6 @@ def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *,
         for full, name in sorted(expected.items()):
             info = seen.get(full)
             state = info["statename"] if info else "ABSENT"
-            if state == "EXITED" and _recycled(full, state, info, recycling):
-                pids[full] = 0  # it ran (the exit was held past startsecs) and is replaced
-                continue
             if state in ("FATAL", "BACKOFF", "EXITED", "STOPPED"):
                 raise ApplyFailure(_failed_start(name, state, info))
             if state != "RUNNING":
@@ -223,39 +216,20 @@ def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *,
         time.sleep(POLL)
 
 
-def _recycling(groups: Iterable[GroupTarget]) -> dict[str, tuple[int, ...]]:
-    return {f"{g.name}:{name}": g.recycle_exit_codes for g in groups
-            for name in g.processes if g.recycle_exit_codes}
-
-
-def _recycled(full: str, state: str, info: dict[str, Any] | None,
-              recycling: Mapping[str, tuple[int, ...]]) -> bool:
-    """A recycling worker between two runs: exited with a recycle status, or started again."""
-    if full not in recycling or info is None:
-        return False
-    return state == "STARTING" or (
-        state == "EXITED" and int(info.get("exitstatus", -1)) in recycling[full])
-
-
-def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float,
-                 recycling: Mapping[str, tuple[int, ...]] | None = None) -> None:
+def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -> None:
     """Keep watching the processes just found RUNNING for ``seconds``: `startsecs` is short
     next to a typical failed boot (a worker that crashes a second or two after it starts),
     so one that leaves RUNNING or is restarted (another PID) in this window fails the
-    deploy as a failed start would. A recycling worker (``recycling``: its recycle exit
-    statuses) may exit with one of them and run again under another PID; it fails only
-    by a failed start (BACKOFF, FATAL) or another exit."""
+    deploy as a failed start would. A recycling worker is no exception: `hznctl exec`
+    replaces it in place (``hznctl.recycle``), so its PID stays, and a crash of it shows
+    as a crash."""
     names = sorted(pids)
-    recycling = recycling or {}
     deadline = time.monotonic() + seconds
     while True:
         seen = supervisor.process_infos(names)
         for full in names:
             info = seen.get(full)
             state = info["statename"] if info else "ABSENT"
-            if full in recycling and (state == "RUNNING"
-                                      or _recycled(full, state, info, recycling)):
-                continue
             if state != "RUNNING" or (info is not None and int(info["pid"]) != pids[full]):
                 raise ApplyFailure(_unsettled(full, state, pids[full], info, seconds))
         left = deadline - time.monotonic()

@@ -48,8 +48,7 @@ def targets(manifest: Manifest | None) -> dict[str, GroupTarget]:
     if manifest is None:
         return {}
     return {name: GroupTarget(name, tuple(g.process_names), g.startsecs, g.stopwaitsecs,
-                              tuple(g.recycle_exit_codes),
-                              g.settings.get("autostart", "true") != "false")
+                              autostart=g.settings.get("autostart", "true") != "false")
             for name, g in manifest.groups.items()}
 
 
