@@ -25,6 +25,13 @@ def _expand(value: str, names: Mapping[str, object]) -> str:
     return _EXPANSION.sub(lambda m: ("%" + m.group(2)) % names[m.group(1)], value)
 
 
+def numbered(group: GroupEntry) -> list[tuple[int, str]]:
+    """Each process of the group with its number: supervisord counts from numprocs_start
+    (supervisor/options.py, ``processes_from_section``)."""
+    return list(enumerate(group.process_names,
+                          start=int(group.settings.get("numprocs_start", "0"))))
+
+
 def expansion_names(name: str, group: GroupEntry, num: int, here: str) -> dict[str, object]:
     """The names supervisord expands in process ``num`` of program ``name``."""
     return {"program_name": name, "group_name": name, "process_num": num,
@@ -59,7 +66,7 @@ def overridden(groups: Mapping[str, GroupEntry], config: Iterable[Mapping[str, A
     found: dict[str, list[str]] = {}
     for name, group in sorted(groups.items()):
         options: set[str] = set()
-        for num, process in enumerate(group.process_names):
+        for num, process in numbered(group):
             live = read.get((name, process))
             if live is not None:
                 names = expansion_names(name, group, num, here)

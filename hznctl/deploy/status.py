@@ -17,7 +17,7 @@ from typing import Any
 from hznctl.bundle.manifest import Manifest
 from hznctl.deploy import identity, statedir
 from hznctl.deploy.install import Installation
-from hznctl.deploy.liveconfig import differences, expansion_names
+from hznctl.deploy.liveconfig import differences, expansion_names, numbered
 from hznctl.deploy.supervisor import ConfigUnreadable, Supervisor
 from hznctl.deploy.verify import MANIFEST, Tamper, groups_touched
 from hznctl.errors import HznctlError
@@ -139,7 +139,7 @@ def _compare(supervisor: Supervisor, manifest: Manifest, managed: set[str],
     live = {(str(p["group"]), str(p["name"])): p for p in supervisor.processes()}
     config = {(str(c["group"]), str(c["name"])): c for c in supervisor.config_info()}
     expected = {(name, proc): (group, num) for name, group in manifest.groups.items()
-                for num, proc in enumerate(group.process_names)}
+                for num, proc in numbered(group)}
     status.processes = len(expected)
     for (name, proc), (group, num) in sorted(expected.items()):
         info = live.get((name, proc))

@@ -38,15 +38,17 @@ _RELEASE_FOLDERS = {"current", "releases", "release", "app", "src", "code", "www
 _REDIS_VARIABLES = {"REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_DATABASE", "REDIS_USERNAME",
                     "REDIS_PASSWORD", "REDIS_URL", "RQ_REDIS_URL", "CELERY_BROKER_URL",
                     "BROKER_URL", "REDIS_PREFIX"}
+# supervisord options a worker group's `supervisord:` carries as they are (typed there).
+_PROGRAM_OPTIONS = ("numprocs_start", "priority", "startretries", "autostart",
+                    "redirect_stderr", "umask")
 # Options whose value a worker group carries (the rest is said in a warning).
 _CARRIED = {"command", "numprocs", "directory", "user", "environment", "stopwaitsecs",
-            "startsecs", "process_name"}
+            "startsecs", "process_name", *_PROGRAM_OPTIONS}
 # Options hznctl sets itself on every program: importing them would change nothing.
-_SET_BY_HZNCTL = {"autostart", "autorestart", "stopsignal", "stopasgroup", "killasgroup",
-                  "startretries", "priority", "stdout_logfile", "stderr_logfile",
+_SET_BY_HZNCTL = {"autorestart", "stopsignal", "stopasgroup", "killasgroup",
+                  "stdout_logfile", "stderr_logfile",
                   "stdout_logfile_maxbytes", "stderr_logfile_maxbytes",
-                  "stdout_logfile_backups", "stderr_logfile_backups", "redirect_stderr",
-                  "exitcodes"}
+                  "stdout_logfile_backups", "stderr_logfile_backups", "exitcodes"}
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,7 @@ class Builder:
             value = values.get(option)
             if value is not None and value.strip().isdigit():
                 worker[option] = int(value)
+        self._program_options(program, values, worker)
         for option in sorted(set(values) - _CARRIED - _SET_BY_HZNCTL):
             warn(program.warning(option, f"{option} is not imported: hznctl does not "
                                  "express it for a worker group"))
@@ -271,6 +274,32 @@ class Builder:
                                  "shorter than the job timeout, so a restart would kill a "
                                  "running job; hznctl uses timeout plus the stop margin"))
             del worker["stopwaitsecs"]
+
+    def _program_options(self, program: SourceProgram, values: dict[str, str],
+                         worker: dict[str, Any]) -> None:
+        """The program's own supervisord options, each as the inventory's type reads it."""
+        from pydantic import ValidationError
+        from supervisor.datatypes import boolean, integer
+
+        from hznctl.models.program import ProgramOptions
+
+        read: dict[str, Any] = {"numprocs_start": integer, "priority": integer,
+                                "startretries": integer, "autostart": boolean,
+                                "redirect_stderr": boolean, "umask": str.strip}
+        carried: dict[str, object] = {}
+        for option in _PROGRAM_OPTIONS:
+            value = values.get(option)
+            if value is None:
+                continue
+            try:
+                typed = read[option](value)
+                carried[option] = getattr(ProgramOptions.model_validate({option: typed}),
+                                          option)
+            except (ValueError, ValidationError):
+                self.plan.warnings.append(program.warning(
+                    option, f"{option}={value} is not a value hznctl accepts; not imported"))
+        if carried:
+            worker["supervisord"] = carried
 
     def _application_slug(self, directory: str, runtime: Runtime) -> str:
         if self.options.application:
@@ -385,7 +414,7 @@ def worker_data(imported: Imported, connection: str, primary: str, host: str,
     merged_env = {**w.pop("env", {}), **env}
     for key in ("balance", "min_processes", "max_processes", "tries", "timeout", "memory",
                 "sleep", "max_jobs", "max_time", "backoff", "nice", "startsecs",
-                "stopwaitsecs"):
+                "stopwaitsecs", "supervisord"):
         if key in w:
             data[key] = w.pop(key)
     if imported.recognized.runtime is Runtime.COMMAND:

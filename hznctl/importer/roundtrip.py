@@ -23,7 +23,7 @@ _DEFAULTS = {
     "numprocs": "1", "directory": "(supervisord's folder)", "user": "(supervisord's user)",
     "autostart": "true", "autorestart": "unexpected", "startsecs": "1", "startretries": "3",
     "stopsignal": "TERM", "stopwaitsecs": "10", "stopasgroup": "false", "priority": "999",
-    "redirect_stderr": "false",
+    "redirect_stderr": "false", "numprocs_start": "0", "umask": "(supervisord's umask)",
 }
 _BOOLEANS = {"autostart", "stopasgroup", "killasgroup", "redirect_stderr"}
 
@@ -122,7 +122,8 @@ def compare(programs: Sequence[Imported], root: Path, host: str) -> list[Differe
             original["directory"] = imported.recognized.directory
         for option in ("numprocs", "directory", "user", "autostart", "autorestart",
                        "startsecs", "startretries", "stopsignal", "stopwaitsecs", "stopasgroup",
-                       "killasgroup", "priority", "redirect_stderr"):
+                       "killasgroup", "priority", "redirect_stderr", "numprocs_start",
+                       "umask"):
             before = _normal(option, original.get(option), original)
             after = _normal(option, compiled.get(option), compiled)
             if before != after:

@@ -30,6 +30,9 @@ class ProgramOptions(Model):
     priority: Annotated[int, Field(ge=1, le=999)] | None = Field(
         default=None, description="Start order, lower first; stop order reversed "
         "(default: 999).")
+    numprocs_start: Annotated[int, Field(ge=0, le=100000)] | None = Field(
+        default=None, description="Number of the group's first process; the processes are "
+        "numbered from it (default: 0, so <program>_00, <program>_01 …).")
     startretries: Annotated[int, Field(ge=0, le=100)] | None = Field(
         default=None, description="Failed starts before FATAL (default: 3).")
     umask: Umask | None = Field(

@@ -201,3 +201,46 @@ def test_horizon_without_php_says_so(cli, repo, monkeypatch):
     result = cli("import", "horizon", "billing", "from-hosts/horizon.conf", "--env", "x")
     assert result.exit_code == 1
     assert "needs PHP, which is not installed" in result.output
+
+
+def test_supervisord_options_of_a_program_are_carried_and_round_trip(cli, repo):
+    """numprocs_start, priority, startretries, autostart, redirect_stderr and umask become the
+    group's `supervisord:` options; the compiled program reads back the same (no change in
+    the round trip), its processes numbered from numprocs_start."""
+    (repo / "from-hosts" / "numbered.conf").write_text(
+        "[program:mailer]\n"
+        "command=rq worker mail\n"
+        "directory=/srv/mailer\n"
+        "process_name=%(program_name)s_%(process_num)02d\n"
+        "numprocs=2\nnumprocs_start=3\npriority=10\nstartretries=7\nautostart=false\n"
+        "redirect_stderr=true\numask=002\n")
+    result = cli("import", "supervisord", "web-1", "from-hosts/numbered.conf", "--format",
+                 "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    [program] = report["programs"]
+    carried = {"numprocs_start", "priority", "startretries", "autostart", "redirect_stderr",
+               "umask"}
+    assert not [c for c in program["changes"] if c["field"] in carried], program["changes"]
+    assert not [w for w in report["warnings"] if w["path"].rsplit(".", 1)[-1] in carried]
+    [app] = [p for p in (repo / "inventory/applications").glob("*.yaml")]
+    [worker] = yaml.safe_load(app.read_text())["workers"]
+    assert worker["supervisord"] == {"numprocs_start": 3, "priority": 10, "startretries": 7,
+                                     "autostart": False, "redirect_stderr": True,
+                                     "umask": "002"}
+    out = repo / "out"
+    assert cli("compile", "inventory", "--out", str(out)).exit_code == 0
+    manifest = json.loads((out / "web-1" / "manifest.json").read_text())
+    [group] = manifest["groups"].values()
+    assert [n.rsplit("_", 1)[1] for n in group["process_names"]] == ["03", "04"]
+
+
+def test_a_program_option_hznctl_cannot_take_is_a_warning_at_its_line(cli, repo):
+    (repo / "from-hosts" / "bad.conf").write_text(
+        "[program:mailer]\ncommand=rq worker mail\ndirectory=/srv/mailer\n"
+        "numprocs_start=-1\numask=999\n")
+    result = cli("import", "supervisord", "web-1", "from-hosts/bad.conf")
+    assert result.exit_code == 0, result.output
+    assert "bad.conf:4:1: warning: program:mailer.numprocs_start: numprocs_start=-1 is not " \
+        "a value hznctl accepts; not imported" in result.output
+    assert "bad.conf:5:1: warning: program:mailer.umask" in result.output

@@ -146,6 +146,98 @@ def test_a_recycling_group_that_crashes_at_start_still_fails_the_deploy(cli, tmp
         assert states(site, "jobs-cycle") == []  # rolled back: the group is gone
 
 
+def _worker_script(tmp_path: Path, body: str) -> str:
+    """A stand-in worker executable for a recycling group; it ignores rq's arguments."""
+    script = tmp_path / "worker.sh"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_recycling_worker_that_crashes_after_startsecs_fails_the_deploy(cli, tmp_path):
+    """supervisord keeps no trace of why a process it restarted had exited
+    (supervisor/process.py, Subprocess.spawn sets ``self.exitstatus = None``), so a
+    recycling worker is replaced inside `hznctl exec` (hznctl/recycle.py) and a crash of it
+    shows as a crash: this one reaches RUNNING (startsecs 1), then exits 1 two seconds into
+    each run, inside deploy's settle window, which must catch it and roll back."""
+    app = {"slug": "jobs", "runtime": "rq",
+           "executable": _worker_script(tmp_path, "sleep 2\nexit 1\n"), "workers": [
+               {"name": "cycle", "queues": ["cycle"], "max_jobs": 2, "startsecs": 1,
+                "hosts": ["test-host"]}]}
+    for site in runtime_site(tmp_path, app, {}):
+        compiled = cli("compile", str(site.inventory), "--out", str(site.out))
+        assert compiled.exit_code == 0, compiled.output
+        result = cli("deploy", str(site.bundle), "--host", "test-host", "--settle", "4")
+        assert result.exit_code == 1, result.output
+        assert "jobs-cycle_00 did not stay RUNNING through the 4s settle window" \
+            in result.output, result.output
+        assert "rolled back to the previous bundle" in result.output
+        assert states(site, "jobs-cycle") == []
+
+
+def test_a_worker_that_recycles_all_through_the_settle_window_passes_it(cli, tmp_path):
+    """The same group whose worker exits 0 (a recycle, as after max_jobs) every 0.2 s: it
+    is replaced again and again inside the one process supervisord runs, never a failed
+    start, and the deploy succeeds; supervisord's process keeps its PID."""
+    runs = tmp_path / "runs"
+    app = {"slug": "jobs", "runtime": "rq",
+           "executable": _worker_script(tmp_path, f"echo x >> {runs}\nsleep 0.2\n"),
+           "workers": [{"name": "cycle", "queues": ["cycle"], "max_jobs": 2,
+                        "startsecs": 1, "hosts": ["test-host"]}]}
+    for site in runtime_site(tmp_path, app, {}):
+        compiled = cli("compile", str(site.inventory), "--out", str(site.out))
+        assert compiled.exit_code == 0, compiled.output
+        result = cli("deploy", str(site.bundle), "--host", "test-host", "--settle", "3")
+        assert result.exit_code == 0, result.output
+        (process,) = [p for p in site.sup.processes() if p["group"] == "jobs-cycle"]
+        assert process["statename"] == "RUNNING"
+        before = len(runs.read_text().splitlines())
+        wait_for(lambda seen=before: len(runs.read_text().splitlines()) >= seen + 2,
+                 timeout=20, what="two more workers")
+        (again,) = [p for p in site.sup.processes() if p["group"] == "jobs-cycle"]
+        assert (again["statename"], again["pid"]) == ("RUNNING", process["pid"])
+
+
+def test_numprocs_start_numbers_the_processes_through_deploy_status_and_restart(cli,
+                                                                               tmp_path):
+    """supervisor numbers a program's processes from numprocs_start
+    (supervisor/options.py, processes_from_section: ``for process_num in
+    range(numprocs_start, numprocs + numprocs_start)``); deploy waits for exactly those,
+    status and restart find them, and a new numprocs_start restarts the group."""
+    app = {"slug": "jobs", "runtime": "rq",
+           "executable": _worker_script(tmp_path, "exec sleep 600\n"), "workers": [
+               {"name": "main", "queues": ["main"], "max_processes": 2,
+                "supervisord": {"numprocs_start": 5}, "hosts": ["test-host"]}]}
+    for site in runtime_site(tmp_path, app, {}):
+        record = compile_and_deploy(cli, site)
+        assert record["result"] == "ok", record
+        names = sorted(p["name"] for p in site.sup.processes() if p["group"] == "jobs-main")
+        assert names == ["jobs-main_05", "jobs-main_06"]
+        assert states(site, "jobs-main") == ["RUNNING", "RUNNING"]
+        program = (site.bundle / "programs" / "jobs-main.conf").read_text()
+        assert "numprocs_start=5" in program.splitlines()
+        assert "jobs-main_05.out.log" in " ".join(
+            p.name for p in (tmp_path / "log").iterdir())
+        status = cli("status", "--state-dir", str(site.state), "--host", "test-host",
+                     "--format", "json")
+        assert status.exit_code == 0, status.output  # in sync: the names it expects are there
+        before = site.pids()
+        restarted = cli("restart", "jobs", "--state-dir", str(site.state), "--host",
+                        "test-host")
+        assert restarted.exit_code == 0, restarted.output
+        after = site.pids()
+        assert sorted(after) == ["jobs-main:jobs-main_05", "jobs-main:jobs-main_06"]
+        assert all(after[p] != before[p] for p in after)  # both restarted
+        assert states(site, "jobs-main") == ["RUNNING", "RUNNING"]
+
+        site.apps["jobs"]["workers"][0]["supervisord"] = {"numprocs_start": 1}
+        site.write_app("jobs")
+        record = compile_and_deploy(cli, site)
+        assert record["plan"]["changed"] == ["jobs-main"], record["plan"]
+        names = sorted(p["name"] for p in site.sup.processes() if p["group"] == "jobs-main")
+        assert names == ["jobs-main_01", "jobs-main_02"]
+
+
 # ---- Celery ----------------------------------------------------------------------------
 
 @pytest.fixture

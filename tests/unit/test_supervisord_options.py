@@ -36,7 +36,7 @@ def test_golden_program_files_list_the_written_options_in_the_tables_order():
     for path in files:
         keys = _keys(path.read_text())
         assert keys == [n for n in names if n in keys], path
-        assert set(names) - set(keys) <= {"umask"}, path  # written only when set
+        assert set(names) - set(keys) <= {"umask", "numprocs_start"}, path  # only when set
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,12 @@ def _rotation(stream: str, name: str, default: str) -> Callable[[Program], Arg]:
     return value
 
 
+def first_process(p: Program) -> int:
+    """The number of the program's first process (supervisor/options.py,
+    ``processes_from_section``: ``range(numprocs_start, numprocs + numprocs_start)``)."""
+    return p.options.numprocs_start or 0
+
+
 def _umask(p: Program) -> Arg | None:
     return p.options.umask  # unset: not written, supervisord's own
 
@@ -104,6 +110,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("command", _fixed(""), "command"),  # written from the program's argv
     Option("process_name", lambda p: (PROGRAM_NAME, "_", PROCESS_NUM)),
     Option("numprocs", lambda p: str(p.numprocs)),
+    Option("numprocs_start", lambda p: str(first_process(p)) if first_process(p) else None),
     Option("directory", lambda p: p.application.directory, "directory"),
     Option("user", lambda p: p.application.user, "uid", datatypes.name_to_uid),
     Option("environment", lambda p: f"HZNCTL_SPEC_SHA256={spec_hash(p.exec_json)}"),
@@ -163,13 +170,17 @@ class Section:
     def file(self) -> str:
         return layout.program_file(self.program.group)
 
+    def process_numbers(self) -> range:
+        first = first_process(self.program)
+        return range(first, first + self.numprocs)
+
     def expansions(self, process_num: int) -> dict[str, object]:
         return {"program_name": self.group, "group_name": self.group,
                 "process_num": process_num, "numprocs": self.numprocs}
 
     def process_names(self) -> list[str]:
         return [expand(self.options["process_name"], self.expansions(n))
-                for n in range(self.numprocs)]
+                for n in self.process_numbers()]
 
     def settings(self) -> dict[str, str]:
         """Every option as supervisor's syntax shows it (the manifest's ``settings``)."""

@@ -328,7 +328,8 @@ def _compare_strings(written: dict[str, str], program: Section) -> None:
             if value != intended:
                 raise VerifyError(f"{option}: supervisor reads another value than intended")
             continue
-        for num in _sample(program.numprocs) if option in _MACHINE_OPTIONS else [0]:
+        numbers = program.process_numbers()
+        for num in _sample(numbers) if option in _MACHINE_OPTIONS else numbers[:1]:
             expansions = program.expansions(num)
             try:
                 read = supervisor_options.expand(value, expansions,
@@ -357,16 +358,17 @@ def _compare_free_text(written: dict[str, str], program: Section) -> None:
         raise VerifyError("environment: supervisor reads other variables than intended")
     _compare_names(written["process_name"], program)
     try:
-        command = supervisor_options.expand(written["command"], program.expansions(0),
+        first = program.process_numbers()[0]
+        command = supervisor_options.expand(written["command"], program.expansions(first),
                                             f"program:{program.group}.command")
     except ValueError as exc:
         raise VerifyError(f"command: supervisor cannot expand it: {exc}") from None
     _compare_command(command, program)
 
 
-def _sample(numprocs: int) -> list[int]:
+def _sample(numbers: range) -> list[int]:
     """Process numbers to read per-process values for: the first and the last."""
-    return sorted({0, max(numprocs - 1, 0)})
+    return sorted({numbers[0], numbers[-1]})
 
 
 def _expected_environment(program: Section) -> dict[str, str]:
@@ -375,7 +377,7 @@ def _expected_environment(program: Section) -> dict[str, str]:
 
 
 def _compare_names(process_name: str, program: Section) -> None:
-    if [supervisor_expand(process_name, program, n) for n in range(program.numprocs)] \
+    if [supervisor_expand(process_name, program, n) for n in program.process_numbers()] \
             != program.process_names():
         raise VerifyError("process_name: supervisor names the processes otherwise")
 
