@@ -86,7 +86,6 @@ def _read_regular(path: Path) -> bytes | None:
 
 
 def _write_readonly(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # whatever the umask
@@ -98,13 +97,24 @@ def _write_readonly(target: Path, data: bytes) -> None:
 
 
 def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
-          candidates: Mapping[str, list[Path]]) -> list[str]:
+          candidates: Mapping[str, list[Path]],
+          verified: Mapping[str, bytes] | None = None) -> list[str]:
     """Write every file into ``staging`` from the first candidate whose content has the
     manifest's hash (each read is verified: a candidate may itself have been edited);
-    returns the paths no candidate could give."""
+    returns the paths no candidate could give. ``verified``: contents already read and
+    checked against their hash (by hash), written without another read."""
     missing = []
+    verified = verified or {}
+    folders = {staging}
     for relpath in sorted(files):
         target = _inside(staging, relpath)
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.update(target.parents[:len(target.relative_to(staging).parts) - 1])
+        known = verified.get(files[relpath])
+        if known is not None:
+            _write_readonly(target, known)
+            continue
         for candidate in candidates.get(files[relpath], []):
             data = _read_regular(candidate)
             if data is not None and hashlib.sha256(data).hexdigest() == files[relpath]:
@@ -113,9 +123,8 @@ def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
         else:
             missing.append(relpath)
     _write_readonly(staging / MANIFEST, manifest_data)
-    for folder in sorted({p.parent for p in staging.rglob("*")} | {staging}, reverse=True):
-        if not folder.is_symlink():
-            os.chmod(folder, FOLDER_MODE)
+    for folder in sorted(folders, reverse=True):  # every folder made here, deepest first
+        os.chmod(folder, FOLDER_MODE)
     return missing
 
 
@@ -210,17 +219,22 @@ class Installation:
             raise InstallError(f"{path}: no manifest here (or not a regular file)")
         return parse_manifest(data, str(path))
 
-    def verify(self, ident: str, files: Mapping[str, str]) -> list[Tamper]:
-        """What was changed by hand in installed bundle ``ident`` (empty: intact)."""
-        return verify_bundle(self.bundles / ident, ident, files)
+    def verify(self, ident: str, files: Mapping[str, str],
+               keep: dict[str, bytes] | None = None) -> list[Tamper]:
+        """What was changed by hand in installed bundle ``ident`` (empty: intact);
+        ``keep``: filled with the intact contents read, by hash (see ``stage``)."""
+        return verify_bundle(self.bundles / ident, ident, files, keep)
 
     def stage(self, source: Path, files: dict[str, str],
-              tampered: list[Tamper] | None = None) -> str:
+              tampered: list[Tamper] | None = None,
+              verified: Mapping[str, bytes] | None = None) -> str:
         """Install the bundle at ``source`` as ``bundles/<id>``: every file copied (never
         linked: no installed file shares an inode with one anybody edits) after checking
         it against the manifest's hash, made read-only and durable. A bundle already there
         is reused only if intact (``tampered``: its verification, when already done);
-        otherwise it is rebuilt and swapped in, in one rename."""
+        otherwise it is rebuilt and swapped in, in one rename. ``verified``: file contents
+        already read and checked against their hash (the bundle that runs, as its
+        verification read it), used for the files of the same hash."""
         manifest_data = _read_regular(source / MANIFEST)
         if manifest_data is None:
             raise InstallError(f"cannot read {source / MANIFEST} (a regular file)")
@@ -229,7 +243,8 @@ class Installation:
         exists = os.path.lexists(dest)
         if exists and not (self.verify(ident, files) if tampered is None else tampered):
             return ident
-        self._build(ident, manifest_data, files, candidates_from(source, files), f"{source}")
+        self._build(ident, manifest_data, files, candidates_from(source, files), f"{source}",
+                    verified)
         return ident
 
     def repair(self, ident: str, files: Mapping[str, str],
@@ -252,14 +267,15 @@ class Installation:
         return []
 
     def _build(self, ident: str, manifest_data: bytes, files: Mapping[str, str],
-               candidates: Mapping[str, list[Path]], source: str | None) -> None:
+               candidates: Mapping[str, list[Path]], source: str | None,
+               verified: Mapping[str, bytes] | None = None) -> None:
         dest = self.bundles / ident
         self._ensure_bundles()
         staging = self.bundles / f".staging-{ident}-{os.getpid()}"
         remove_tree(staging)
         try:
             os.mkdir(staging, 0o700)
-            missing = _fill(staging, manifest_data, files, candidates)
+            missing = _fill(staging, manifest_data, files, candidates, verified)
             if missing and source is not None:
                 raise InstallError(
                     f"{source}/{missing[0]} does not match the hash in its manifest (or is "

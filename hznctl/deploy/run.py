@@ -114,6 +114,8 @@ class _Deploy:
         self._since = 0.0
         self.tampers: list[Tamper] = []
         self.unverified: list[str] = []
+        # Contents of the running bundle's files as its verification read them, by hash.
+        self.verified: dict[str, bytes] = {}
 
     def _timed(self, step: str) -> None:
         now = time.monotonic()
@@ -178,7 +180,7 @@ class _Deploy:
             return []
         if self.base is None:  # manifest.json unreadable
             return [Tamper(MANIFEST, "edited")]
-        found = self.inst.verify(self.base_id, self.base.files)
+        found = self.inst.verify(self.base_id, self.base.files, self.verified)
         if not self.journal:  # mid-deploy, the links follow the killed deploy's switch
             links = self.inst.link_problems(program_files(self.base))
             found += [Tamper(rel, f"link in the include folder {what}")
@@ -213,7 +215,8 @@ class _Deploy:
         if self.first and self.host is not None:
             identity.write(inst.state_dir, self.host)
         self.unverified = self._repair_base(previous_id)
-        if inst.stage(self.request.bundle, dict(self.new.files)) != self.new_id:
+        if inst.stage(self.request.bundle, dict(self.new.files),
+                      verified=self.verified) != self.new_id:
             raise InstallError(f"{self.request.bundle / 'manifest.json'} changed while it was "
                                "being deployed; run the deploy again")
         self._timed("stage")
