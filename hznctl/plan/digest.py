@@ -1,0 +1,140 @@
+"""What each host's bundle is made from, as one digest: `plan --base` compiles a host only
+when its digest differs between the two revisions.
+
+A host's digest covers every file that can reach its bundle, by content: its own host
+file; the file of every application placed on it, with what is placed there; the files of
+the connections those applications name, and the SOPS files those connections read. Every
+other file of the inventory (project.yaml and its defaults, policy, notifications,
+templates, secret files no connection reads, anything unknown) is *global*: it is in
+every host's digest, so changing it compiles every host. A file is attributed to one
+object only where the loader reads it as that object (``<kind>/<name>.yaml|yml``); when in
+doubt a file is global. Equal digests mean equal inputs, so equal bundles but for the
+revision they name — the plan says so without building either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hznctl.compile.programs import group_name
+from hznctl.inventory import Inventory
+from hznctl.placement import PlacedGroup
+from hznctl.runtimes import runtime_spec
+
+# Folders whose `<name>.yaml` files the loader reads as one object each (inventory.KINDS).
+_ATTRIBUTED = {"applications": "application", "connections": "connection", "hosts": "host"}
+_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    """The inventory's files by content: attributed to an object, or global."""
+
+    objects: Mapping[tuple[str, str], str]  # (kind, name) -> digest of its file(s)
+    files: Mapping[str, str]  # relative path -> sha256 of every regular file
+
+    def digest(self, kind: str, name: str) -> str:
+        return self.objects.get((kind, name), "")
+
+
+def read_inputs(root: Path) -> InputFiles:
+    """Every regular file under ``root`` (links followed, as the loader follows them), by
+    content."""
+    files: dict[str, str] = {}
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:  # a dangling link, a folder link: reported by validate
+                data = b"\0unreadable"
+            files[os.path.relpath(path, root).replace(os.sep, "/")] = (
+                hashlib.sha256(data).hexdigest())
+    objects: dict[tuple[str, str], str] = {}
+    for rel, sha in files.items():
+        folder, _, name = rel.partition("/")
+        stem, suffix = os.path.splitext(name)
+        if folder in _ATTRIBUTED and "/" not in name and suffix in _SUFFIXES:
+            key = (_ATTRIBUTED[folder], stem)
+            objects[key] = _join([objects.get(key, ""), rel, sha])
+    return InputFiles(objects, files)
+
+
+def _join(parts: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _connections_of(inventory: Inventory, slug: str) -> set[str]:
+    app = inventory.applications[slug]
+    named = {c.connection for c in app.connections}
+    named.update(w.connection for w in app.workers if w.connection)
+    return named
+
+
+def host_digests(inventory: Inventory, inputs: InputFiles,
+                 placed: Mapping[str, list[PlacedGroup]], hosts: Iterable[str]
+                 ) -> dict[str, str]:
+    """The input digest of each of ``hosts`` (names in ``placed``)."""
+    attributed: set[str] = set()
+    secret_of: dict[str, str] = {}
+    for name, connection in inventory.connections.items():
+        if connection.password is not None:
+            secret_of[name] = connection.password.sops
+    for rel in inputs.files:
+        folder, _, name = rel.partition("/")
+        if folder in _ATTRIBUTED and "/" not in name and os.path.splitext(name)[1] in _SUFFIXES:
+            attributed.add(rel)
+    attributed.update(p for p in secret_of.values() if p in inputs.files)
+    common = _join(f"{rel}={sha}" for rel, sha in sorted(inputs.files.items())
+                   if rel not in attributed)
+    digests = {}
+    for host in hosts:
+        parts = ["host", host, common, inputs.digest("host", host)]
+        apps = sorted({p.application for p in placed[host]})
+        parts += [f"{p.application}/{p.worker}" for p in placed[host]]
+        connections: set[str] = set()
+        for slug in apps:
+            parts += ["application", slug, inputs.digest("application", slug)]
+            connections |= _connections_of(inventory, slug)
+        for name in sorted(connections):
+            parts += ["connection", name, inputs.digest("connection", name)]
+            secret = secret_of.get(name)
+            if secret is not None:
+                parts += ["secret", secret, inputs.files.get(secret, "")]
+        digests[host] = _join(parts)
+    return digests
+
+
+def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
+    """The program groups a host's bundle holds for ``placed``, sorted, as
+    ``HostCompiler.programs`` makes them (a Horizon application's workers share one group;
+    a scheduler and every other runtime's worker group have one each, if they run any
+    process)."""
+    by_app: dict[str, list[str]] = {}
+    for item in placed:
+        by_app.setdefault(item.application, []).append(item.worker)
+    names: list[str] = []
+    for slug, workers in by_app.items():
+        app = inventory.applications[slug]
+        spec = runtime_spec(app.runtime)
+        by_name = {w.name: w for w in app.workers}
+        pooled = False
+        for worker in (by_name[w] for w in workers):
+            if worker.kind == "scheduler" or not spec.per_application:
+                if worker.max_processes > 0:
+                    names.append(group_name(app, worker))
+            elif worker.kind == "worker":
+                pooled = True
+        if pooled:
+            names.append(group_name(app, None))
+    return sorted(names)
