@@ -1,9 +1,11 @@
 """What each host's bundle is made from, as one digest: `plan --base` compiles a host only
 when its digest differs between the two revisions.
 
-A host's digest covers every file that can reach its bundle, by content: its own host
-file; the file of every application placed on it, with what is placed there; the files of
-the connections those applications name, and the SOPS files those connections read. Every
+A host's digest covers everything that can reach its bundle, by content: its own host
+file; each application placed on it, as its typed value (the build reads only that),
+without its worker groups but with those placed there (an edit of one worker group
+compiles only the hosts it runs on); the files of the connections those applications
+name, and the SOPS files those connections read. Every
 other file of the inventory (project.yaml and its defaults, policy, notifications,
 templates, secret files no connection reads, anything unknown) is *global*: it is in
 every host's digest, so changing it compiles every host. A file is attributed to one
@@ -98,13 +100,22 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
     common = _join(f"{rel}={sha}" for rel, sha in sorted(inputs.files.items())
                    if rel not in attributed)
     digests = {}
+    apps_seen: dict[str, str] = {}
+    workers_seen: dict[tuple[str, str], str] = {}
     for host in hosts:
         parts = ["host", host, common, inputs.digest("host", host)]
         apps = sorted({p.application for p in placed[host]})
-        parts += [f"{p.application}/{p.worker}" for p in placed[host]]
+        for item in placed[host]:
+            key = (item.application, item.worker)
+            if key not in workers_seen:
+                workers_seen[key] = _worker_digest(inventory, *key)
+            parts += ["worker", *key, workers_seen[key]]
         connections: set[str] = set()
         for slug in apps:
-            parts += ["application", slug, inputs.digest("application", slug)]
+            if slug not in apps_seen:
+                apps_seen[slug] = _join([inventory.applications[slug].model_dump_json(
+                    exclude={"workers"})])
+            parts += ["application", slug, apps_seen[slug]]
             connections |= _connections_of(inventory, slug)
         for name in sorted(connections):
             parts += ["connection", name, inputs.digest("connection", name)]
@@ -113,6 +124,11 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
                 parts += ["secret", secret, inputs.files.get(secret, "")]
         digests[host] = _join(parts)
     return digests
+
+
+def _worker_digest(inventory: Inventory, slug: str, name: str) -> str:
+    worker = next(w for w in inventory.applications[slug].workers if w.name == name)
+    return _join([worker.model_dump_json()])
 
 
 def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
