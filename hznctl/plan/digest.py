@@ -69,11 +69,10 @@ def read_inputs(root: Path) -> InputFiles:
 
 
 def _join(parts: Iterable[str]) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8", "surrogateescape"))
-        digest.update(b"\0")
-    return digest.hexdigest()
+    """One digest of the parts, each ended by NUL (no part holds one: names, paths, JSON
+    and hex digests)."""
+    return hashlib.sha256("".join(f"{part}\0" for part in parts).encode(
+        "utf-8", "surrogateescape")).hexdigest()
 
 
 def _connections_of(inventory: Inventory, slug: str) -> set[str]:
@@ -108,13 +107,13 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
         for item in placed[host]:
             key = (item.application, item.worker)
             if key not in workers_seen:
-                workers_seen[key] = _worker_digest(inventory, *key)
+                workers_seen[key] = _worker_value(inventory, *key)
             parts += ["worker", *key, workers_seen[key]]
         connections: set[str] = set()
         for slug in apps:
             if slug not in apps_seen:
-                apps_seen[slug] = _join([inventory.applications[slug].model_dump_json(
-                    exclude={"workers"})])
+                apps_seen[slug] = inventory.applications[slug].model_dump_json(
+                    exclude={"workers"})
             parts += ["application", slug, apps_seen[slug]]
             connections |= _connections_of(inventory, slug)
         for name in sorted(connections):
@@ -126,9 +125,9 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
     return digests
 
 
-def _worker_digest(inventory: Inventory, slug: str, name: str) -> str:
+def _worker_value(inventory: Inventory, slug: str, name: str) -> str:
     worker = next(w for w in inventory.applications[slug].workers if w.name == name)
-    return _join([worker.model_dump_json()])
+    return worker.model_dump_json()
 
 
 def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
