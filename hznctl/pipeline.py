@@ -21,7 +21,7 @@ from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError, no_inventory
 from hznctl.gitrev import materialize, resolve_revision, revision
-from hznctl.inventory import Inventory
+from hznctl.inventory import Inventory, reusing
 from hznctl.placement import PlacedGroup, groups_by_host
 from hznctl.plan import digest
 from hznctl.plan.compare import PlanResult, all_plans
@@ -158,9 +158,14 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
     jobs = parallel.default_jobs() if jobs is None else jobs
     head_placed = groups_by_host(head.inventory)
     head_hosts = _supervisord_hosts(head.inventory, head_placed, hosts)
+    head_inputs = digest.read_inputs(root)
     with tempfile.TemporaryDirectory(prefix="hznctl-plan-") as tmp:
         old_root = materialize(root, base_sha, Path(tmp))
-        old = validate_inventory(old_root)
+        old_inputs = digest.read_inputs(old_root)
+        same = [rel for rel, sha in old_inputs.files.items()
+                if head_inputs.files.get(rel) == sha]
+        with reusing(head.inventory, frozenset(same)):  # files of both: loaded once
+            old = validate_inventory(old_root)
         if not old.ok():
             result.notes.append(_invalid_base(base, base_sha))
             new = _build_some(head.inventory, head_hosts, head_rev, jobs)
@@ -171,21 +176,19 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
         old_placed = groups_by_host(old.inventory)
         old_hosts = _supervisord_hosts(old.inventory, old_placed, hosts)
         both = sorted(set(head_hosts) & set(old_hosts))
-        head_digests = digest.host_digests(head.inventory, digest.read_inputs(root),
-                                           head_placed, both)
-        old_digests = digest.host_digests(old.inventory, digest.read_inputs(old_root),
-                                          old_placed, both)
-        same = {h for h in both if head_digests[h] == old_digests[h]}
-        new = _build_some(head.inventory, [h for h in head_hosts if h not in same],
+        head_digests = digest.host_digests(head.inventory, head_inputs, head_placed, both)
+        old_digests = digest.host_digests(old.inventory, old_inputs, old_placed, both)
+        alike = {h for h in both if head_digests[h] == old_digests[h]}
+        new = _build_some(head.inventory, [h for h in head_hosts if h not in alike],
                           head_rev, jobs)
         new_trees = build_trees(head.inventory, revision=head_rev)
-        before = _build_some(old.inventory, [h for h in old_hosts if h not in same],
+        before = _build_some(old.inventory, [h for h in old_hosts if h not in alike],
                              base_sha, jobs)
         old_trees = build_trees(old.inventory, revision=base_sha)
     plans = all_plans(_manifests(before), _manifests(new), _tree_manifests(old_trees),
                       _tree_manifests(new_trees), hosts)
     plans += [unchanged_plan(head.inventory, h, head_placed[h], base_sha, head_rev)
-              for h in sorted(same)]
+              for h in sorted(alike)]
     result.plans = sorted(plans, key=lambda p: p.host)
     return result
 
