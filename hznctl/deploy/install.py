@@ -36,7 +36,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from hznctl.atomic import fsync_dir, replace_symlink
@@ -98,11 +98,13 @@ def _write_readonly(target: Path, data: bytes) -> None:
 
 def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
           candidates: Mapping[str, list[Path]],
-          verified: Mapping[str, bytes] | None = None) -> list[str]:
+          verified: Mapping[str, bytes] | None = None,
+          present: Collection[str] = ()) -> list[str]:
     """Write every file into ``staging`` from the first candidate whose content has the
     manifest's hash (each read is verified: a candidate may itself have been edited);
     returns the paths no candidate could give. ``verified``: contents already read and
-    checked against their hash (by hash), written without another read."""
+    checked against their hash (by hash), written without another read; ``present``:
+    files already in ``staging`` as they must be (see ``_recycle``)."""
     missing = []
     verified = verified or {}
     folders = {staging}
@@ -111,6 +113,8 @@ def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
         if target.parent not in folders:
             target.parent.mkdir(parents=True, exist_ok=True)
             folders.update(target.parents[:len(target.relative_to(staging).parts) - 1])
+        if relpath in present:
+            continue
         known = verified.get(files[relpath])
         if known is not None:
             _write_readonly(target, known)
@@ -126,6 +130,59 @@ def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
     for folder in sorted(folders, reverse=True):  # every folder made here, deepest first
         os.chmod(folder, FOLDER_MODE)
     return missing
+
+
+def _recycle(staging: Path, files: Mapping[str, str]) -> set[str]:
+    """Make the tree at ``staging`` (an installed bundle no longer needed, renamed there)
+    hold only what can stay for a bundle of ``files``: every file that is a regular file
+    of ours, with one link, read-only and of the manifest's hash (read and checked now),
+    is kept; everything else is removed, manifest.json too. Returns the files kept.
+
+    Creating and deleting hundreds of files costs a journaling file system more than
+    anything else a deploy does: a new bundle differs from an old one by a few files."""
+    wanted_folders = {str(staging)}
+    for relpath in files:
+        target = _inside(staging, relpath)
+        wanted_folders.update(str(f) for f in target.parents[:len(relpath.split("/")) - 1])
+    os.chmod(staging, 0o700)
+    for folder, dirs, _files in os.walk(staging):  # open every real folder up first
+        for name in dirs:
+            if not os.path.islink(os.path.join(folder, name)):
+                os.chmod(os.path.join(folder, name), 0o700)
+    kept: set[str] = set()
+    for folder, dirs, names in os.walk(staging):
+        for name in list(dirs):
+            path = os.path.join(folder, name)
+            if path not in wanted_folders or os.path.islink(path):  # never written through
+                remove_tree(Path(path))
+                dirs.remove(name)
+        for name in names:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, staging).replace(os.sep, "/")
+            if rel in files and _intact(path, files[rel]):
+                kept.add(rel)
+            else:
+                os.unlink(path)
+    return kept
+
+
+def _intact(path: str, sha256: str) -> bool:
+    """A regular file of ours, one link, read-only, holding content of hash ``sha256``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid()
+                or stat.S_IMODE(st.st_mode) != FILE_MODE):
+            return False
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return hashlib.sha256(b"".join(chunks)).hexdigest() == sha256
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:
@@ -227,14 +284,17 @@ class Installation:
 
     def stage(self, source: Path, files: dict[str, str],
               tampered: list[Tamper] | None = None,
-              verified: Mapping[str, bytes] | None = None) -> str:
+              verified: Mapping[str, bytes] | None = None,
+              recyclable: Collection[str] = ()) -> str:
         """Install the bundle at ``source`` as ``bundles/<id>``: every file copied (never
         linked: no installed file shares an inode with one anybody edits) after checking
         it against the manifest's hash, made read-only and durable. A bundle already there
         is reused only if intact (``tampered``: its verification, when already done);
         otherwise it is rebuilt and swapped in, in one rename. ``verified``: file contents
         already read and checked against their hash (the bundle that runs, as its
-        verification read it), used for the files of the same hash."""
+        verification read it), used for the files of the same hash. ``recyclable``:
+        installed bundles this deploy deletes anyway; one of them becomes the new one
+        (see ``_recycle``), its files that are already right kept."""
         manifest_data = _read_regular(source / MANIFEST)
         if manifest_data is None:
             raise InstallError(f"cannot read {source / MANIFEST} (a regular file)")
@@ -243,9 +303,27 @@ class Installation:
         exists = os.path.lexists(dest)
         if exists and not (self.verify(ident, files) if tampered is None else tampered):
             return ident
-        self._build(ident, manifest_data, files, candidates_from(source, files), f"{source}",
-                    verified)
+        known = verified or {}
+        unread = {p: sha for p, sha in files.items() if sha not in known}
+        self._build(ident, manifest_data, files, candidates_from(source, unread), f"{source}",
+                    verified, None if exists else self._recyclable(recyclable))
         return ident
+
+    def _recyclable(self, idents: Collection[str]) -> str | None:
+        """One of ``idents`` that is an installed bundle and neither current nor previous."""
+        keep = {self.current_id(), self.previous_id()}
+        for ident in sorted(idents):
+            if (ident not in keep and not ident.startswith(".") and "/" not in ident
+                    and (self.bundles / ident / MANIFEST).is_file()):
+                return ident
+        return None
+
+    def recyclable(self, keep: Collection[str]) -> list[str]:
+        """The installed bundles a prune keeping ``keep`` would delete."""
+        if not self.bundles.is_dir():
+            return []
+        return sorted(e.name for e in self.bundles.iterdir()
+                      if not e.name.startswith(".") and e.name not in keep)
 
     def repair(self, ident: str, files: Mapping[str, str],
                candidates: Mapping[str, list[Path]]) -> list[str]:
@@ -268,14 +346,24 @@ class Installation:
 
     def _build(self, ident: str, manifest_data: bytes, files: Mapping[str, str],
                candidates: Mapping[str, list[Path]], source: str | None,
-               verified: Mapping[str, bytes] | None = None) -> None:
+               verified: Mapping[str, bytes] | None = None,
+               recycle: str | None = None) -> None:
         dest = self.bundles / ident
         self._ensure_bundles()
         staging = self.bundles / f".staging-{ident}-{os.getpid()}"
         remove_tree(staging)
         try:
-            os.mkdir(staging, 0o700)
-            missing = _fill(staging, manifest_data, files, candidates, verified)
+            present: set[str] = set()
+            if recycle is not None:
+                try:
+                    os.rename(self.bundles / recycle, staging)  # a leftover is pruned
+                    present = _recycle(staging, files)
+                except OSError:  # whatever is in the way: a bundle from nothing, then
+                    remove_tree(staging)
+                    recycle = None
+            if recycle is None:
+                os.mkdir(staging, 0o700)
+            missing = _fill(staging, manifest_data, files, candidates, verified, present)
             if missing and source is not None:
                 raise InstallError(
                     f"{source}/{missing[0]} does not match the hash in its manifest (or is "

@@ -215,8 +215,12 @@ class _Deploy:
         if self.first and self.host is not None:
             identity.write(inst.state_dir, self.host)
         self.unverified = self._repair_base(previous_id)
-        if inst.stage(self.request.bundle, dict(self.new.files),
-                      verified=self.verified) != self.new_id:
+        # Bundles needed by this deploy, its rollback or undoing its switch; one of the
+        # others becomes the new bundle (few of its files differ), the rest are pruned.
+        keep = {i for i in (self.base_id, self.new_id, previous_id,
+                            *(self.journal or {}).values()) if i}
+        if inst.stage(self.request.bundle, dict(self.new.files), verified=self.verified,
+                      recyclable=inst.recyclable(keep)) != self.new_id:
             raise InstallError(f"{self.request.bundle / 'manifest.json'} changed while it was "
                                "being deployed; run the deploy again")
         self._timed("stage")
@@ -226,8 +230,6 @@ class _Deploy:
         self._timed("switch")
         # Older bundles are needed neither by this deploy, nor by its rollback, nor by undoing
         # its switch: delete them while supervisord re-reads its configuration.
-        keep = {i for i in (self.base_id, self.new_id, previous_id,
-                            *(self.journal or {}).values()) if i}
         pruning = threading.Thread(target=inst.prune, args=(keep,), daemon=True)
         pruning.start()
         try:
