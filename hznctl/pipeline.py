@@ -178,8 +178,12 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
         old_placed = groups_by_host(old.inventory)
         old_hosts = _supervisord_hosts(old.inventory, old_placed, hosts)
         both = sorted(set(head_hosts) & set(old_hosts))
-        head_digests = digest.host_digests(head.inventory, head_inputs, head_placed, both)
-        old_digests = digest.host_digests(old.inventory, old_inputs, old_placed, both)
+        edited = {slug for slug in {*head.inventory.applications, *old.inventory.applications}
+                  if head_inputs.digest("application", slug)
+                  != old_inputs.digest("application", slug)}
+        head_digests = digest.host_digests(head.inventory, head_inputs, head_placed, both,
+                                           edited)
+        old_digests = digest.host_digests(old.inventory, old_inputs, old_placed, both, edited)
         alike = {h for h in both if head_digests[h] == old_digests[h]}
         new = _build_some(head.inventory, [h for h in head_hosts if h not in alike],
                           head_rev, jobs)

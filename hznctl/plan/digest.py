@@ -2,8 +2,9 @@
 when its digest differs between the two revisions.
 
 A host's digest covers everything that can reach its bundle, by content: its own host
-file; each application placed on it, as its typed value (the build reads only that),
-without its worker groups but with those placed there (an edit of one worker group
+file; each application placed on it and which of its worker groups are (an application
+whose file differs between the two sides as its typed value, which is all the build
+reads, without its worker groups but with those placed there: an edit of one worker group
 compiles only the hosts it runs on); the files of the connections those applications
 name, and the SOPS files those connections read. Every
 other file of the inventory (project.yaml and its defaults, policy, notifications,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,8 @@ def read_inputs(root: Path) -> InputFiles:
 def _join(parts: Iterable[str]) -> str:
     """One digest of the parts, each ended by NUL (no part holds one: names, paths, JSON
     and hex digests)."""
-    return hashlib.sha256("".join(f"{part}\0" for part in parts).encode(
-        "utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256(("\0".join(parts) + "\0").encode("utf-8", "surrogateescape")
+                          ).hexdigest()
 
 
 def _connections_of(inventory: Inventory, slug: str) -> set[str]:
@@ -83,9 +84,13 @@ def _connections_of(inventory: Inventory, slug: str) -> set[str]:
 
 
 def host_digests(inventory: Inventory, inputs: InputFiles,
-                 placed: Mapping[str, list[PlacedGroup]], hosts: Iterable[str]
-                 ) -> dict[str, str]:
-    """The input digest of each of ``hosts`` (names in ``placed``)."""
+                 placed: Mapping[str, list[PlacedGroup]], hosts: Iterable[str],
+                 edited: Collection[str] = ()) -> dict[str, str]:
+    """The input digest of each of ``hosts`` (names in ``placed``). ``edited``: the
+    applications whose file differs between the two sides compared (the same for both):
+    those are digested as typed values, worker group by worker group, the others by
+    their file (the same bytes and project.yaml make the same typed value, and cost no
+    serialising)."""
     attributed: set[str] = set()
     secret_of: dict[str, str] = {}
     for name, connection in inventory.connections.items():
@@ -101,21 +106,28 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
     digests = {}
     apps_seen: dict[str, str] = {}
     workers_seen: dict[tuple[str, str], str] = {}
+    connections_of: dict[str, set[str]] = {}
     for host in hosts:
         parts = ["host", host, common, inputs.digest("host", host)]
         apps = sorted({p.application for p in placed[host]})
         for item in placed[host]:
+            if item.application not in edited:
+                # Which of its groups land here follows from its file and the host's.
+                continue
             key = (item.application, item.worker)
             if key not in workers_seen:
                 workers_seen[key] = _worker_value(inventory, *key)
             parts += ["worker", *key, workers_seen[key]]
         connections: set[str] = set()
         for slug in apps:
+            if slug not in connections_of:
+                connections_of[slug] = _connections_of(inventory, slug)
             if slug not in apps_seen:
-                apps_seen[slug] = inventory.applications[slug].model_dump_json(
-                    exclude={"workers"})
+                apps_seen[slug] = (inventory.applications[slug].model_dump_json(
+                    exclude={"workers"}) if slug in edited
+                    else inputs.digest("application", slug))
             parts += ["application", slug, apps_seen[slug]]
-            connections |= _connections_of(inventory, slug)
+            connections |= connections_of[slug]
         for name in sorted(connections):
             parts += ["connection", name, inputs.digest("connection", name)]
             secret = secret_of.get(name)
