@@ -59,7 +59,8 @@ def _count(scale: float) -> int:
 
 
 def _rounds(scale: float) -> int:
-    return 5 if scale >= 0.5 else 2
+    """Rounds of each, figure and floor (every deploy waits out its settle window)."""
+    return 10 if scale >= 0.5 else 2
 
 
 def _pids(sup: Supervisord, skip: set[str]) -> dict[str, int]:
@@ -104,7 +105,7 @@ def test_deploy_against_supervisorctl_reread_update(benchmark, sup, where, scale
     # hznctl's groups (links into its state folder) and the hand-kept ones (plain files)
     # share the supervisord: each side's re-read reads all of them, as on one host.
     bundles = [make_bundle(where / f"v{n}", host, _groups(count, bool(n % 2)),
-                           revision=f"r{n}") for n in range(2 * _rounds(scale) + 1)]
+                           revision=f"r{n}") for n in range(_rounds(scale) + 1)]
     first = run_deploy(bundles[0], "--timeout", "120", "--settle", "0")
     assert first.returncode == 0, first.stderr
     by_hand = [_groups(count, bool(flip), "hand") for flip in (0, 1)]
@@ -136,7 +137,7 @@ def test_deploy_against_supervisorctl_reread_update(benchmark, sup, where, scale
 
     def measure() -> tuple[Ratio, float, float]:
         figures, floors, walls, floor_walls = [], [], [], []
-        for _ in range(2 * _rounds(scale)):
+        for _ in range(_rounds(scale)):
             spent, wall = _timed(deploy)
             figures.append(spent)
             walls.append(wall)
