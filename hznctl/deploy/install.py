@@ -4,7 +4,9 @@ Layout (``state_dir`` and ``include_dir`` come from the host's supervisord setti
 
     <state_dir>/bundles/<id>/          complete bundles: manifest.json, programs/, exec/, secrets/
     <state_dir>/bundles/.staging-*     a copy in progress, and .pruning-* a bundle being
-                                       deleted (a crash leaves them; the next deploy deletes them)
+                                       deleted (a crash leaves them; the next deploy deletes them);
+                                       a bundle the deploy would prune is renamed to .staging-*
+                                       and made the new one (only its wrong files replaced)
     <state_dir>/current  -> bundles/<id>   the bundle the host runs
     <state_dir>/previous -> bundles/<id>   the one before it (rollback)
     <state_dir>/deploy.json            journal of a deploy that has not finished
