@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import hashlib
 import json
 import os
@@ -40,6 +40,7 @@ import shutil
 import stat
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from hznctl.atomic import fsync_dir, replace_symlink
 from hznctl.bundle.manifest import Manifest, parse_manifest
@@ -228,11 +229,18 @@ def _sync_tree(root: Path) -> None:
         fsync_dir(folder)
 
 
+@functools.cache
+def _libc_function(name: str) -> Any:
+    """A C library function of this process (dlopen(NULL): the libc already loaded, no
+    search for its file), or None."""
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), name, None)
+    except OSError:
+        return None
+
+
 def _syncfs(fd: int) -> bool:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None)
+    syncfs = _libc_function("syncfs")
     return syncfs is not None and syncfs(fd) == 0
 
 
@@ -554,10 +562,7 @@ _RENAME_EXCHANGE = 2
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically (Linux renameat2); False where that is not available."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+    renameat2 = _libc_function("renameat2")
     if renameat2 is None:
         return False
     at_fdcwd = -100
