@@ -15,9 +15,11 @@ the caller gets every diagnostic at once, and the objects that were valid.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -220,6 +222,51 @@ def _real_root(root: Path) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Reuse:
+    previous: Inventory
+    same: Collection[str]  # paths relative to the roots, of the same bytes in both
+
+
+_REUSE: contextvars.ContextVar[_Reuse | None] = contextvars.ContextVar("reuse", default=None)
+
+
+@contextlib.contextmanager
+def reusing(previous: Inventory, same: Collection[str]) -> Iterator[None]:
+    """Load inventories reusing ``previous``'s objects read from a file of the same bytes
+    (``same``: paths relative to the inventory folder), when project.yaml is one of them
+    (defaults merged in alike): a file's object is a function of its bytes, its path and
+    the project's defaults. `plan --base` loads both revisions, most of whose files are
+    the same. A reused object's document names the file where it was first read."""
+    token = _REUSE.set(_Reuse(previous, same) if "project.yaml" in same else None)
+    try:
+        yield
+    finally:
+        _REUSE.reset(token)
+
+
+def _reused(path: Path, spec: KindSpec, name: str, inventory: Inventory) -> BaseModel | None:
+    """The object of ``path`` as loaded before from the same bytes (None: load it)."""
+    reuse = _REUSE.get()
+    if reuse is None:
+        return None
+    previous = reuse.previous
+    key = (spec.kind, name)
+    doc = previous.documents.get(key)
+    if doc is None or key in previous.broken:
+        return None
+    rel = path.relative_to(inventory.root).as_posix()
+    if rel not in reuse.same or doc.path != previous.root / rel:
+        return None
+    obj = (previous.project if spec.kind == PROJECT.kind
+           else previous.objects(spec.kind).get(name if spec.folder else spec.kind))
+    if obj is None:
+        return None
+    inventory.documents[key] = doc
+    inventory.objects(spec.kind)[name if spec.folder else spec.kind] = obj
+    return obj
+
+
 def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:
     """Read every inventory file under ``root``; never raises for a user's mistake."""
     with paused_gc():
@@ -288,6 +335,9 @@ def _load_one(
                                       hint="copy the file into the inventory instead"))
         inventory.broken.add((spec.kind, name))
         return None
+    reused = _reused(path, spec, name, inventory)
+    if reused is not None:
+        return reused
     try:
         doc = load_document(path, display)
     except YamlProblem as problem:

@@ -23,6 +23,8 @@ STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})
 # supervisord sends SIGKILL after stopwaitsecs; this covers its tick and the reaping.
 STOP_MARGIN = 15.0
 POLL = 0.05
+# The longest pause between two looks in the settle window (see watch_settle).
+SETTLE_POLL_MAX = 0.5
 
 
 class ApplyFailure(HznctlError):
@@ -145,7 +147,7 @@ def _check_read_as_written(supervisor: Supervisor, groups: Mapping[str, GroupEnt
                            here: str) -> None:
     """supervisord merges sections of the same name from all its files, the later file
     winning: a leftover hand-written `[program:x]` would change what our `x` runs."""
-    found = overridden(groups, supervisor.config_info(), here)
+    found = overridden(groups, supervisor.config_info(set(groups)), here)
     if found:
         # Option names only: the other file's values may hold anything, secrets included.
         where = "; ".join(f"{name} ({', '.join(options)})"
@@ -225,6 +227,12 @@ def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -
     as a crash."""
     names = sorted(pids)
     deadline = time.monotonic() + seconds
+    # A process that leaves RUNNING is seen at any later look: it stays out of RUNNING, or
+    # supervisord restarts it under another PID. So the looks grow sparser (a failure
+    # early in the window is still seen early) and the last one is at the deadline. A
+    # recycling worker may legitimately run again under another PID: its bad exit is only
+    # seen while it lasts, so those are watched at the full rate.
+    pause = POLL
     while True:
         seen = supervisor.process_infos(names)
         for full in names:
@@ -235,7 +243,9 @@ def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -
         left = deadline - time.monotonic()
         if left <= 0:
             return
-        time.sleep(min(POLL, left))
+        time.sleep(min(pause, left))
+        if not recycling:
+            pause = min(2 * pause, SETTLE_POLL_MAX)
 
 
 def _unsettled(full: str, state: str, pid: int, info: dict[str, Any] | None,

@@ -4,7 +4,9 @@ Layout (``state_dir`` and ``include_dir`` come from the host's supervisord setti
 
     <state_dir>/bundles/<id>/          complete bundles: manifest.json, programs/, exec/, secrets/
     <state_dir>/bundles/.staging-*     a copy in progress, and .pruning-* a bundle being
-                                       deleted (a crash leaves them; the next deploy deletes them)
+                                       deleted (a crash leaves them; the next deploy deletes them);
+                                       a bundle the deploy would prune is renamed to .staging-*
+                                       and made the new one (only its wrong files replaced)
     <state_dir>/current  -> bundles/<id>   the bundle the host runs
     <state_dir>/previous -> bundles/<id>   the one before it (rollback)
     <state_dir>/deploy.json            journal of a deploy that has not finished
@@ -30,14 +32,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import hashlib
 import json
 import os
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from hznctl.atomic import fsync_dir, replace_symlink
 from hznctl.bundle.manifest import Manifest, parse_manifest
@@ -86,7 +89,6 @@ def _read_regular(path: Path) -> bytes | None:
 
 
 def _write_readonly(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # whatever the umask
@@ -98,13 +100,28 @@ def _write_readonly(target: Path, data: bytes) -> None:
 
 
 def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
-          candidates: Mapping[str, list[Path]]) -> list[str]:
+          candidates: Mapping[str, list[Path]],
+          verified: Mapping[str, bytes] | None = None,
+          present: Collection[str] = ()) -> list[str]:
     """Write every file into ``staging`` from the first candidate whose content has the
     manifest's hash (each read is verified: a candidate may itself have been edited);
-    returns the paths no candidate could give."""
+    returns the paths no candidate could give. ``verified``: contents already read and
+    checked against their hash (by hash), written without another read; ``present``:
+    files already in ``staging`` as they must be (see ``_recycle``)."""
     missing = []
+    verified = verified or {}
+    folders = {staging}
     for relpath in sorted(files):
         target = _inside(staging, relpath)
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.update(target.parents[:len(target.relative_to(staging).parts) - 1])
+        if relpath in present:
+            continue
+        known = verified.get(files[relpath])
+        if known is not None:
+            _write_readonly(target, known)
+            continue
         for candidate in candidates.get(files[relpath], []):
             data = _read_regular(candidate)
             if data is not None and hashlib.sha256(data).hexdigest() == files[relpath]:
@@ -113,10 +130,62 @@ def _fill(staging: Path, manifest_data: bytes, files: Mapping[str, str],
         else:
             missing.append(relpath)
     _write_readonly(staging / MANIFEST, manifest_data)
-    for folder in sorted({p.parent for p in staging.rglob("*")} | {staging}, reverse=True):
-        if not folder.is_symlink():
-            os.chmod(folder, FOLDER_MODE)
+    for folder in sorted(folders, reverse=True):  # every folder made here, deepest first
+        os.chmod(folder, FOLDER_MODE)
     return missing
+
+
+def _recycle(staging: Path, files: Mapping[str, str]) -> set[str]:
+    """Make the tree at ``staging`` (an installed bundle no longer needed, renamed there)
+    hold only what can stay for a bundle of ``files``: every file that is a regular file
+    of ours, with one link, read-only and of the manifest's hash (read and checked now),
+    is kept; everything else is removed, manifest.json too. Returns the files kept.
+
+    Creating and deleting hundreds of files costs a journaling file system more than
+    anything else a deploy does: a new bundle differs from an old one by a few files."""
+    wanted_folders = {str(staging)}
+    for relpath in files:
+        target = _inside(staging, relpath)
+        wanted_folders.update(str(f) for f in target.parents[:len(relpath.split("/")) - 1])
+    os.chmod(staging, 0o700)
+    for folder, dirs, _files in os.walk(staging):  # open every real folder up first
+        for name in dirs:
+            if not os.path.islink(os.path.join(folder, name)):
+                os.chmod(os.path.join(folder, name), 0o700)
+    kept: set[str] = set()
+    for folder, dirs, names in os.walk(staging):
+        for name in list(dirs):
+            path = os.path.join(folder, name)
+            if path not in wanted_folders or os.path.islink(path):  # never written through
+                remove_tree(Path(path))
+                dirs.remove(name)
+        for name in names:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, staging).replace(os.sep, "/")
+            if rel in files and _intact(path, files[rel]):
+                kept.add(rel)
+            else:
+                os.unlink(path)
+    return kept
+
+
+def _intact(path: str, sha256: str) -> bool:
+    """A regular file of ours, one link, read-only, holding content of hash ``sha256``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid()
+                or stat.S_IMODE(st.st_mode) != FILE_MODE):
+            return False
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return hashlib.sha256(b"".join(chunks)).hexdigest() == sha256
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:
@@ -160,11 +229,18 @@ def _sync_tree(root: Path) -> None:
         fsync_dir(folder)
 
 
+@functools.cache
+def _libc_function(name: str) -> Any:
+    """A C library function of this process (dlopen(NULL): the libc already loaded, no
+    search for its file), or None."""
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), name, None)
+    except OSError:
+        return None
+
+
 def _syncfs(fd: int) -> bool:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None)
+    syncfs = _libc_function("syncfs")
     return syncfs is not None and syncfs(fd) == 0
 
 
@@ -210,17 +286,25 @@ class Installation:
             raise InstallError(f"{path}: no manifest here (or not a regular file)")
         return parse_manifest(data, str(path))
 
-    def verify(self, ident: str, files: Mapping[str, str]) -> list[Tamper]:
-        """What was changed by hand in installed bundle ``ident`` (empty: intact)."""
-        return verify_bundle(self.bundles / ident, ident, files)
+    def verify(self, ident: str, files: Mapping[str, str],
+               keep: dict[str, bytes] | None = None) -> list[Tamper]:
+        """What was changed by hand in installed bundle ``ident`` (empty: intact);
+        ``keep``: filled with the intact contents read, by hash (see ``stage``)."""
+        return verify_bundle(self.bundles / ident, ident, files, keep)
 
     def stage(self, source: Path, files: dict[str, str],
-              tampered: list[Tamper] | None = None) -> str:
+              tampered: list[Tamper] | None = None,
+              verified: Mapping[str, bytes] | None = None,
+              recyclable: Collection[str] = ()) -> str:
         """Install the bundle at ``source`` as ``bundles/<id>``: every file copied (never
         linked: no installed file shares an inode with one anybody edits) after checking
         it against the manifest's hash, made read-only and durable. A bundle already there
         is reused only if intact (``tampered``: its verification, when already done);
-        otherwise it is rebuilt and swapped in, in one rename."""
+        otherwise it is rebuilt and swapped in, in one rename. ``verified``: file contents
+        already read and checked against their hash (the bundle that runs, as its
+        verification read it), used for the files of the same hash. ``recyclable``:
+        installed bundles this deploy deletes anyway; one of them becomes the new one
+        (see ``_recycle``), its files that are already right kept."""
         manifest_data = _read_regular(source / MANIFEST)
         if manifest_data is None:
             raise InstallError(f"cannot read {source / MANIFEST} (a regular file)")
@@ -229,8 +313,27 @@ class Installation:
         exists = os.path.lexists(dest)
         if exists and not (self.verify(ident, files) if tampered is None else tampered):
             return ident
-        self._build(ident, manifest_data, files, candidates_from(source, files), f"{source}")
+        known = verified or {}
+        unread = {p: sha for p, sha in files.items() if sha not in known}
+        self._build(ident, manifest_data, files, candidates_from(source, unread), f"{source}",
+                    verified, None if exists else self._recyclable(recyclable))
         return ident
+
+    def _recyclable(self, idents: Collection[str]) -> str | None:
+        """One of ``idents`` that is an installed bundle and neither current nor previous."""
+        keep = {self.current_id(), self.previous_id()}
+        for ident in sorted(idents):
+            if (ident not in keep and not ident.startswith(".") and "/" not in ident
+                    and (self.bundles / ident / MANIFEST).is_file()):
+                return ident
+        return None
+
+    def recyclable(self, keep: Collection[str]) -> list[str]:
+        """The installed bundles a prune keeping ``keep`` would delete."""
+        if not self.bundles.is_dir():
+            return []
+        return sorted(e.name for e in self.bundles.iterdir()
+                      if not e.name.startswith(".") and e.name not in keep)
 
     def repair(self, ident: str, files: Mapping[str, str],
                candidates: Mapping[str, list[Path]]) -> list[str]:
@@ -252,14 +355,25 @@ class Installation:
         return []
 
     def _build(self, ident: str, manifest_data: bytes, files: Mapping[str, str],
-               candidates: Mapping[str, list[Path]], source: str | None) -> None:
+               candidates: Mapping[str, list[Path]], source: str | None,
+               verified: Mapping[str, bytes] | None = None,
+               recycle: str | None = None) -> None:
         dest = self.bundles / ident
         self._ensure_bundles()
         staging = self.bundles / f".staging-{ident}-{os.getpid()}"
         remove_tree(staging)
         try:
-            os.mkdir(staging, 0o700)
-            missing = _fill(staging, manifest_data, files, candidates)
+            present: set[str] = set()
+            if recycle is not None:
+                try:
+                    os.rename(self.bundles / recycle, staging)  # a leftover is pruned
+                    present = _recycle(staging, files)
+                except OSError:  # whatever is in the way: a bundle from nothing, then
+                    remove_tree(staging)
+                    recycle = None
+            if recycle is None:
+                os.mkdir(staging, 0o700)
+            missing = _fill(staging, manifest_data, files, candidates, verified, present)
             if missing and source is not None:
                 raise InstallError(
                     f"{source}/{missing[0]} does not match the hash in its manifest (or is "
@@ -448,10 +562,7 @@ _RENAME_EXCHANGE = 2
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically (Linux renameat2); False where that is not available."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+    renameat2 = _libc_function("renameat2")
     if renameat2 is None:
         return False
     at_fdcwd = -100

@@ -113,6 +113,8 @@ class _Deploy:
         self._since = 0.0
         self.tampers: list[Tamper] = []
         self.unverified: list[str] = []
+        # Contents of the running bundle's files as its verification read them, by hash.
+        self.verified: dict[str, bytes] = {}
 
     def _timed(self, step: str) -> None:
         now = time.monotonic()
@@ -177,7 +179,7 @@ class _Deploy:
             return []
         if self.base is None:  # manifest.json unreadable
             return [Tamper(MANIFEST, "edited")]
-        found = self.inst.verify(self.base_id, self.base.files)
+        found = self.inst.verify(self.base_id, self.base.files, self.verified)
         if not self.journal:  # mid-deploy, the links follow the killed deploy's switch
             links = self.inst.link_problems(program_files(self.base))
             found += [Tamper(rel, f"link in the include folder {what}")
@@ -212,7 +214,12 @@ class _Deploy:
         if self.first and self.host is not None:
             identity.write(inst.state_dir, self.host)
         self.unverified = self._repair_base(previous_id)
-        if inst.stage(self.request.bundle, dict(self.new.files)) != self.new_id:
+        # Bundles needed by this deploy, its rollback or undoing its switch; one of the
+        # others becomes the new bundle (few of its files differ), the rest are pruned.
+        keep = {i for i in (self.base_id, self.new_id, previous_id,
+                            *(self.journal or {}).values()) if i}
+        if inst.stage(self.request.bundle, dict(self.new.files), verified=self.verified,
+                      recyclable=inst.recyclable(keep)) != self.new_id:
             raise InstallError(f"{self.request.bundle / 'manifest.json'} changed while it was "
                                "being deployed; run the deploy again")
         self._timed("stage")
@@ -222,8 +229,6 @@ class _Deploy:
         self._timed("switch")
         # Older bundles are needed neither by this deploy, nor by its rollback, nor by undoing
         # its switch: delete them while supervisord re-reads its configuration.
-        keep = {i for i in (self.base_id, self.new_id, previous_id,
-                            *(self.journal or {}).values()) if i}
         pruning = threading.Thread(target=inst.prune, args=(keep,), daemon=True)
         pruning.start()
         try:

@@ -47,9 +47,12 @@ def manifest_intact(data: bytes, ident: str) -> bool:
     return hashlib.sha256(data).hexdigest()[:len(ident)] == ident
 
 
-def verify_bundle(root: Path, ident: str, files: Mapping[str, str]) -> list[Tamper]:
+def verify_bundle(root: Path, ident: str, files: Mapping[str, str],
+                  keep: dict[str, bytes] | None = None) -> list[Tamper]:
     """Every difference between the tree at ``root`` and manifest ``files`` (path → sha256),
-    ``manifest.json`` hashing to ``ident``; an empty list when the bundle is intact."""
+    ``manifest.json`` hashing to ``ident``; an empty list when the bundle is intact.
+    ``keep``: filled with the content of every file read whose hash is the manifest's
+    (by hash), so that a bundle staged next need not read and hash those again."""
     expected = {**files, MANIFEST: ""}
     found: list[Tamper] = []
     try:
@@ -58,7 +61,7 @@ def verify_bundle(root: Path, ident: str, files: Mapping[str, str]) -> list[Tamp
         return [Tamper(".", REPLACED if os.path.lexists(root) else DELETED)]
     try:
         _check_folder(fd, ".", found)
-        seen = _walk(fd, "", expected, ident, found)
+        seen = _walk(fd, "", expected, ident, found, keep)
     finally:
         os.close(fd)
     found += [Tamper(p, DELETED) for p in sorted(set(expected) - seen)]
@@ -66,7 +69,7 @@ def verify_bundle(root: Path, ident: str, files: Mapping[str, str]) -> list[Tamp
 
 
 def _walk(fd: int, prefix: str, expected: Mapping[str, str], ident: str,
-          found: list[Tamper]) -> set[str]:
+          found: list[Tamper], keep: dict[str, bytes] | None) -> set[str]:
     seen: set[str] = set()
     folders = {p.split("/")[0] for p in _under(expected, prefix) if "/" in p}
     with os.scandir(fd) as entries:
@@ -81,12 +84,12 @@ def _walk(fd: int, prefix: str, expected: Mapping[str, str], ident: str,
                 continue
             try:
                 _check_folder(sub, rel, found)
-                seen |= _walk(sub, rel + "/", expected, ident, found)
+                seen |= _walk(sub, rel + "/", expected, ident, found, keep)
             finally:
                 os.close(sub)
         elif rel in expected:
             seen.add(rel)
-            problem = _check_file(fd, name, rel, expected[rel], ident)
+            problem = _check_file(fd, name, rel, expected[rel], ident, keep)
             if problem is not None:
                 found.append(problem)
         else:
@@ -104,7 +107,8 @@ def _check_folder(fd: int, rel: str, found: list[Tamper]) -> None:
         found.append(Tamper(rel + "/" if rel != "." else ".", PERMISSIONS))
 
 
-def _check_file(dir_fd: int, name: str, rel: str, sha256: str, ident: str) -> Tamper | None:
+def _check_file(dir_fd: int, name: str, rel: str, sha256: str, ident: str,
+                keep: dict[str, bytes] | None = None) -> Tamper | None:
     try:
         fd = os.open(name, os.O_RDONLY | NOFOLLOW, dir_fd=dir_fd)
     except OSError as exc:
@@ -120,6 +124,8 @@ def _check_file(dir_fd: int, name: str, rel: str, sha256: str, ident: str) -> Ta
         hashlib.sha256(data).hexdigest() == sha256)
     if not intact:
         return Tamper(rel, EDITED)
+    if keep is not None and rel != MANIFEST:
+        keep[sha256] = data
     if st.st_nlink != 1:
         return Tamper(rel, LINKED)
     if stat.S_IMODE(st.st_mode) != FILE_MODE or st.st_uid != os.geteuid():

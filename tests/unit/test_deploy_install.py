@@ -113,3 +113,41 @@ def test_no_installed_file_shares_an_inode_with_another(tmp_path):
         assert path.stat().st_nlink == 1 and path.stat().st_mode & 0o777 == 0o444
         assert path.parent.stat().st_mode & 0o777 == 0o555
     assert (inst.bundle_dir(new_id) / "programs/b.conf").read_bytes() == b"b2"
+
+
+def test_a_recycled_bundle_becomes_exactly_the_new_one_whatever_was_done_to_it(tmp_path):
+    """Staging turns a bundle the deploy prunes anyway into the new one, keeping only files
+    that are right: edited, linked, re-permissioned, added and misplaced ones are rewritten
+    or removed, and the result verifies as freshly staged."""
+    old = {"programs/a.conf": b"a1", "programs/b.conf": b"b", "exec/a.json": b"{}",
+           "exec/b.json": b"{1}", "secrets/s.yaml": b"s"}
+    inst = _installation(tmp_path)
+    old_id = inst.stage(tmp_path / "old", _bundle(tmp_path / "old", old))
+    tree = inst.bundle_dir(old_id)
+    for folder in (tree, tree / "programs", tree / "exec", tree / "secrets"):
+        os.chmod(folder, 0o755)
+    (tree / "programs/b.conf").chmod(0o644)
+    (tree / "programs/b.conf").write_bytes(b"edited by hand")  # same name in the new one
+    os.unlink(tree / "exec/b.json")
+    os.symlink("/etc/hostname", tree / "exec/b.json")  # a link where a file must be
+    os.link(tree / "exec/a.json", tmp_path / "outside")  # a second link to a kept file
+    (tree / "extra.conf").write_bytes(b"added")
+    os.rename(tree / "programs", tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", tree / "programs")  # a folder link: never followed
+    (tree / "secrets/sub").mkdir()
+    (tree / "secrets/sub/x").write_bytes(b"x")
+    (tree / "secrets/sub").chmod(0)  # closed: opened up to be deleted
+    new = {"programs/a.conf": b"a2", "programs/b.conf": b"b", "exec/a.json": b"{}",
+           "exec/b.json": b"{1}", "horizon/h.php": b"<?php"}
+    hashes = _bundle(tmp_path / "new", new)
+    ident = inst.stage(tmp_path / "new", hashes, recyclable=[old_id])
+    assert not inst.bundle_dir(old_id).exists()
+    assert inst.verify(ident, hashes) == []
+    staged = inst.bundle_dir(ident)
+    assert {str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()} == {
+        *new, "manifest.json"}
+    for rel, data in new.items():
+        assert (staged / rel).read_bytes() == data
+    assert [p.name for p in inst.bundles.iterdir()] == [ident]
+    assert not (staged / "programs").is_symlink()
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["a.conf", "b.conf"]

@@ -1,0 +1,167 @@
+"""What each host's bundle is made from, as one digest: `plan --base` compiles a host only
+when its digest differs between the two revisions.
+
+A host's digest covers everything that can reach its bundle, by content: its own host
+file; each application placed on it and which of its worker groups are (an application
+whose file differs between the two sides as its typed value, which is all the build
+reads, without its worker groups but with those placed there: an edit of one worker group
+compiles only the hosts it runs on); the files of the connections those applications
+name, and the SOPS files those connections read. Every
+other file of the inventory (project.yaml and its defaults, policy, notifications,
+templates, secret files no connection reads, anything unknown) is *global*: it is in
+every host's digest, so changing it compiles every host. A file is attributed to one
+object only where the loader reads it as that object (``<kind>/<name>.yaml|yml``); when in
+doubt a file is global. Equal digests mean equal inputs, so equal bundles but for the
+revision they name — the plan says so without building either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hznctl.compile.programs import group_name
+from hznctl.inventory import Inventory
+from hznctl.placement import PlacedGroup
+from hznctl.runtimes import runtime_spec
+
+# Folders whose `<name>.yaml` files the loader reads as one object each (inventory.KINDS).
+_ATTRIBUTED = {"applications": "application", "connections": "connection", "hosts": "host"}
+_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    """The inventory's files by content: attributed to an object, or global."""
+
+    objects: Mapping[tuple[str, str], str]  # (kind, name) -> digest of its file(s)
+    files: Mapping[str, str]  # relative path -> sha256 of every regular file
+
+    def digest(self, kind: str, name: str) -> str:
+        return self.objects.get((kind, name), "")
+
+
+def read_inputs(root: Path) -> InputFiles:
+    """Every regular file under ``root`` (links followed, as the loader follows them), by
+    content."""
+    files: dict[str, str] = {}
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:  # a dangling link, a folder link: reported by validate
+                data = b"\0unreadable"
+            files[os.path.relpath(path, root).replace(os.sep, "/")] = (
+                hashlib.sha256(data).hexdigest())
+    objects: dict[tuple[str, str], str] = {}
+    for rel, sha in files.items():
+        folder, _, name = rel.partition("/")
+        stem, suffix = os.path.splitext(name)
+        if folder in _ATTRIBUTED and "/" not in name and suffix in _SUFFIXES:
+            key = (_ATTRIBUTED[folder], stem)
+            objects[key] = _join([objects.get(key, ""), rel, sha])
+    return InputFiles(objects, files)
+
+
+def _join(parts: Iterable[str]) -> str:
+    """One digest of the parts, each ended by NUL (no part holds one: names, paths, JSON
+    and hex digests)."""
+    return hashlib.sha256(("\0".join(parts) + "\0").encode("utf-8", "surrogateescape")
+                          ).hexdigest()
+
+
+def _connections_of(inventory: Inventory, slug: str) -> set[str]:
+    app = inventory.applications[slug]
+    named = {c.connection for c in app.connections}
+    named.update(w.connection for w in app.workers if w.connection)
+    return named
+
+
+def host_digests(inventory: Inventory, inputs: InputFiles,
+                 placed: Mapping[str, list[PlacedGroup]], hosts: Iterable[str],
+                 edited: Collection[str] = ()) -> dict[str, str]:
+    """The input digest of each of ``hosts`` (names in ``placed``). ``edited``: the
+    applications whose file differs between the two sides compared (the same for both):
+    those are digested as typed values, worker group by worker group, the others by
+    their file (the same bytes and project.yaml make the same typed value, and cost no
+    serialising)."""
+    attributed: set[str] = set()
+    secret_of: dict[str, str] = {}
+    for name, connection in inventory.connections.items():
+        if connection.password is not None:
+            secret_of[name] = connection.password.sops
+    for rel in inputs.files:
+        folder, _, name = rel.partition("/")
+        if folder in _ATTRIBUTED and "/" not in name and os.path.splitext(name)[1] in _SUFFIXES:
+            attributed.add(rel)
+    attributed.update(p for p in secret_of.values() if p in inputs.files)
+    common = _join(f"{rel}={sha}" for rel, sha in sorted(inputs.files.items())
+                   if rel not in attributed)
+    digests = {}
+    apps_seen: dict[str, str] = {}
+    workers_seen: dict[tuple[str, str], str] = {}
+    connections_of: dict[str, set[str]] = {}
+    for host in hosts:
+        parts = ["host", host, common, inputs.digest("host", host)]
+        apps = sorted({p.application for p in placed[host]})
+        for item in placed[host]:
+            if item.application not in edited:
+                # Which of its groups land here follows from its file and the host's.
+                continue
+            key = (item.application, item.worker)
+            if key not in workers_seen:
+                workers_seen[key] = _worker_value(inventory, *key)
+            parts += ["worker", *key, workers_seen[key]]
+        connections: set[str] = set()
+        for slug in apps:
+            if slug not in connections_of:
+                connections_of[slug] = _connections_of(inventory, slug)
+            if slug not in apps_seen:
+                apps_seen[slug] = (inventory.applications[slug].model_dump_json(
+                    exclude={"workers"}) if slug in edited
+                    else inputs.digest("application", slug))
+            parts += ["application", slug, apps_seen[slug]]
+            connections |= connections_of[slug]
+        for name in sorted(connections):
+            parts += ["connection", name, inputs.digest("connection", name)]
+            secret = secret_of.get(name)
+            if secret is not None:
+                parts += ["secret", secret, inputs.files.get(secret, "")]
+        digests[host] = _join(parts)
+    return digests
+
+
+def _worker_value(inventory: Inventory, slug: str, name: str) -> str:
+    worker = next(w for w in inventory.applications[slug].workers if w.name == name)
+    return worker.model_dump_json()
+
+
+def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
+    """The program groups a host's bundle holds for ``placed``, sorted, as
+    ``HostCompiler.programs`` makes them (a Horizon application's workers share one group;
+    a scheduler and every other runtime's worker group have one each, if they run any
+    process)."""
+    by_app: dict[str, list[str]] = {}
+    for item in placed:
+        by_app.setdefault(item.application, []).append(item.worker)
+    names: list[str] = []
+    for slug, workers in by_app.items():
+        app = inventory.applications[slug]
+        spec = runtime_spec(app.runtime)
+        by_name = {w.name: w for w in app.workers}
+        pooled = False
+        for worker in (by_name[w] for w in workers):
+            if worker.kind == "scheduler" or not spec.per_application:
+                if worker.max_processes > 0:
+                    names.append(group_name(app, worker))
+            elif worker.kind == "worker":
+                pooled = True
+        if pooled:
+            names.append(group_name(app, None))
+    return sorted(names)
