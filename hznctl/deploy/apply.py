@@ -229,9 +229,7 @@ def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -
     deadline = time.monotonic() + seconds
     # A process that leaves RUNNING is seen at any later look: it stays out of RUNNING, or
     # supervisord restarts it under another PID. So the looks grow sparser (a failure
-    # early in the window is still seen early) and the last one is at the deadline. A
-    # recycling worker may legitimately run again under another PID: its bad exit is only
-    # seen while it lasts, so those are watched at the full rate.
+    # early in the window is still seen early) and the last one is at the deadline.
     pause = POLL
     while True:
         seen = supervisor.process_infos(names)
@@ -244,8 +242,7 @@ def watch_settle(supervisor: Supervisor, pids: dict[str, int], seconds: float) -
         if left <= 0:
             return
         time.sleep(min(pause, left))
-        if not recycling:
-            pause = min(2 * pause, SETTLE_POLL_MAX)
+        pause = min(2 * pause, SETTLE_POLL_MAX)
 
 
 def _unsettled(full: str, state: str, pid: int, info: dict[str, Any] | None,
