@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,13 +58,15 @@ def alternate(name: str, figure: Callable[[], float], floor: Callable[[], float]
 def process_cpu(argv: Sequence[str], *, env: dict[str, str] | None = None,
                 cwd: str | None = None) -> float:
     """User + system CPU seconds of one run of a process (and its waited-for children)."""
-    process = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env=env, cwd=cwd)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read() if process.stderr else b""
-    if process.stderr:
-        process.stderr.close()
+    # stderr into a file, not a pipe: a process that writes more than a pipe holds would
+    # block on it while we wait for it to exit.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=errors,
+                                   env=env, cwd=cwd)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read()
     if process.returncode != 0:
         raise AssertionError(f"{argv} exited {process.returncode}: {stderr[-2000:]!r}")
     return usage.ru_utime + usage.ru_stime
