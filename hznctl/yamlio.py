@@ -208,6 +208,157 @@ class _Builder:
         return out
 
 
+# --- the fast path: plain block YAML straight to values --------------------------------
+#
+# Most inventory files are block mappings and lists of plain or simply quoted scalars,
+# one per line. ``_fast_values`` reads exactly that subset with a line scan, about three
+# times cheaper than composing nodes and building values from them, and gives up (None)
+# at the first line it does not fully understand: anything else a YAML file may hold
+# (flow collections, block or multi-line scalars, anchors, aliases, merge keys, tags,
+# escapes, tabs, non-ASCII text, duplicate keys, documents markers, whatever libyaml would
+# refuse) then goes through the composer and ``_Builder`` above, which judge it as they
+# always did. So the fast path never accepts what the strict reader refuses, and gives the
+# same values where it accepts (tests/unit/test_yamlio_fast.py checks both on generated
+# YAML). Line numbers are not needed here: ``Document.locate`` composes the file again
+# when a diagnostic needs one.
+
+class _NotPlain(Exception):
+    """The text is outside the fast path's subset: read it with the composer instead."""
+
+
+# Printable ASCII and newlines only: no tabs, carriage returns or other breaks/controls.
+_OUTSIDE_SUBSET = re.compile(r"[^\n\x20-\x7e]")
+# Every line: its indent, a list item's dash, a key, and the rest (a value, a comment).
+_LINE = re.compile(r"^( *)(- +|-$)?(?:([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$))?(.*)$",
+                   re.MULTILINE)
+# A plain scalar that ends at the end of the line or at a comment, with no '#' inside and
+# none of the characters that start another YAML construct first.
+_PLAIN_VALUE = re.compile(r"((?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-(?=[^\s]))[^#]*?) *(?: #.*)?\Z")
+_SINGLE_QUOTED = re.compile(r"'((?:[^']|'')*)' *(?: #.*)?\Z")
+_DOUBLE_QUOTED = re.compile(r"\"([^\"\\]*)\" *(?: #.*)?\Z")
+# First characters of most plain values (names, paths, numbers); the rest take the
+# regular expressions above.
+_SIMPLE_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~$+(")
+# Keys the key pattern lets through that are not text under the scalar grammar.
+_UNTEXT_KEYS = frozenset(k for k in (*_NULLS, *_BOOLS) if k and k[0].isalpha())
+# indent, is a list item, indent of what follows the dash, key, rest of the line
+_Line = tuple[int, bool, int, str, str]
+
+
+def _fast_values(text: str) -> Any:
+    """The values of ``text`` if it is in the fast path's subset, else raise _NotPlain."""
+    if _OUTSIDE_SUBSET.search(text) is not None:
+        raise _NotPlain
+    lines: list[_Line] = [
+        (len(indent), bool(dash), len(indent) + len(dash), key, rest)
+        for indent, dash, key, rest in _LINE.findall(text)
+        if key or dash or (rest and rest[0] != "#")
+    ]
+    # Values never outnumber lines here (no aliases): bound the lines instead.
+    if not lines or len(lines) > MAX_NODES // 2:
+        raise _NotPlain
+    value, end = _fast_node(lines, 0, 0)
+    if end != len(lines):
+        raise _NotPlain
+    return value
+
+
+def _fast_node(lines: list[_Line], at: int, depth: int) -> tuple[Any, int]:
+    """The block that starts at line ``at``, and the line after it."""
+    if depth > MAX_DEPTH:
+        raise _NotPlain
+    indent, item, _, key, _ = lines[at]
+    if item:
+        return _fast_list(lines, at, indent, depth)
+    if key:
+        return _fast_mapping(lines, at, indent, depth, False)
+    raise _NotPlain  # a scalar on a line of its own: the document, or a continuation
+
+
+def _fast_mapping(lines: list[_Line], at: int, indent: int, depth: int,
+                  inline: bool) -> tuple[Any, int]:
+    """A block mapping at ``indent``; ``inline``: its first key follows a list item's dash."""
+    result: dict[str, Any] = {}
+    count = len(lines)
+    while at < count:
+        line_indent, item, _, key, rest = lines[at]
+        if inline:
+            inline = False  # the dash is the list's; the key is at ``indent``
+        elif line_indent < indent:
+            break
+        elif line_indent > indent or item:
+            raise _NotPlain
+        if not key or key in result:
+            raise _NotPlain  # no key (a stray scalar), or a duplicate: the reader says which
+        if key in _UNTEXT_KEYS:
+            raise _NotPlain  # a null or boolean key: the strict reader says why
+        at += 1
+        if rest and rest[0] != "#":
+            result[key] = _fast_scalar(rest)
+            if at < count and lines[at][0] > indent:
+                raise _NotPlain  # a multi-line scalar, or a mistake
+        elif at < count and (lines[at][0] > indent or (lines[at][0] == indent
+                                                       and lines[at][1])):
+            result[key], at = _fast_node(lines, at, depth + 1)
+        else:
+            result[key] = None
+    return result, at
+
+
+def _fast_list(lines: list[_Line], at: int, indent: int, depth: int) -> tuple[Any, int]:
+    result: list[Any] = []
+    count = len(lines)
+    while at < count:
+        line_indent, item, content, key, rest = lines[at]
+        if line_indent < indent or (line_indent == indent and not item):
+            break  # the list ends (a key at its indent: the list was a mapping's value)
+        if line_indent > indent or not item:
+            raise _NotPlain
+        if key:
+            value, at = _fast_mapping(lines, at, content, depth + 1, True)
+            result.append(value)
+            continue
+        at += 1
+        if rest and rest[0] != "#":
+            result.append(_fast_scalar(rest))
+            if at < count and lines[at][0] > indent:
+                raise _NotPlain
+        elif at < count and lines[at][0] > indent:
+            value, at = _fast_node(lines, at, depth + 1)
+            result.append(value)
+        else:
+            result.append(None)  # "-" and nothing under it
+    return result, at
+
+
+def _fast_scalar(rest: str) -> Any:
+    first = rest[0]
+    if first in _SIMPLE_FIRST and rest[-1] not in " :" and "#" not in rest \
+            and ": " not in rest:
+        if first not in _MAYBE_TYPED:
+            return rest
+        if rest.isdigit() and (first != "0" or len(rest) == 1):  # ASCII here
+            return int(rest)
+        return plain_value(rest)
+    if first == "'":
+        found = _SINGLE_QUOTED.match(rest)
+        if found is None:
+            raise _NotPlain
+        return found.group(1).replace("''", "'")
+    if first == '"':
+        found = _DOUBLE_QUOTED.match(rest)
+        if found is None:
+            raise _NotPlain
+        return found.group(1)
+    found = _PLAIN_VALUE.match(rest)
+    if found is None:
+        raise _NotPlain
+    text = found.group(1)
+    if ": " in text or text[-1] == ":":
+        raise _NotPlain
+    return _plain(text)
+
+
 def _self_reference(node: Node) -> YamlProblem:
     return YamlProblem("an alias or merge key (<<) refers to a mapping it is part of",
                        *_pos(node), hint="a mapping cannot contain or merge itself")
@@ -382,11 +533,19 @@ def parse_document(raw: bytes, path: Path, display: str) -> Document:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise YamlProblem("file contains a NUL character", line, 1)
+    try:
+        data = _fast_values(text)
+    except _NotPlain:
+        data = strict_values(text)
+    return Document(path=path, display=display, data=data, text=text)
+
+
+def strict_values(text: str) -> Any:
+    """The values of ``text`` through the composer and ``_Builder``, which judge any YAML."""
     root = _compose(text)
     if root is None:
         raise YamlProblem("file is empty", hint="an inventory file holds one mapping")
-    data = _Builder().build(root)
-    return Document(path=path, display=display, data=data, text=text)
+    return _Builder().build(root)
 
 
 def _compose(text: str) -> Node | None:
