@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,23 +202,59 @@ def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) 
         yield entry
 
 
-def _inside(real_root: str | None, path: Path) -> bool:
-    # Plain strings: this runs for every file, and Path.resolve() is several times slower.
-    # The root's real path is worked out once per load (``_real_root``), not once per file.
-    if real_root is None:
-        return False
-    try:
-        real = os.path.realpath(path)
-    except OSError:
-        return False
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+class _Places:
+    """Where each file is, really and as shown: worked out once per folder, not per file.
 
+    ``os.path.realpath`` of every file stats every folder above it again; a file that is
+    not itself a symbolic link is where its folder's real path says (its folder's real
+    path is resolved once, symbolic links and all), and only a link is resolved in full.
+    """
 
-def _real_root(root: Path) -> str | None:
-    try:
-        return os.path.realpath(root)
-    except OSError:
-        return None
+    def __init__(self, root: Path) -> None:
+        self.real_root: str | None
+        try:
+            self.real_root = os.path.realpath(root)
+        except OSError:
+            self.real_root = None
+        self._real: dict[str, str] = {}
+        self._shown: dict[str, str] = {}
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path``, symbolic links followed, is in the inventory folder."""
+        real_root = self.real_root
+        if real_root is None:
+            return False
+        try:
+            real = self._realpath(path)
+        except OSError:
+            return False
+        return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+    def _realpath(self, path: Path) -> str:
+        text = os.fspath(path)
+        folder, name = os.path.split(text)
+        if not name or name in (".", ".."):
+            return os.path.realpath(text)
+        try:
+            link = stat.S_ISLNK(os.lstat(text).st_mode)
+        except OSError:
+            link = True  # missing or unreadable: let realpath say what it can
+        if link:
+            return os.path.realpath(text)
+        real_folder = self._real.get(folder)
+        if real_folder is None:
+            real_folder = self._real[folder] = os.path.realpath(folder)
+        return os.path.join(real_folder, name)
+
+    def display(self, path: Path) -> str:
+        """``display_path(path)``, with the folder's part worked out once."""
+        folder, name = os.path.split(os.fspath(path))
+        if not name or name in (".", ".."):
+            return display_path(path)
+        shown = self._shown.get(folder)
+        if shown is None:
+            shown = self._shown[folder] = display_path(Path(folder)) if folder else "."
+        return name if shown == "." else os.path.join(shown, name)
 
 
 def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:
@@ -234,10 +271,10 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
                                       "inventory folder does not exist", code="no-inventory"))
         return LoadResult(inventory, diagnostics)
 
-    real_root = _real_root(root)
+    places = _Places(root)
     project_path = root / "project.yaml"
     if project_path.exists():
-        project = _load_one(real_root, project_path, PROJECT, None, inventory, diagnostics)
+        project = _load_one(places, project_path, PROJECT, None, inventory, diagnostics)
         inventory.project = project if isinstance(project, Project) else None
     else:
         diagnostics.append(Diagnostic(display_path(project_path), 1, 1, "",
@@ -248,7 +285,7 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
         if spec.filename is not None:
             path = root / spec.filename
             if path.exists():
-                _load_one(real_root, path, spec, inventory.project, inventory, diagnostics)
+                _load_one(places, path, spec, inventory.project, inventory, diagnostics)
             elif spec.required:
                 diagnostics.append(Diagnostic(display_path(path), 1, 1, "",
                                               f"{spec.filename} is missing", code="missing-file"))
@@ -262,7 +299,7 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
                     f"{spec.kind} {path.stem!r} is already defined in {display_path(first)}",
                     code="duplicate-name", hint="keep one of the two files"))
                 continue
-            _load_one(real_root, path, spec, inventory.project, inventory, diagnostics)
+            _load_one(places, path, spec, inventory.project, inventory, diagnostics)
     return LoadResult(inventory, diagnostics)
 
 
@@ -272,16 +309,16 @@ def all_kinds() -> list[KindSpec]:
 
 
 def _load_one(
-    real_root: str | None,
+    places: _Places,
     path: Path,
     spec: KindSpec,
     project: Project | None,
     inventory: Inventory,
     diagnostics: list[Diagnostic],
 ) -> BaseModel | None:
-    display = display_path(path)
+    display = places.display(path)
     name = path.stem if spec.folder else spec.kind
-    if not _inside(real_root, path):
+    if not places.inside(path):
         diagnostics.append(Diagnostic(display, 1, 1, "",
                                       "symbolic link points outside the inventory folder",
                                       code="symlink-escape",
