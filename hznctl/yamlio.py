@@ -19,6 +19,7 @@ without recording a mark for every value while loading.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -229,12 +230,14 @@ class _NotPlain(Exception):
 # Printable ASCII and newlines only: no tabs, carriage returns or other breaks/controls.
 _OUTSIDE_SUBSET = re.compile(r"[^\n\x20-\x7e]")
 # Every line: its indent, a list item's dash, a key, and the rest (a value, a comment).
-_LINE = re.compile(r"^( *)(- +|-$)?(?:([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$))?(.*)$",
+_LINE = re.compile(r"^( *)((?:-(?: +|$))*)(?:([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$))?(.*)$",
                    re.MULTILINE)
+_NESTED_ITEM = re.compile(r"^ *- +-(?: |$)", re.MULTILINE)  # "- - a": a list in a list
 # A plain scalar that ends at the end of the line or at a comment, with no '#' inside and
 # none of the characters that start another YAML construct first.
 _PLAIN_VALUE = re.compile(r"((?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-(?=[^\s]))[^#]*?) *(?: #.*)?\Z")
 _SINGLE_QUOTED = re.compile(r"'((?:[^']|'')*)' *(?: #.*)?\Z")
+_EMPTY_FLOW = re.compile(r"(?:\[\]|\{\}) *(?: #.*)?\Z")
 _DOUBLE_QUOTED = re.compile(r"\"([^\"\\]*)\" *(?: #.*)?\Z")
 # First characters of most plain values (names, paths, numbers); the rest take the
 # regular expressions above.
@@ -249,11 +252,14 @@ def _fast_values(text: str) -> Any:
     """The values of ``text`` if it is in the fast path's subset, else raise _NotPlain."""
     if _OUTSIDE_SUBSET.search(text) is not None:
         raise _NotPlain
-    lines: list[_Line] = [
-        (len(indent), bool(dash), len(indent) + len(dash), key, rest)
-        for indent, dash, key, rest in _LINE.findall(text)
-        if key or dash or (rest and rest[0] != "#")
-    ]
+    if _NESTED_ITEM.search(text) is None:
+        lines: list[_Line] = [
+            (len(indent), bool(dash), len(indent) + len(dash), key, rest)
+            for indent, dash, key, rest in _LINE.findall(text)
+            if key or dash or (rest and rest[0] != "#")
+        ]
+    else:
+        lines = _nested_item_lines(text)
     # Values never outnumber lines here (no aliases): bound the lines instead.
     if not lines or len(lines) > MAX_NODES // 2:
         raise _NotPlain
@@ -261,6 +267,25 @@ def _fast_values(text: str) -> Any:
     if end != len(lines):
         raise _NotPlain
     return value
+
+
+def _nested_item_lines(text: str) -> list[_Line]:
+    """Lines as ``_fast_values`` reads them, where a line may hold several dashes.
+
+    ``- - a`` is a list item whose content is a list at the second dash: as if the second
+    dash began a line of its own at its column.
+    """
+    lines: list[_Line] = []
+    for indent, dash, key, rest in _LINE.findall(text):
+        if not (key or dash or (rest and rest[0] != "#")):
+            continue
+        column = len(indent)
+        content = column + len(dash)
+        dashes = [column + offset for offset, char in enumerate(dash) if char == "-"]
+        for this, following in itertools.pairwise(dashes):
+            lines.append((this, True, following, "", ""))
+        lines.append((dashes[-1] if dashes else column, bool(dash), content, key, rest))
+    return lines
 
 
 def _fast_node(lines: list[_Line], at: int, depth: int) -> tuple[Any, int]:
@@ -340,6 +365,11 @@ def _fast_scalar(rest: str) -> Any:
         if rest.isdigit() and (first != "0" or len(rest) == 1):  # ASCII here
             return int(rest)
         return plain_value(rest)
+    if first in "[{":  # only the empty ones: anything in a flow collection is the composer's
+        found = _EMPTY_FLOW.match(rest)
+        if found is None:
+            raise _NotPlain
+        return [] if first == "[" else {}
     if first == "'":
         found = _SINGLE_QUOTED.match(rest)
         if found is None:

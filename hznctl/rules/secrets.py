@@ -58,8 +58,9 @@ def _literal_problem(name: str | int, value: str) -> str | None:
     """Why the text ``value`` under key ``name`` is a literal secret (None when it is not)."""
     if not value:
         return None
-    # Upper-casing every value of every file costs; the key always has its dashes.
-    if "-" in value and len(value) >= len(AGE_PRIVATE_KEY) and AGE_PRIVATE_KEY in value.upper():
+    # Upper-casing every value of every file costs; an age key always has its dashes
+    # (upper() never makes one).
+    if "-" in value and AGE_PRIVATE_KEY in value.upper():
         return "an age private key is written here: remove it and replace the key (it leaked)"
     if url_with_password(value):
         return "a URL with a password is written here: a literal secret is not allowed"
@@ -75,29 +76,36 @@ def _literals(value: Any, parts: tuple[str | int, ...], found: list[Finding]) ->
     """Append (field path, problem) for every text value under ``value``, depth first.
 
     Only text can be a literal secret; the path of a value is built only when the value
-    is a container to descend into or a finding to report.
+    is a container to descend into or a finding to report. Text without '@' (every URL
+    with a password has one) and without '-' (an age key's) is a secret only by its
+    key's name, which is cached: most values are ruled out without a call.
     """
     if isinstance(value, dict):
         for key, item in value.items():
-            name = str(key)
             if isinstance(item, str):
-                problem = _literal_problem(name, item)
-                if problem is not None:
-                    found.append(((*parts, name), problem))
-            elif isinstance(item, dict | list):
-                _literals(item, (*parts, name), found)
+                if item and ("@" in item or "-" in item or _sensitive_key(str(key))):
+                    name = str(key)
+                    problem = _literal_problem(name, item)
+                    if problem is not None:
+                        found.append(((*parts, name), problem))
+            elif isinstance(item, _CONTAINERS):
+                _literals(item, (*parts, str(key)), found)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, str):
-                problem = _literal_problem(index, item)
-                if problem is not None:
-                    found.append(((*parts, index), problem))
-            elif isinstance(item, dict | list):
+                if "@" in item or "-" in item:
+                    problem = _literal_problem(index, item)
+                    if problem is not None:
+                        found.append(((*parts, index), problem))
+            elif isinstance(item, _CONTAINERS):
                 _literals(item, (*parts, index), found)
     elif isinstance(value, str):
         problem = _literal_problem(parts[-1] if parts else "", value)
         if problem is not None:
             found.append((parts, problem))
+
+
+_CONTAINERS = (dict, list)
 
 
 @rule("secret-literal")

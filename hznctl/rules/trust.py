@@ -61,12 +61,15 @@ def _collect_references(data: Any, parts: tuple[str | int, ...],
             found.append((parts, PurePosixPath(sops).as_posix()))
             return
         for key, value in data.items():
-            if isinstance(value, dict | list):
+            if isinstance(value, _CONTAINERS):
                 _collect_references(value, (*parts, key), found)
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            if isinstance(value, dict | list):
+            if isinstance(value, _CONTAINERS):
                 _collect_references(value, (*parts, index), found)
+
+
+_CONTAINERS = (dict, list)
 
 
 def _scope(kind: str, obj: Any) -> tuple[str, ...]:
