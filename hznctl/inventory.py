@@ -69,6 +69,10 @@ def _host_defaults(project: Project) -> dict[str, Any]:
     return defined(project.defaults.host)
 
 
+def _worker_defaults(project: Project) -> dict[str, Any]:
+    return defined(project.defaults.worker)
+
+
 PROJECT = KindSpec("project", Project, filename="project.yaml", required=True)
 KINDS: list[KindSpec] = [
     KindSpec("application", Application, folder="applications", name_field="slug",
@@ -183,6 +187,15 @@ def deep_merge(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def _fresh(value: Any) -> Any:
+    """A copy of ``value``'s mappings and lists (plain data, as a model dump gives)."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
+
+
 def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) -> Iterator[Path]:
     assert spec.folder is not None
     folder = root / spec.folder
@@ -218,6 +231,7 @@ class _Places:
             self.real_root = None
         self._real: dict[str, str] = {}
         self._shown: dict[str, str] = {}
+        self._defaults: dict[str, tuple[dict[str, Any], bool]] = {}
 
     def inside(self, path: Path) -> bool:
         """Whether ``path``, symbolic links followed, is in the inventory folder."""
@@ -245,6 +259,21 @@ class _Places:
         if real_folder is None:
             real_folder = self._real[folder] = os.path.realpath(folder)
         return os.path.join(real_folder, name)
+
+    def defaults(self, kind: str, project: Project,
+                 compute: Callable[[Project], dict[str, Any]]) -> dict[str, Any]:
+        """The project's defaults for ``kind``, dumped once per load, not once per file.
+
+        ``deep_merge`` copies the top level; nested mappings or lists (labels, env) are
+        copied for each file as the dump made them, so that no two objects share one.
+        """
+        found = self._defaults.get(kind)
+        if found is None:
+            values = compute(project)
+            found = self._defaults[kind] = (
+                values, any(isinstance(v, dict | list) for v in values.values()))
+        values, nested = found
+        return _fresh(values) if nested else values
 
     def display(self, path: Path) -> str:
         """``display_path(path)``, with the folder's part worked out once."""
@@ -342,9 +371,9 @@ def _load_one(
         return None
     data: dict[str, Any] = doc.data
     if spec.defaults is not None and project is not None:
-        data = deep_merge(spec.defaults(project), data)
+        data = deep_merge(places.defaults(spec.kind, project, spec.defaults), data)
         if spec.kind == "application" and isinstance(data.get("workers"), list):
-            worker_defaults = defined(project.defaults.worker)
+            worker_defaults = places.defaults("worker", project, _worker_defaults)
             if worker_defaults:
                 data["workers"] = [
                     deep_merge(worker_defaults, w) if isinstance(w, dict) else w
