@@ -201,8 +201,10 @@ def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) 
     folder = root / spec.folder
     if not folder.is_dir():
         return
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
+    # Names sort as their paths do (one folder), and much faster than Path objects.
+    for name in sorted(os.listdir(folder)):
+        entry = folder / name
+        if name.startswith("."):
             continue
         if entry.suffix not in (".yaml", ".yml"):
             if entry.is_dir() or entry.suffix:
