@@ -229,9 +229,11 @@ class _NotPlain(Exception):
 
 # Printable ASCII and newlines only: no tabs, carriage returns or other breaks/controls.
 _OUTSIDE_SUBSET = re.compile(r"[^\n\x20-\x7e]")
-# Every line: its indent, a list item's dash, a key, and the rest (a value, a comment).
-_LINE = re.compile(r"^( *)((?:-(?: +|$))*)(?:([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$))?(.*)$",
-                   re.MULTILINE)
+# Every line that holds something (not blank, not only a comment): its indent, a list
+# item's dashes, a key, and the rest (a value, a comment).
+_LINE = re.compile(
+    r"^(?=[ ]*[^ \n#])( *)((?:-(?: +|$))*)(?:([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$))?(.*)$",
+    re.MULTILINE)
 _NESTED_ITEM = re.compile(r"^ *- +-(?: |$)", re.MULTILINE)  # "- - a": a list in a list
 # A plain scalar that ends at the end of the line or at a comment, with no '#' inside and
 # none of the characters that start another YAML construct first.
@@ -244,22 +246,18 @@ _DOUBLE_QUOTED = re.compile(r"\"([^\"\\]*)\" *(?: #.*)?\Z")
 _SIMPLE_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~$+(")
 # Keys the key pattern lets through that are not text under the scalar grammar.
 _UNTEXT_KEYS = frozenset(k for k in (*_NULLS, *_BOOLS) if k and k[0].isalpha())
-# indent, is a list item, indent of what follows the dash, key, rest of the line
-_Line = tuple[int, bool, int, str, str]
+# As ``_LINE`` finds them: indent, dashes, key, rest of the line. The indent of a line is
+# len(indent); what follows a list item's dash is at len(indent) + len(dashes).
+_Line = tuple[str, str, str, str]
 
 
 def _fast_values(text: str) -> Any:
     """The values of ``text`` if it is in the fast path's subset, else raise _NotPlain."""
     if _OUTSIDE_SUBSET.search(text) is not None:
         raise _NotPlain
-    if _NESTED_ITEM.search(text) is None:
-        lines: list[_Line] = [
-            (len(indent), bool(dash), len(indent) + len(dash), key, rest)
-            for indent, dash, key, rest in _LINE.findall(text)
-            if key or dash or (rest and rest[0] != "#")
-        ]
-    else:
-        lines = _nested_item_lines(text)
+    lines: list[_Line] = _LINE.findall(text)
+    if _NESTED_ITEM.search(text) is not None:
+        lines = _nested_item_lines(lines)
     # Values never outnumber lines here (no aliases): bound the lines instead.
     if not lines or len(lines) > MAX_NODES // 2:
         raise _NotPlain
@@ -269,22 +267,22 @@ def _fast_values(text: str) -> Any:
     return value
 
 
-def _nested_item_lines(text: str) -> list[_Line]:
-    """Lines as ``_fast_values`` reads them, where a line may hold several dashes.
+def _nested_item_lines(found: list[_Line]) -> list[_Line]:
+    """Lines where one may hold several dashes, each dash as if it began a line.
 
     ``- - a`` is a list item whose content is a list at the second dash: as if the second
     dash began a line of its own at its column.
     """
     lines: list[_Line] = []
-    for indent, dash, key, rest in _LINE.findall(text):
-        if not (key or dash or (rest and rest[0] != "#")):
-            continue
+    for indent, dash, key, rest in found:
         column = len(indent)
-        content = column + len(dash)
         dashes = [column + offset for offset, char in enumerate(dash) if char == "-"]
+        if len(dashes) < 2:
+            lines.append((indent, dash, key, rest))
+            continue
         for this, following in itertools.pairwise(dashes):
-            lines.append((this, True, following, "", ""))
-        lines.append((dashes[-1] if dashes else column, bool(dash), content, key, rest))
+            lines.append((" " * this, "-" + " " * (following - this - 1), "", ""))
+        lines.append((" " * dashes[-1], dash[dashes[-1] - column:], key, rest))
     return lines
 
 
@@ -292,11 +290,11 @@ def _fast_node(lines: list[_Line], at: int, depth: int) -> tuple[Any, int]:
     """The block that starts at line ``at``, and the line after it."""
     if depth > MAX_DEPTH:
         raise _NotPlain
-    indent, item, _, key, _ = lines[at]
-    if item:
-        return _fast_list(lines, at, indent, depth)
+    indent, dash, key, _ = lines[at]
+    if dash:
+        return _fast_list(lines, at, len(indent), depth)
     if key:
-        return _fast_mapping(lines, at, indent, depth, False)
+        return _fast_mapping(lines, at, len(indent), depth, False)
     raise _NotPlain  # a scalar on a line of its own: the document, or a continuation
 
 
@@ -306,27 +304,31 @@ def _fast_mapping(lines: list[_Line], at: int, indent: int, depth: int,
     result: dict[str, Any] = {}
     count = len(lines)
     while at < count:
-        line_indent, item, _, key, rest = lines[at]
+        spaces, dash, key, rest = lines[at]
         if inline:
             inline = False  # the dash is the list's; the key is at ``indent``
-        elif line_indent < indent:
-            break
-        elif line_indent > indent or item:
+        else:
+            line_indent = len(spaces)
+            if line_indent < indent:
+                break
+            if line_indent > indent or dash:
+                raise _NotPlain
+        if not key or key in result or key in _UNTEXT_KEYS:
+            # No key (a stray scalar), a duplicate, a null or boolean key: the composer
+            # says which.
             raise _NotPlain
-        if not key or key in result:
-            raise _NotPlain  # no key (a stray scalar), or a duplicate: the reader says which
-        if key in _UNTEXT_KEYS:
-            raise _NotPlain  # a null or boolean key: the strict reader says why
         at += 1
         if rest and rest[0] != "#":
             result[key] = _fast_scalar(rest)
-            if at < count and lines[at][0] > indent:
+            if at < count and len(lines[at][0]) > indent:
                 raise _NotPlain  # a multi-line scalar, or a mistake
-        elif at < count and (lines[at][0] > indent or (lines[at][0] == indent
-                                                       and lines[at][1])):
-            result[key], at = _fast_node(lines, at, depth + 1)
-        else:
-            result[key] = None
+            continue
+        if at < count:
+            following = len(lines[at][0])
+            if following > indent or (following == indent and lines[at][1]):
+                result[key], at = _fast_node(lines, at, depth + 1)
+                continue
+        result[key] = None
     return result, at
 
 
@@ -334,21 +336,22 @@ def _fast_list(lines: list[_Line], at: int, indent: int, depth: int) -> tuple[An
     result: list[Any] = []
     count = len(lines)
     while at < count:
-        line_indent, item, content, key, rest = lines[at]
-        if line_indent < indent or (line_indent == indent and not item):
+        spaces, dash, key, rest = lines[at]
+        line_indent = len(spaces)
+        if line_indent < indent or (line_indent == indent and not dash):
             break  # the list ends (a key at its indent: the list was a mapping's value)
-        if line_indent > indent or not item:
+        if line_indent > indent or not dash:
             raise _NotPlain
         if key:
-            value, at = _fast_mapping(lines, at, content, depth + 1, True)
+            value, at = _fast_mapping(lines, at, indent + len(dash), depth + 1, True)
             result.append(value)
             continue
         at += 1
         if rest and rest[0] != "#":
             result.append(_fast_scalar(rest))
-            if at < count and lines[at][0] > indent:
+            if at < count and len(lines[at][0]) > indent:
                 raise _NotPlain
-        elif at < count and lines[at][0] > indent:
+        elif at < count and len(lines[at][0]) > indent:
             value, at = _fast_node(lines, at, depth + 1)
             result.append(value)
         else:
