@@ -176,14 +176,18 @@ def display_path(path: Path) -> str:
 
 
 def deep_merge(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Document values win; nested mappings are merged key by key."""
+    """Document values win; nested mappings are merged key by key.
+
+    Keys keep their order: the defaults' first, then the document's own. Only the
+    defaults' keys are looked at one by one (they are few; documents have many).
+    """
     merged = dict(defaults)
-    for key, value in data.items():
-        base = merged.get(key)
-        if isinstance(base, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(base, value)
-        else:
-            merged[key] = value
+    merged.update(data)
+    for key, base in defaults.items():
+        if isinstance(base, dict) and key in data:
+            value = data[key]
+            if isinstance(value, dict):
+                merged[key] = deep_merge(base, value)
     return merged
 
 
