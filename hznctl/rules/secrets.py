@@ -115,9 +115,10 @@ def literal_secrets(inventory: Inventory) -> Iterator[Diagnostic]:
         skip = _SECRET_REF_FIELDS.get(kind, ())
         found: list[Finding] = []
         if isinstance(doc.data, dict):
-            for key, value in doc.data.items():
-                if str(key) not in skip:
-                    _literals({key: value}, (), found)
+            data = doc.data
+            if any(str(key) in skip for key in data):
+                data = {key: value for key, value in data.items() if str(key) not in skip}
+            _literals(data, (), found)
         else:
             _literals(doc.data, (), found)
         for parts, problem in found:
