@@ -244,6 +244,7 @@ _DOUBLE_QUOTED = re.compile(r"\"([^\"\\]*)\" *(?: #.*)?\Z")
 # First characters of most plain values (names, paths, numbers); the rest take the
 # regular expressions above.
 _SIMPLE_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~$+(")
+_TEXT_FIRST = _SIMPLE_FIRST - _MAYBE_TYPED  # plain values that can only be text
 # Keys the key pattern lets through that are not text under the scalar grammar.
 _UNTEXT_KEYS = frozenset(k for k in (*_NULLS, *_BOOLS) if k and k[0].isalpha())
 # As ``_LINE`` finds them: indent, dashes, key, rest of the line. The indent of a line is
@@ -319,7 +320,11 @@ def _fast_mapping(lines: list[_Line], at: int, indent: int, depth: int,
             raise _NotPlain
         at += 1
         if rest and rest[0] != "#":
-            result[key] = _fast_scalar(rest)
+            if rest[0] in _TEXT_FIRST and rest[-1] not in " :" and "#" not in rest \
+                    and ": " not in rest:
+                result[key] = rest  # plain text, most values: as _fast_scalar, inline
+            else:
+                result[key] = _fast_scalar(rest)
             if at < count and len(lines[at][0]) > indent:
                 raise _NotPlain  # a multi-line scalar, or a mistake
             continue
