@@ -1,7 +1,9 @@
 """Strict YAML reading: every value keeps its place, and YAML's surprises are refused.
 
-PyYAML's C parser composes the node graph (fast, marks on every node); we then build plain
-Python values ourselves with a deliberately small scalar grammar:
+Plain block YAML (what nearly every inventory file is) is read by a line scan straight to
+values (``_fast_values``); anything outside that subset, and every file with a mistake, is
+composed by PyYAML's C parser (marks on every node) and built by ``_Builder``, which judges
+it; both give the same values under a deliberately small scalar grammar:
 
 * ``true``/``false`` are booleans; ``yes``/``no``/``on``/``off`` stay strings (YAML 1.1 would
   make them booleans), so a boolean field given ``yes`` is an error with a hint, and a string
@@ -13,8 +15,8 @@ Python values ourselves with a deliberately small scalar grammar:
 * Duplicate keys are errors (PyYAML keeps the last one silently), explicit tags are refused,
   alias expansion is bounded (no billion laughs), files are size-limited UTF-8.
 
-The composed node tree is kept so that any field path can be located later (``locate``)
-without recording a mark for every value while loading.
+Line numbers come from composing a file's text again when a diagnostic needs one
+(``Document.locate``), whichever path read it: loading records no mark for any value.
 """
 
 from __future__ import annotations
