@@ -109,7 +109,10 @@ def plain_value(text: str) -> Any:
     if boolean is not None:
         return boolean
     if _INT_RE.match(text):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts (4,300): text, reported by
+            return text     # the field as any other wrong value, never a traceback
     if _FLOAT_RE.match(text) and any(c.isdigit() for c in text):
         return float(text)
     return text
@@ -372,7 +375,8 @@ def _fast_scalar(rest: str) -> Any:
             and ": " not in rest:
         if first not in _MAYBE_TYPED:
             return rest
-        if rest.isdigit() and (first != "0" or len(rest) == 1):  # ASCII here
+        # ASCII here, so isdigit() is 0-9; a long number takes plain_value's care.
+        if rest.isdigit() and (first != "0" or len(rest) == 1) and len(rest) < 19:
             return int(rest)
         return plain_value(rest)
     if first in "[{":  # only the empty ones: anything in a flow collection is the composer's

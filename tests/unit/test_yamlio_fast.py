@@ -270,3 +270,12 @@ def test_fifos_are_refused_by_their_type(tmp_path: Path) -> None:
     with pytest.raises(YamlProblem) as info:
         load_document(fifo)
     assert "FIFO" in info.value.message
+
+
+# The fast path, a list item, and the composer's path (a carriage return takes it there).
+@pytest.mark.parametrize("layout", ["a: {}\n", "a:\n- {}\n", "a: {}\r\n"])
+def test_a_number_longer_than_python_converts_is_text_not_a_crash(layout: str) -> None:
+    digits = "1" * 5000
+    doc = parse_document(layout.format(digits).encode(), Path("f.yaml"), "f.yaml")
+    value = doc.data["a"]
+    assert (value[0] if isinstance(value, list) else value) == digits
