@@ -330,9 +330,7 @@ def _fast_mapping(lines: list[_Line], at: int, indent: int, depth: int,
                 result[key] = rest  # plain text, most values: as _fast_scalar, inline
             else:
                 result[key] = _fast_scalar(rest)
-            if at < count and len(lines[at][0]) > indent:
-                raise _NotPlain  # a multi-line scalar, or a mistake
-            continue
+            continue  # a deeper line next (a multi-line scalar, a mistake) is refused above
         if at < count:
             following = len(lines[at][0])
             if following > indent or (following == indent and lines[at][1]):
@@ -358,9 +356,12 @@ def _fast_list(lines: list[_Line], at: int, indent: int, depth: int) -> tuple[An
             continue
         at += 1
         if rest and rest[0] != "#":
-            result.append(_fast_scalar(rest))
-            if at < count and len(lines[at][0]) > indent:
-                raise _NotPlain
+            # A deeper line next (a multi-line scalar, a mistake) is refused above.
+            if rest[0] in _TEXT_FIRST and rest[-1] not in " :" and "#" not in rest \
+                    and ": " not in rest:
+                result.append(rest)
+            else:
+                result.append(_fast_scalar(rest))
         elif at < count and len(lines[at][0]) > indent:
             value, at = _fast_node(lines, at, depth + 1)
             result.append(value)
