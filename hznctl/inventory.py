@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import difflib
 import os
+import stat
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,10 @@ def _connection_defaults(project: Project) -> dict[str, Any]:
 
 def _host_defaults(project: Project) -> dict[str, Any]:
     return defined(project.defaults.host)
+
+
+def _worker_defaults(project: Project) -> dict[str, Any]:
+    return defined(project.defaults.worker)
 
 
 PROJECT = KindSpec("project", Project, filename="project.yaml", required=True)
@@ -173,15 +178,28 @@ def display_path(path: Path) -> str:
 
 
 def deep_merge(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Document values win; nested mappings are merged key by key."""
+    """Document values win; nested mappings are merged key by key.
+
+    Keys keep their order: the defaults' first, then the document's own. Only the
+    defaults' keys are looked at one by one (they are few; documents have many).
+    """
     merged = dict(defaults)
-    for key, value in data.items():
-        base = merged.get(key)
-        if isinstance(base, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(base, value)
-        else:
-            merged[key] = value
+    merged.update(data)
+    for key, base in defaults.items():
+        if isinstance(base, dict) and key in data:
+            value = data[key]
+            if isinstance(value, dict):
+                merged[key] = deep_merge(base, value)
     return merged
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of ``value``'s mappings and lists (plain data, as a model dump gives)."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
 
 
 def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) -> Iterator[Path]:
@@ -189,8 +207,10 @@ def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) 
     folder = root / spec.folder
     if not folder.is_dir():
         return
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
+    # Names sort as their paths do (one folder), and much faster than Path objects.
+    for name in sorted(os.listdir(folder)):
+        entry = folder / name
+        if name.startswith("."):
             continue
         if entry.suffix not in (".yaml", ".yml"):
             if entry.is_dir() or entry.suffix:
@@ -203,23 +223,75 @@ def _iter_kind_files(root: Path, spec: KindSpec, diagnostics: list[Diagnostic]) 
         yield entry
 
 
-def _inside(real_root: str | None, path: Path) -> bool:
-    # Plain strings: this runs for every file, and Path.resolve() is several times slower.
-    # The root's real path is worked out once per load (``_real_root``), not once per file.
-    if real_root is None:
-        return False
-    try:
-        real = os.path.realpath(path)
-    except OSError:
-        return False
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+class _Places:
+    """Where each file is, really and as shown: worked out once per folder, not per file.
 
+    ``os.path.realpath`` of every file stats every folder above it again; a file that is
+    not itself a symbolic link is where its folder's real path says (its folder's real
+    path is resolved once, symbolic links and all), and only a link is resolved in full.
+    """
 
-def _real_root(root: Path) -> str | None:
-    try:
-        return os.path.realpath(root)
-    except OSError:
-        return None
+    def __init__(self, root: Path) -> None:
+        self.real_root: str | None
+        try:
+            self.real_root = os.path.realpath(root)
+        except OSError:
+            self.real_root = None
+        self._real: dict[str, str] = {}
+        self._shown: dict[str, str] = {}
+        self._defaults: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path``, symbolic links followed, is in the inventory folder."""
+        real_root = self.real_root
+        if real_root is None:
+            return False
+        try:
+            real = self._realpath(path)
+        except OSError:
+            return False
+        return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+    def _realpath(self, path: Path) -> str:
+        text = os.fspath(path)
+        folder, name = os.path.split(text)
+        if not name or name in (".", ".."):
+            return os.path.realpath(text)
+        try:
+            link = stat.S_ISLNK(os.lstat(text).st_mode)
+        except OSError:
+            link = True  # missing or unreadable: let realpath say what it can
+        if link:
+            return os.path.realpath(text)
+        real_folder = self._real.get(folder)
+        if real_folder is None:
+            real_folder = self._real[folder] = os.path.realpath(folder)
+        return os.path.join(real_folder, name)
+
+    def defaults(self, kind: str, project: Project,
+                 compute: Callable[[Project], dict[str, Any]]) -> dict[str, Any]:
+        """The project's defaults for ``kind``, dumped once per load, not once per file.
+
+        ``deep_merge`` copies the top level; nested mappings or lists (labels, env) are
+        copied for each file as the dump made them, so that no two objects share one.
+        """
+        found = self._defaults.get(kind)
+        if found is None:
+            values = compute(project)
+            found = self._defaults[kind] = (
+                values, any(isinstance(v, dict | list) for v in values.values()))
+        values, nested = found
+        return _fresh(values) if nested else values
+
+    def display(self, path: Path) -> str:
+        """``display_path(path)``, with the folder's part worked out once."""
+        folder, name = os.path.split(os.fspath(path))
+        if not name or name in (".", ".."):
+            return display_path(path)
+        shown = self._shown.get(folder)
+        if shown is None:
+            shown = self._shown[folder] = display_path(Path(folder)) if folder else "."
+        return name if shown == "." else os.path.join(shown, name)
 
 
 @dataclass(frozen=True)
@@ -281,10 +353,10 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
                                       "inventory folder does not exist", code="no-inventory"))
         return LoadResult(inventory, diagnostics)
 
-    real_root = _real_root(root)
+    places = _Places(root)
     project_path = root / "project.yaml"
     if project_path.exists():
-        project = _load_one(real_root, project_path, PROJECT, None, inventory, diagnostics)
+        project = _load_one(places, project_path, PROJECT, None, inventory, diagnostics)
         inventory.project = project if isinstance(project, Project) else None
     else:
         diagnostics.append(Diagnostic(display_path(project_path), 1, 1, "",
@@ -295,7 +367,7 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
         if spec.filename is not None:
             path = root / spec.filename
             if path.exists():
-                _load_one(real_root, path, spec, inventory.project, inventory, diagnostics)
+                _load_one(places, path, spec, inventory.project, inventory, diagnostics)
             elif spec.required:
                 diagnostics.append(Diagnostic(display_path(path), 1, 1, "",
                                               f"{spec.filename} is missing", code="missing-file"))
@@ -309,7 +381,7 @@ def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
                     f"{spec.kind} {path.stem!r} is already defined in {display_path(first)}",
                     code="duplicate-name", hint="keep one of the two files"))
                 continue
-            _load_one(real_root, path, spec, inventory.project, inventory, diagnostics)
+            _load_one(places, path, spec, inventory.project, inventory, diagnostics)
     return LoadResult(inventory, diagnostics)
 
 
@@ -319,16 +391,16 @@ def all_kinds() -> list[KindSpec]:
 
 
 def _load_one(
-    real_root: str | None,
+    places: _Places,
     path: Path,
     spec: KindSpec,
     project: Project | None,
     inventory: Inventory,
     diagnostics: list[Diagnostic],
 ) -> BaseModel | None:
-    display = display_path(path)
+    display = places.display(path)
     name = path.stem if spec.folder else spec.kind
-    if not _inside(real_root, path):
+    if not places.inside(path):
         diagnostics.append(Diagnostic(display, 1, 1, "",
                                       "symbolic link points outside the inventory folder",
                                       code="symlink-escape",
@@ -355,9 +427,9 @@ def _load_one(
         return None
     data: dict[str, Any] = doc.data
     if spec.defaults is not None and project is not None:
-        data = deep_merge(spec.defaults(project), data)
+        data = deep_merge(places.defaults(spec.kind, project, spec.defaults), data)
         if spec.kind == "application" and isinstance(data.get("workers"), list):
-            worker_defaults = defined(project.defaults.worker)
+            worker_defaults = places.defaults("worker", project, _worker_defaults)
             if worker_defaults:
                 data["workers"] = [
                     deep_merge(worker_defaults, w) if isinstance(w, dict) else w

@@ -1,7 +1,9 @@
 """Strict YAML reading: every value keeps its place, and YAML's surprises are refused.
 
-PyYAML's C parser composes the node graph (fast, marks on every node); we then build plain
-Python values ourselves with a deliberately small scalar grammar:
+Plain block YAML (what nearly every inventory file is) is read by a line scan straight to
+values (``_fast_values``); anything outside that subset, and every file with a mistake, is
+composed by PyYAML's C parser (marks on every node) and built by ``_Builder``, which judges
+it; both give the same values under a deliberately small scalar grammar:
 
 * ``true``/``false`` are booleans; ``yes``/``no``/``on``/``off`` stay strings (YAML 1.1 would
   make them booleans), so a boolean field given ``yes`` is an error with a hint, and a string
@@ -13,12 +15,13 @@ Python values ourselves with a deliberately small scalar grammar:
 * Duplicate keys are errors (PyYAML keeps the last one silently), explicit tags are refused,
   alias expansion is bounded (no billion laughs), files are size-limited UTF-8.
 
-The composed node tree is kept so that any field path can be located later (``locate``)
-without recording a mark for every value while loading.
+Line numbers come from composing a file's text again when a diagnostic needs one
+(``Document.locate``), whichever path read it: loading records no mark for any value.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -106,7 +109,10 @@ def plain_value(text: str) -> Any:
     if boolean is not None:
         return boolean
     if _INT_RE.match(text):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts (4,300): text, reported by
+            return text     # the field as any other wrong value, never a traceback
     if _FLOAT_RE.match(text) and any(c.isdigit() for c in text):
         return float(text)
     return text
@@ -206,6 +212,196 @@ class _Builder:
             self._spend(source)
             out.update(self.build_mapping(source, depth + 1))
         return out
+
+
+# --- the fast path: plain block YAML straight to values --------------------------------
+#
+# Most inventory files are block mappings and lists of plain or simply quoted scalars,
+# one per line. ``_fast_values`` reads exactly that subset with a line scan, about three
+# times cheaper than composing nodes and building values from them, and gives up (None)
+# at the first line it does not fully understand: anything else a YAML file may hold
+# (flow collections, block or multi-line scalars, anchors, aliases, merge keys, tags,
+# escapes, tabs, non-ASCII text, duplicate keys, documents markers, whatever libyaml would
+# refuse) then goes through the composer and ``_Builder`` above, which judge it as they
+# always did. So the fast path never accepts what the strict reader refuses, and gives the
+# same values where it accepts (tests/unit/test_yamlio_fast.py checks both on generated
+# YAML). Line numbers are not needed here: ``Document.locate`` composes the file again
+# when a diagnostic needs one.
+
+class _NotPlain(Exception):
+    """The text is outside the fast path's subset: read it with the composer instead."""
+
+
+# Printable ASCII and newlines only: no tabs, carriage returns or other breaks/controls.
+_OUTSIDE_SUBSET = re.compile(r"[^\n\x20-\x7e]")
+# Every line that holds something (not blank, not only a comment): its indent, a list
+# item's dashes, a key, and the rest (a value, a comment).
+_LINE = re.compile(
+    r"^(?=[ ]*[^ \n#])( *)((?:-(?: +|$))*)(?:([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$))?(.*)$",
+    re.MULTILINE)
+_NESTED_ITEM = re.compile(r"^ *- +-(?: |$)", re.MULTILINE)  # "- - a": a list in a list
+# A plain scalar that ends at the end of the line or at a comment, with no '#' inside and
+# none of the characters that start another YAML construct first.
+_PLAIN_VALUE = re.compile(r"((?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-(?=[^\s]))[^#]*?) *(?: #.*)?\Z")
+_SINGLE_QUOTED = re.compile(r"'((?:[^']|'')*)' *(?: #.*)?\Z")
+_EMPTY_FLOW = re.compile(r"(?:\[\]|\{\}) *(?: #.*)?\Z")
+_DOUBLE_QUOTED = re.compile(r"\"([^\"\\]*)\" *(?: #.*)?\Z")
+# First characters of most plain values (names, paths, numbers); the rest take the
+# regular expressions above.
+_SIMPLE_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~$+(")
+_TEXT_FIRST = _SIMPLE_FIRST - _MAYBE_TYPED  # plain values that can only be text
+# Keys the key pattern lets through that are not text under the scalar grammar.
+_UNTEXT_KEYS = frozenset(k for k in (*_NULLS, *_BOOLS) if k and k[0].isalpha())
+# As ``_LINE`` finds them: indent, dashes, key, rest of the line. The indent of a line is
+# len(indent); what follows a list item's dash is at len(indent) + len(dashes).
+_Line = tuple[str, str, str, str]
+
+
+def _fast_values(text: str) -> Any:
+    """The values of ``text`` if it is in the fast path's subset, else raise _NotPlain."""
+    if _OUTSIDE_SUBSET.search(text) is not None:
+        raise _NotPlain
+    lines: list[_Line] = _LINE.findall(text)
+    if _NESTED_ITEM.search(text) is not None:
+        lines = _nested_item_lines(lines)
+    # Values never outnumber lines here (no aliases): bound the lines instead.
+    if not lines or len(lines) > MAX_NODES // 2:
+        raise _NotPlain
+    value, end = _fast_node(lines, 0, 0)
+    if end != len(lines):
+        raise _NotPlain
+    return value
+
+
+def _nested_item_lines(found: list[_Line]) -> list[_Line]:
+    """Lines where one may hold several dashes, each dash as if it began a line.
+
+    ``- - a`` is a list item whose content is a list at the second dash: as if the second
+    dash began a line of its own at its column.
+    """
+    lines: list[_Line] = []
+    for indent, dash, key, rest in found:
+        column = len(indent)
+        dashes = [column + offset for offset, char in enumerate(dash) if char == "-"]
+        if len(dashes) < 2:
+            lines.append((indent, dash, key, rest))
+            continue
+        for this, following in itertools.pairwise(dashes):
+            lines.append((" " * this, "-" + " " * (following - this - 1), "", ""))
+        lines.append((" " * dashes[-1], dash[dashes[-1] - column:], key, rest))
+    return lines
+
+
+def _fast_node(lines: list[_Line], at: int, depth: int) -> tuple[Any, int]:
+    """The block that starts at line ``at``, and the line after it."""
+    if depth > MAX_DEPTH:
+        raise _NotPlain
+    indent, dash, key, _ = lines[at]
+    if dash:
+        return _fast_list(lines, at, len(indent), depth)
+    if key:
+        return _fast_mapping(lines, at, len(indent), depth, False)
+    raise _NotPlain  # a scalar on a line of its own: the document, or a continuation
+
+
+def _fast_mapping(lines: list[_Line], at: int, indent: int, depth: int,
+                  inline: bool) -> tuple[Any, int]:
+    """A block mapping at ``indent``; ``inline``: its first key follows a list item's dash."""
+    result: dict[str, Any] = {}
+    count = len(lines)
+    while at < count:
+        spaces, dash, key, rest = lines[at]
+        if inline:
+            inline = False  # the dash is the list's; the key is at ``indent``
+        else:
+            line_indent = len(spaces)
+            if line_indent < indent:
+                break
+            if line_indent > indent or dash:
+                raise _NotPlain
+        if not key or key in result or key in _UNTEXT_KEYS:
+            # No key (a stray scalar), a duplicate, a null or boolean key: the composer
+            # says which.
+            raise _NotPlain
+        at += 1
+        if rest and rest[0] != "#":
+            if rest[0] in _TEXT_FIRST and rest[-1] not in " :" and "#" not in rest \
+                    and ": " not in rest:
+                result[key] = rest  # plain text, most values: as _fast_scalar, inline
+            else:
+                result[key] = _fast_scalar(rest)
+            continue  # a deeper line next (a multi-line scalar, a mistake) is refused above
+        if at < count:
+            following = len(lines[at][0])
+            if following > indent or (following == indent and lines[at][1]):
+                result[key], at = _fast_node(lines, at, depth + 1)
+                continue
+        result[key] = None
+    return result, at
+
+
+def _fast_list(lines: list[_Line], at: int, indent: int, depth: int) -> tuple[Any, int]:
+    result: list[Any] = []
+    count = len(lines)
+    while at < count:
+        spaces, dash, key, rest = lines[at]
+        line_indent = len(spaces)
+        if line_indent < indent or (line_indent == indent and not dash):
+            break  # the list ends (a key at its indent: the list was a mapping's value)
+        if line_indent > indent or not dash:
+            raise _NotPlain
+        if key:
+            value, at = _fast_mapping(lines, at, indent + len(dash), depth + 1, True)
+            result.append(value)
+            continue
+        at += 1
+        if rest and rest[0] != "#":
+            # A deeper line next (a multi-line scalar, a mistake) is refused above.
+            if rest[0] in _TEXT_FIRST and rest[-1] not in " :" and "#" not in rest \
+                    and ": " not in rest:
+                result.append(rest)
+            else:
+                result.append(_fast_scalar(rest))
+        elif at < count and len(lines[at][0]) > indent:
+            value, at = _fast_node(lines, at, depth + 1)
+            result.append(value)
+        else:
+            result.append(None)  # "-" and nothing under it
+    return result, at
+
+
+def _fast_scalar(rest: str) -> Any:
+    first = rest[0]
+    if first in _SIMPLE_FIRST and rest[-1] not in " :" and "#" not in rest \
+            and ": " not in rest:
+        if first not in _MAYBE_TYPED:
+            return rest
+        # ASCII here, so isdigit() is 0-9; a long number takes plain_value's care.
+        if rest.isdigit() and (first != "0" or len(rest) == 1) and len(rest) < 19:
+            return int(rest)
+        return plain_value(rest)
+    if first in "[{":  # only the empty ones: anything in a flow collection is the composer's
+        found = _EMPTY_FLOW.match(rest)
+        if found is None:
+            raise _NotPlain
+        return [] if first == "[" else {}
+    if first == "'":
+        found = _SINGLE_QUOTED.match(rest)
+        if found is None:
+            raise _NotPlain
+        return found.group(1).replace("''", "'")
+    if first == '"':
+        found = _DOUBLE_QUOTED.match(rest)
+        if found is None:
+            raise _NotPlain
+        return found.group(1)
+    found = _PLAIN_VALUE.match(rest)
+    if found is None:
+        raise _NotPlain
+    text = found.group(1)
+    if ": " in text or text[-1] == ":":
+        raise _NotPlain
+    return _plain(text)
 
 
 def _self_reference(node: Node) -> YamlProblem:
@@ -382,11 +578,19 @@ def parse_document(raw: bytes, path: Path, display: str) -> Document:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise YamlProblem("file contains a NUL character", line, 1)
+    try:
+        data = _fast_values(text)
+    except _NotPlain:
+        data = strict_values(text)
+    return Document(path=path, display=display, data=data, text=text)
+
+
+def strict_values(text: str) -> Any:
+    """The values of ``text`` through the composer and ``_Builder``, which judge any YAML."""
     root = _compose(text)
     if root is None:
         raise YamlProblem("file is empty", hint="an inventory file holds one mapping")
-    data = _Builder().build(root)
-    return Document(path=path, display=display, data=data, text=text)
+    return _Builder().build(root)
 
 
 def _compose(text: str) -> Node | None:

@@ -244,14 +244,22 @@ def runtime_fields(inventory: Inventory) -> Iterator[Diagnostic]:
 
     defaults = {name: WorkerGroup.model_fields[name].get_default(call_default_factory=True)
                 for name in WORKER_FIELDS}
+    ignored: dict[Runtime, tuple[str, ...]] = {}  # per runtime, in WORKER_FIELDS' order
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
-        spec = runtime_spec(app.runtime)
+        if app.runtime not in ignored:
+            spec = runtime_spec(app.runtime)
+            ignored[app.runtime] = tuple(n for n in WORKER_FIELDS if spec.ignores(n))
+        fields = ignored[app.runtime]
+        if not fields:
+            continue
         for index, worker in enumerate(app.workers):
-            for name in WORKER_FIELDS:
+            given = worker.model_fields_set
+            for name in fields:
+                if name not in given:
+                    continue
                 value = getattr(worker, name)
-                if not (name in worker.model_fields_set and spec.ignores(name)
-                        and value != defaults[name]) or value is Balance.AUTO:
+                if value == defaults[name] or value is Balance.AUTO:
                     continue  # balance auto where it cannot scale is an error already
                 parts = ("workers", index, name)
                 if not origin(inventory, "application", slug, parts):

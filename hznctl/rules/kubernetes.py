@@ -40,11 +40,13 @@ def cluster_settings(inventory: Inventory) -> Iterator[Diagnostic]:
 @rule("cluster-workers")
 def cluster_workers(inventory: Inventory) -> Iterator[Diagnostic]:
     placed = worker_hosts(inventory)
-    hosts = inventory.hosts
+    cluster_hosts = {name for name, host in inventory.hosts.items() if is_cluster(host)}
+    if not cluster_hosts:
+        return  # no group runs on a cluster: nothing to check, whatever the fleet's size
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
         for index, worker in enumerate(app.workers):
-            clusters = [h for h in placed[slug][index] if is_cluster(hosts[h])]
+            clusters = [h for h in placed[slug][index] if h in cluster_hosts]
             if not clusters:
                 continue
             where = f"worker group {worker.name!r} runs on cluster {clusters[0]!r}"

@@ -13,7 +13,7 @@ from hznctl.compile.spec import is_reserved
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 from hznctl.models import Application
-from hznctl.placement import placements
+from hznctl.placement import worker_hosts
 from hznctl.rules import rule
 from hznctl.runtimes import PLACEHOLDERS, CommandProblem, fill_placeholders, split_command
 from hznctl.targets.supervisord.ini import argument_problem, value_problem
@@ -103,16 +103,24 @@ def reserved_env(inventory: Inventory) -> Iterator[Diagnostic]:
 def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
     """Two programs on one host never share a name (supervisord would merge them)."""
     programs = _programs(inventory)
+    by_app = worker_hosts(inventory)
+    # Applications in order, so a program's owner on a host is the first application to
+    # run it there, as in the placements' (host, application) order; what is reported
+    # does not depend on the order (diagnostics are sorted), and the placements need not
+    # be sorted for it.
     seen: dict[tuple[str, str], str] = {}
-    for placed in placements(inventory):
-        index, program = programs[placed.application, placed.worker]
-        owner = seen.setdefault((placed.host, program), placed.application)
-        if owner != placed.application:
-            yield inventory.diagnostic(
-                "application", placed.application, ("workers", index, "name"),
-                f"program {program!r} on host {placed.host} is also a program of "
-                f"application {owner!r}", code="program-names",
-                hint="rename the worker group")
+    for slug in sorted(inventory.applications):
+        app = inventory.applications[slug]
+        for worker, hosts in zip(app.workers, by_app[slug], strict=True):
+            index, program = programs[slug, worker.name]
+            for host in hosts:
+                owner = seen.setdefault((host, program), slug)
+                if owner != slug:
+                    yield inventory.diagnostic(
+                        "application", slug, ("workers", index, "name"),
+                        f"program {program!r} on host {host} is also a program of "
+                        f"application {owner!r}", code="program-names",
+                        hint="rename the worker group")
 
 
 def _programs(inventory: Inventory) -> dict[tuple[str, str], tuple[int, str]]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,18 +44,32 @@ class _Reference:
     scope: tuple[str, ...]  # the object's environments, or (EVERY,)
 
 
-def _references(data: Any, parts: tuple[str | int, ...] = ()) -> Iterator[
-        tuple[tuple[str | int, ...], str]]:
+def _references(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(field path, file) of every secret reference (``{sops: FILE, key: KEY}``) in ``data``."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    _collect_references(data, (), found)
+    return found
+
+
+def _collect_references(data: Any, parts: tuple[str | int, ...],
+                        found: list[tuple[tuple[str | int, ...], str]]) -> None:
+    # Only mappings and lists are descended into; a path is built only for them (most
+    # values are text, and this walks every value of every file).
     if isinstance(data, dict):
         sops = data.get("sops")
         if len(data) == 2 and isinstance(sops, str) and "key" in data:
-            yield parts, PurePosixPath(sops).as_posix()
+            found.append((parts, PurePosixPath(sops).as_posix()))
             return
         for key, value in data.items():
-            yield from _references(value, (*parts, key))
+            if isinstance(value, _CONTAINERS):
+                _collect_references(value, (*parts, key), found)
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            yield from _references(value, (*parts, index))
+            if isinstance(value, _CONTAINERS):
+                _collect_references(value, (*parts, index), found)
+
+
+_CONTAINERS = (dict, list)
 
 
 def _scope(kind: str, obj: Any) -> tuple[str, ...]:
@@ -70,6 +85,10 @@ def secret_references(inventory: Inventory) -> dict[str, list[_Reference]]:
     for (kind, name), doc in sorted(inventory.documents.items()):
         obj = inventory.objects(kind).get(name)
         if obj is None or kind in ("project", "policy"):
+            continue
+        if doc.text and "sops" not in doc.text and "\\" not in doc.text:
+            # A reference has a key "sops", which only an escape in a double-quoted key
+            # could spell without the text holding it: most files hold none to walk.
             continue
         for parts, file in _references(doc.data):
             found.setdefault(file, []).append(_Reference(kind, name, parts, file,
@@ -126,8 +145,13 @@ def allowed_roots(host: Host) -> tuple[str, ...]:
     return (*DEFAULT_ROOTS, *host.privileges.paths)
 
 
+@functools.lru_cache(maxsize=4096)
 def path_problem(path: str, roots: tuple[str, ...]) -> str | None:
-    """Why ``path`` is not allowed under ``roots`` (None when it is)."""
+    """Why ``path`` is not allowed under ``roots`` (None when it is).
+
+    Cached: every application is checked against every host it runs on, and most share
+    their directories' roots.
+    """
     if ".." in PurePosixPath(path).parts:
         return "has a '..' part (write the folder it means)"
     normal = posixpath.normpath(path)
