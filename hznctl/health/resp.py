@@ -79,13 +79,76 @@ def pack(args: Sequence[Arg]) -> bytes:
     return b"".join(parts)
 
 
+class _Stream(asyncio.Protocol):
+    """The bytes a connection has received, and a way to wait for more.
+
+    A bare protocol rather than asyncio's streams: a probe's reading is a few short
+    replies, and the streams' machinery per read cost more than the reading. The buffer
+    never holds much more than what the reader is waiting for (``want``): past that the
+    transport stops reading until the reader has caught up, so a server that floods us
+    fills a socket buffer, not our memory.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.transport: Any = None  # uvloop's transports are no asyncio.Transport
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed: asyncio.Future[None] | None = None
+        self.eof = False
+        self.paused = False
+        self.want = self.CHUNK
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > self.want + self.CHUNK and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self._wake()
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def more(self, want: int) -> bool:
+        """Wait for more bytes, up to ``want`` of them in the buffer; False at the end."""
+        if self.eof:
+            return False
+        self.want = max(want, self.CHUNK)
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+        return True
+
+
 class RespConnection:
     """One connection to a Redis server: ``execute``, ``execute_many``, ``close``."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 limits: Limits = Limits()) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, stream: _Stream, limits: Limits = Limits()) -> None:
+        self._stream = stream
+        self._at = 0  # where the next reply starts in the stream's buffer
         self.limits = limits
         self.bytes_read = 0
 
@@ -94,10 +157,10 @@ class RespConnection:
                    server_hostname: str | None = None,
                    limits: Limits = Limits()) -> RespConnection:
         """Connect (and TLS handshake); the caller bounds the time."""
-        reader, writer = await asyncio.open_connection(
-            host, port, ssl=tls, server_hostname=server_hostname if tls else None,
-            limit=limits.max_line + 2)
-        return cls(reader, writer, limits)
+        loop = asyncio.get_running_loop()
+        _, stream = await loop.create_connection(
+            _Stream, host, port, ssl=tls, server_hostname=server_hostname if tls else None)
+        return cls(stream, limits)
 
     async def execute(self, *args: Arg) -> Reply:
         """One command's reply; an error reply is raised as ``ReplyError``."""
@@ -110,16 +173,21 @@ class RespConnection:
         """Send every command in one write, then read one reply each, in order; an error
         reply is returned as a ``ReplyError`` in its place."""
         batch = list(commands)
-        self._writer.write(b"".join(pack(c) for c in batch))
-        await self._writer.drain()
-        return [await self._read(0) for _ in batch]
+        stream = self._stream
+        stream.transport.write(b"".join(pack(c) for c in batch))
+        replies = [await self._read(0) for _ in batch]
+        del stream.buffer[:self._at]  # what is read is gone: the buffer holds what is not
+        self._at = 0
+        return replies
 
     async def close(self) -> None:
         """Close at once; never raises."""
+        stream = self._stream
         with contextlib.suppress(Exception):
-            self._writer.close()
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self._writer.wait_closed(), 0.1)
+            stream.transport.close()
+        if stream.closed is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(stream.closed), 0.1)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -130,29 +198,37 @@ class RespConnection:
                                 "on one connection")
 
     async def _line(self) -> bytes:
-        try:
-            line = await self._reader.readuntil(b"\r\n")
-        except asyncio.LimitOverrunError:
-            raise ReplyTooLarge(f"a reply line is longer than {self.limits.max_line} "
-                                "bytes") from None
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise ConnectionResetError("the server closed the connection") from None
-            raise ProtocolError("the server closed the connection in the middle of a "
-                                "reply") from None
-        self._count(len(line))
-        return line[:-2]
+        stream, limit = self._stream, self.limits.max_line + 2
+        buffer, at = stream.buffer, self._at
+        end = buffer.find(b"\r\n", at)
+        while end < 0 or end + 2 - at > limit:
+            if end >= 0 or len(buffer) - at > limit:
+                raise ReplyTooLarge(f"a reply line is longer than {self.limits.max_line} "
+                                    "bytes")
+            searched = max(at, len(buffer) - 1)  # a \r may end the buffer, its \n to come
+            if not await stream.more(len(buffer) - at + 2):
+                if len(buffer) == at:
+                    raise ConnectionResetError("the server closed the connection")
+                raise ProtocolError("the server closed the connection in the middle of a "
+                                    "reply")
+            end = buffer.find(b"\r\n", searched)
+        line = bytes(buffer[at:end])
+        self._at = end + 2
+        self._count(len(line) + 2)
+        return line
 
     async def _exactly(self, size: int) -> bytes:
         self._count(size + 2)
-        try:
-            data = await self._reader.readexactly(size + 2)
-        except asyncio.IncompleteReadError:
-            raise ProtocolError("the server closed the connection in the middle of a "
-                                "reply") from None
-        if data[-2:] != b"\r\n":
+        stream, at = self._stream, self._at
+        buffer = stream.buffer
+        while len(buffer) - at < size + 2:
+            if not await stream.more(size + 2):
+                raise ProtocolError("the server closed the connection in the middle of a "
+                                    "reply")
+        if buffer[at + size:at + size + 2] != b"\r\n":
             raise ProtocolError("a bulk string does not end where its length says")
-        return data[:-2]
+        self._at = at + size + 2
+        return bytes(buffer[at:at + size])
 
     def _length(self, text: bytes, kind: str, cap: int) -> int:
         try:

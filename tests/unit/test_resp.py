@@ -18,11 +18,12 @@ from hznctl.health.resp import (
     ReplyTooLarge,
     RespConnection,
     RespError,
+    _Stream,
     pack,
 )
 
 
-class _Sink:
+class _Transport:
     """The write side: what the client sends is kept, never sent anywhere."""
 
     def __init__(self) -> None:
@@ -31,7 +32,13 @@ class _Sink:
     def write(self, data: bytes) -> None:
         self.sent += data
 
-    async def drain(self) -> None:
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -40,10 +47,11 @@ DEFAULT = Limits()
 
 def _replies(answer: bytes, count: int = 1, limits: Limits = DEFAULT) -> list[Any]:
     async def run() -> list[Any]:
-        reader = asyncio.StreamReader(limit=limits.max_line + 2)
-        reader.feed_data(answer)
-        reader.feed_eof()
-        connection = RespConnection(reader, _Sink(), limits)  # type: ignore[arg-type]
+        stream = _Stream()
+        stream.connection_made(_Transport())
+        stream.data_received(answer)
+        stream.eof_received()
+        connection = RespConnection(stream, limits)
         return await connection.execute_many([("PING",)] * count)
 
     return asyncio.run(run())
@@ -74,6 +82,31 @@ def _same(left: Any, right: Any) -> bool:
         return isinstance(right, list) and len(left) == len(right) and all(
             _same(a, b) for a, b in zip(left, right, strict=True))
     return bool(left == right and type(left) is type(right))
+
+
+def test_a_flood_pauses_reading_until_the_reader_wants_more() -> None:
+    """More bytes than the reader waits for stop the transport's reading: a server that
+    floods a connection fills its socket buffer, not the runner's memory."""
+    paused: list[str] = []
+
+    class Watched(_Transport):
+        def pause_reading(self) -> None:
+            paused.append("pause")
+
+        def resume_reading(self) -> None:
+            paused.append("resume")
+
+    async def run() -> bytes:
+        stream = _Stream()
+        stream.connection_made(Watched())
+        stream.data_received(b"+")
+        for _ in range(4):
+            stream.data_received(b"x" * _Stream.CHUNK)
+        assert paused == ["pause"] and len(stream.buffer) < 5 * _Stream.CHUNK
+        stream.data_received(b"\r\n")
+        return await RespConnection(stream, Limits(max_line=8 * _Stream.CHUNK)).execute("PING")
+
+    assert asyncio.run(run()) == b"x" * (4 * _Stream.CHUNK)
 
 
 @settings(deadline=None)
@@ -129,10 +162,10 @@ def test_an_error_reply_is_a_value_in_a_batch_and_raised_alone() -> None:
     assert isinstance(reply, ReplyError) and reply.code == "ERR"
 
     async def alone() -> None:
-        reader = asyncio.StreamReader()
-        reader.feed_data(b"-WRONGPASS invalid\r\n")
-        connection = RespConnection(reader, _Sink())  # type: ignore[arg-type]
-        await connection.execute("AUTH", "x")
+        stream = _Stream()
+        stream.connection_made(_Transport())
+        stream.data_received(b"-WRONGPASS invalid\r\n")
+        await RespConnection(stream).execute("AUTH", "x")
 
     with pytest.raises(ReplyError, match="WRONGPASS invalid"):
         asyncio.run(alone())
