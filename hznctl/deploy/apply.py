@@ -172,16 +172,14 @@ def stop_groups(supervisor: Supervisor, groups: list[str], known: dict[str, Grou
     # supervisord enforces stopwaitsecs itself; this deadline only guards against a hang.
     grace = max((known[g].stopwaitsecs for g in groups if g in known), default=3600)
     deadline = time.monotonic() + grace + STOP_MARGIN
-    watched = [(g, p) for g in groups for p in (known[g].processes if g in known else ())]
+    # The processes supervisord runs for the groups, not those a bundle names: a new
+    # numprocs or numprocs_start names others than the ones still stopping.
+    live = _by_group(supervisor.processes())
+    watched = [f"{g}:{p['name']}" for g in groups for p in live.get(g, [])]
     while True:
-        if watched:
-            infos = supervisor.process_infos([f"{g}:{p}" for g, p in watched])
-            pending = sorted({name.split(":")[0] for name, info in infos.items()
-                              if info is not None and info["statename"] not in STOPPED_STATES})
-        else:
-            current = _by_group(supervisor.processes())
-            pending = [g for g in groups
-                       if any(p["statename"] not in STOPPED_STATES for p in current.get(g, []))]
+        infos = supervisor.process_infos(watched) if watched else {}
+        pending = sorted({name.split(":")[0] for name, info in infos.items()
+                          if info is not None and info["statename"] not in STOPPED_STATES})
         if not pending:
             return
         if time.monotonic() > deadline:

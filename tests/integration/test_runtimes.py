@@ -204,8 +204,11 @@ def test_numprocs_start_numbers_the_processes_through_deploy_status_and_restart(
     (supervisor/options.py, processes_from_section: ``for process_num in
     range(numprocs_start, numprocs + numprocs_start)``); deploy waits for exactly those,
     status and restart find them, and a new numprocs_start restarts the group."""
+    # A worker that takes a second to stop: deploy must wait for the processes that run
+    # (numbered from 5), not for those the new bundle names (from 1).
+    worker = "trap 'sleep 1; exit 0' TERM\nwhile :; do sleep 0.1; done\n"
     app = {"slug": "jobs", "runtime": "rq",
-           "executable": _worker_script(tmp_path, "exec sleep 600\n"), "workers": [
+           "executable": _worker_script(tmp_path, worker), "workers": [
                {"name": "main", "queues": ["main"], "max_processes": 2,
                 "supervisord": {"numprocs_start": 5}, "hosts": ["test-host"]}]}
     for site in runtime_site(tmp_path, app, {}):
