@@ -25,6 +25,9 @@ from hznctl.policy.changelog import changelog
 from hznctl.policy.check import check_policy
 
 MAX_RATIO = 2.0
+# A tiny fleet loads in milliseconds while git's own processes cost the same at any size:
+# the suite's smoke run (scale 0.02) only guards against a blow-up.
+MAX_RATIO_SMALL = 8.0
 POLICY = """\
 roles:
   admin:
@@ -45,13 +48,15 @@ def _git(repo: Path, *args: str) -> None:
 
 def _change(inventory: Path, round_: int, share: float = 0.01) -> int:
     apps = sorted((inventory / "applications").glob("*.yaml"))
-    touched = apps[: max(1, int(len(apps) * share))]
-    for path in touched:
+    touched = 0
+    for path in apps[: max(1, int(len(apps) * share))]:
         text = path.read_text()
-        path.write_text(text.replace("memory: ", f"memory: {round_ + 1}", 1))
+        changed = text.replace("memory: ", f"memory: {round_ + 1}", 1)
+        path.write_text(changed)
+        touched += changed != text  # a file without a memory line is left as it was
     secret = sorted((inventory / "secrets").glob("*.yaml"))[0]
     secret.write_text(secret.read_text().replace("ENC[", f"ENC[{round_}", 1))
-    return len(touched)
+    return touched
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +92,7 @@ def test_policy_check_speed(benchmark, fleet: Path, scale: float) -> None:
     ratio = check_s / floor_s
     print(f"\npolicy check: {check_s:.3f}s for {len(result.changes)} changes; floor (two "
           f"loads) {floor_s:.3f}s; ratio {ratio:.2f}")
-    assert ratio <= MAX_RATIO
+    assert ratio <= (MAX_RATIO if scale >= 0.5 else MAX_RATIO_SMALL)
 
 
 def test_log_speed(benchmark, fleet: Path, scale: float) -> None:
@@ -103,4 +108,4 @@ def test_log_speed(benchmark, fleet: Path, scale: float) -> None:
     ratio = log_s / floor_s
     print(f"\nlog of 5 commits: {log_s:.3f}s; floor (six loads) {floor_s:.3f}s; "
           f"ratio {ratio:.2f}")
-    assert ratio <= MAX_RATIO
+    assert ratio <= (MAX_RATIO if scale >= 0.5 else MAX_RATIO_SMALL)
