@@ -39,8 +39,9 @@ def _refuse(value: Any) -> Any:
 
 
 def dump_plain_json(data: Any) -> bytes:
-    """``dump_json``'s bytes for data that holds no float (a model none of whose fields is
-    one: a bundle manifest), written by orjson; anything else takes ``dump_json``'s path."""
+    """``dump_json``'s bytes, written by orjson, for data that holds no NaN or infinity
+    (orjson writes them as null): a bundle manifest, none of whose fields is a float.
+    Finite floats orjson spells otherwise, and what it refuses, take ``dump_json``'s path."""
     try:
         text = orjson.dumps(data, default=_refuse, option=_FAST)
     except TypeError:  # orjson.JSONEncodeError is one
