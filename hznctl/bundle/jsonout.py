@@ -38,15 +38,17 @@ def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def dump_plain_json(data: Any) -> bytes:
+def dump_plain_json(data: Any, *, floats: bool = True) -> bytes:
     """``dump_json``'s bytes, written by orjson, for data that holds no NaN or infinity
     (orjson writes them as null): a bundle manifest, none of whose fields is a float.
-    Finite floats orjson spells otherwise, and what it refuses, take ``dump_json``'s path."""
+    Finite floats orjson spells otherwise, and what it refuses, take ``dump_json``'s path;
+    ``floats=False`` says the data can hold none (its model has no float field), and skips
+    looking for them (most of the cost)."""
     try:
         text = orjson.dumps(data, default=_refuse, option=_FAST)
     except TypeError:  # orjson.JSONEncodeError is one
         return dump_json(data)
-    if _EXPONENT_RANGE.search(text):
+    if floats and _EXPONENT_RANGE.search(text):
         return dump_json(data)
     return text + b"\n"
 

@@ -52,3 +52,12 @@ def test_edge_cases_of_the_orjson_path() -> None:
                  (1, 2), {"x": 1e-05, "y": 1e16, "z": [True, None, -0.0, 2**70]},
                  {1: "a", 2: "b"}, {"k": "0.00001 1e5", "\U0001f600": ["\\", "/"]}):
         assert dump_plain_json(data) == _stdlib(data)
+
+
+def test_no_field_of_a_manifest_is_a_float() -> None:
+    # manifest_bytes tells dump_plain_json the data holds no float.
+    from hznctl.bundle.manifest import GroupEntry, Manifest, SupervisordRef
+
+    for model in (Manifest, GroupEntry, SupervisordRef):
+        for name, field in model.model_fields.items():
+            assert "float" not in repr(field.annotation), f"{model.__name__}.{name}"
