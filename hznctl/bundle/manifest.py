@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hznctl.bundle.jsonout import dump_json
+from hznctl.bundle.jsonout import dump_plain_json
 from hznctl.errors import HznctlError
 
 FORMAT = 1
@@ -85,7 +85,8 @@ def sha256_hex(data: bytes) -> str:
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:
-    return dump_json(manifest.model_dump(mode="json"))
+    # No field of a manifest is a float (tests/unit/test_dump_json.py checks).
+    return dump_plain_json(manifest.model_dump(mode="json"), floats=False)
 
 
 def manifest_target(data: bytes) -> str:
