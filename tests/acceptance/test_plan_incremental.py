@@ -72,18 +72,27 @@ def _recipients(path: Path) -> list[str]:
     return [r["recipient"] for r in _load(path)["sops"]["age"]]
 
 
+def _add_queue(path: Path, edit: tuple[Any, ...]) -> None:
+    """Edit ("queues", app, worker, queue): one more queue for a worker group."""
+    app = _load(path)
+    worker = app["workers"][edit[2] % len(app["workers"])]
+    if "queues" in worker:
+        worker["queues"] = [*worker["queues"], edit[3]]
+    _dump(path, app)
+
+
+def _set_port(path: Path, edit: tuple[Any, ...]) -> None:
+    """Edit ("port", connection, port)."""
+    _dump(path, {**_load(path), "port": edit[2]})
+
+
 def _apply(root: Path, edit: tuple[Any, ...]) -> None:
     kind = edit[0]
     if kind == "queues":
-        path = root / "applications" / f"{_APPS[edit[1] % len(_APPS)]}.yaml"
-        app = _load(path)
-        worker = app["workers"][edit[2] % len(app["workers"])]
-        if "queues" in worker:
-            worker["queues"] = [*worker["queues"], edit[3]]
-        _dump(path, app)
+        _add_queue(root / "applications" / f"{_APPS[edit[1] % len(_APPS)]}.yaml", edit)
     elif kind == "port":
-        path = root / "connections" / f"{_CONNECTIONS[edit[1] % len(_CONNECTIONS)]}.yaml"
-        _dump(path, {**_load(path), "port": edit[2]})
+        _set_port(root / "connections" / f"{_CONNECTIONS[edit[1] % len(_CONNECTIONS)]}.yaml",
+                  edit)
     elif kind == "template":
         text = (REPO / "templates" / f"{edit[1]}.conf.j2").read_text()
         text = text.replace("{% block about %}", f"{{% block about %}}(edit {edit[2]}) ")
@@ -160,15 +169,9 @@ def _generated_apply(root: Path, edit: tuple[Any, ...]) -> None:
     apps = sorted((root / "applications").glob("*.yaml"))
     connections = sorted((root / "connections").glob("*.yaml"))
     if kind == "queues":
-        path = apps[edit[1] % len(apps)]
-        app = _load(path)
-        worker = app["workers"][edit[2] % len(app["workers"])]
-        if "queues" in worker:
-            worker["queues"] = [*worker["queues"], edit[3]]
-        _dump(path, app)
+        _add_queue(apps[edit[1] % len(apps)], edit)
     elif kind == "port":
-        path = connections[edit[1] % len(connections)]
-        _dump(path, {**_load(path), "port": edit[2]})
+        _set_port(connections[edit[1] % len(connections)], edit)
     elif kind == "secret":
         secrets = sorted((root / "secrets").glob("*.yaml"))
         path = secrets[edit[1] % len(secrets)]
