@@ -52,7 +52,7 @@ GOAL_RATIO = 1.0
 MAX_RATIO = 6.0
 MAX_RATIO_SMALL = 40.0
 MAX_PEAK_MB_SCALE_2 = 250
-HZNCTL = [sys.executable, "-c", "from hznctl.cli.main import main; main()"]
+HZNCTL = [sys.executable, "-c", "from hznctl.cli.main import run; run()"]
 
 
 def _inventory(parent: Path, scale: float) -> Path:

@@ -1,3 +1,3 @@
-from hznctl.cli.main import main
+from hznctl.cli.main import run
 
-main()
+run()
