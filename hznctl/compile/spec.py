@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from hznctl.bundle.jsonout import dump_json
-from hznctl.bundle.manifest import sha256_hex
 from hznctl.execspec import ExecSpec, Recycle, RedisUrl, SecretEnv
 from hznctl.models import RedisConnection, Runtime
 
@@ -181,5 +180,3 @@ def _member_json(model: BaseModel) -> str:
     return json_member(model.model_dump(mode="json"), 2)
 
 
-def spec_hash(data: bytes) -> str:
-    return sha256_hex(data)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hznctl.bundle.manifest import HostBundle
-from hznctl.inventory import Inventory
+if TYPE_CHECKING:  # deploy imports a target's option table: not the inventory's loader
+    from hznctl.bundle.manifest import HostBundle
+    from hznctl.inventory import Inventory
 
 DEFAULT = "supervisord"
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor import datatypes
 
 from hznctl.argv import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
-from hznctl.compile.spec import spec_hash
+from hznctl.bundle.manifest import sha256_hex
 from hznctl.models.program import DEVICES
 from hznctl.targets.supervisord import layout
 from hznctl.targets.supervisord.ini import display_command
@@ -113,7 +113,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("numprocs_start", lambda p: str(first_process(p)) if first_process(p) else None),
     Option("directory", lambda p: p.application.directory, "directory"),
     Option("user", lambda p: p.application.user, "uid", datatypes.name_to_uid),
-    Option("environment", lambda p: f"HZNCTL_SPEC_SHA256={spec_hash(p.exec_json)}"),
+    Option("environment", lambda p: f"HZNCTL_SPEC_SHA256={sha256_hex(p.exec_json)}"),
     Option("priority", _chosen("priority", 999), "process_prio", int),
     Option("autostart", _chosen("autostart", True), "autostart", datatypes.boolean),
     Option("autorestart", _fixed("true")),
