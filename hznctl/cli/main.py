@@ -183,8 +183,10 @@ def run() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: what was printed did not arrive
+        except OSError:  # a closed pipe: what was printed did not arrive
             code = code or 1
+        except ValueError:  # a stream the command closed itself: nothing left to flush
+            pass
     os._exit(code)
 
 

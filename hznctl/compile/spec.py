@@ -178,5 +178,3 @@ def json_member(data: object, depth: int) -> str:
 def _member_json(model: BaseModel) -> str:
     """A secret's or URL's entry, laid out for its place in an exec spec."""
     return json_member(model.model_dump(mode="json"), 2)
-
-

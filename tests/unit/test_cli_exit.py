@@ -26,10 +26,14 @@ def test_status_is_what_sys_exit_gives(code, status, capsys):
         assert capsys.readouterr().err == "message\n"
 
 
-def _program(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _script(body: str, tmp_path: Path) -> list[str]:
     script = tmp_path / "prog.py"
     script.write_text(textwrap.dedent(body))
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+    return [sys.executable, str(script)]
+
+
+def _program(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_script(body, tmp_path), capture_output=True, text=True,
                           timeout=60, cwd=ROOT, env=BUFFERED)
 
 
@@ -88,14 +92,13 @@ def test_a_running_thread_is_waited_for(tmp_path):
 
 
 def test_closed_stdout_is_a_failure(tmp_path):
-    script = tmp_path / "prog.py"
-    script.write_text(textwrap.dedent("""
+    command = _script("""
         import sys
         from hznctl.cli import main as m
         m.main = lambda: sys.stdout.write("x")  # held in the buffer until run() flushes it
         m.run()
-    """))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+    """, tmp_path)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT, env=BUFFERED)
     assert proc.stdout is not None
     proc.stdout.close()
