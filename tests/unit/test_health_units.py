@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hznctl.health.grading import grade
 from hznctl.health.history import append_run, read_history, run_record, transitions
@@ -104,6 +107,55 @@ def test_parse_info_reads_the_fields_and_keyspace() -> None:
     assert info.keys_per_db == {"db0": 12, "db3": 1}
     assert server_info(parse_info(b"used_memory:5\r\nmaxmemory:0\r\n"), None).memory_percent \
         is None
+
+
+
+# The reference parse_info is held to: every line, scanned by a regex on the decoded text.
+_REFERENCE_FIELD = re.compile(
+    r"^(redis_version|role|uptime_in_seconds|used_memory|maxmemory|mem_fragmentation_ratio"
+    r"|connected_clients|blocked_clients|rejected_connections|evicted_keys|keyspace_hits"
+    r"|keyspace_misses):([^\r\n]*)", re.MULTILINE)
+_REFERENCE_KEYSPACE = re.compile(r"^(db[0-9]+):keys=([0-9]+)", re.MULTILINE)
+
+
+def _reference_info(raw: bytes) -> dict[str, object]:
+    text = raw.decode("utf-8", "replace")
+    info: dict[str, object] = dict(_REFERENCE_FIELD.findall(text))
+    for name, keys in _REFERENCE_KEYSPACE.findall(text):
+        info[name] = {"keys": keys}
+    return info
+
+
+# Pieces a hostile or odd server could put together: the fields' own names and near
+# misses, line ends of every kind, digits, keyspace lines, bytes that are not UTF-8.
+_INFO_PIECES = st.sampled_from([
+    b"redis_version:", b"role:", b"used_memory:", b"used_memory_rss:", b"maxmemory:",
+    b"keyspace_hits:", b"keyspace_misses", b"db", b"db0", b"db12:keys=", b":keys=",
+    b"keys=", b"7", b"42", b",expires=0", b"\r\n", b"\n", b"\r", b":", b"#", b" ",
+    b"\xe2\x82", b"\xac", b"\xff", b"\xc3\xa9", b"x", b"\x00"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_INFO_PIECES, max_size=40).map(b"".join))
+def test_parse_info_agrees_with_a_line_by_line_regex(raw: bytes) -> None:
+    assert parse_info(raw) == _reference_info(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_parse_info_agrees_on_any_bytes(raw: bytes) -> None:
+    assert parse_info(raw) == _reference_info(raw)
+
+
+def test_parse_info_agrees_on_a_real_info_reply(redis_factory) -> None:  # type: ignore[no-untyped-def]
+    server = redis_factory()
+    server.client(db=3).set("k", "v")
+    client = server.client()
+    client.set_response_callback("INFO", lambda reply, **_: reply)  # the reply's bytes
+    raw = client.execute_command("INFO", "everything")
+    assert isinstance(raw, bytes)
+    assert parse_info(raw) == _reference_info(raw)
+    assert parse_info(raw)["redis_version"] and parse_info(raw)["db3"] == {"keys": "1"}
 
 
 def _health(name: str, status: Status, env: str = "production") -> ConnectionHealth:
