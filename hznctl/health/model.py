@@ -56,7 +56,8 @@ class Finding(ReportModel):
 
 class Timings(ReportModel):
     connect_ms: float | None = Field(default=None, description="TCP (and TLS) connect.")
-    auth_ms: float | None = Field(default=None, description="AUTH round trip.")
+    auth_ms: float | None = Field(default=None, description=(
+        "AUTH round trip (sent in one write with INFO and the first queue commands)."))
     latency_samples_ms: list[float] = Field(default_factory=list, description="PING round trips.")
     latency_p50_ms: float | None = None
     latency_max_ms: float | None = None

@@ -11,9 +11,9 @@ bounded twice:
   says nothing (SIGSTOP, a black hole), or that answers one byte at a time, costs at most
   the check timeout — reading and parsing included.
 
-One TCP connection per probe; INFO, CONFIG GET, SELECT and the queue commands go in one
-pipelined round trip, the queue commands that need their replies (``queues``) in at most one
-more. Every text from the server is redacted before it is kept.
+One TCP connection per probe; AUTH, INFO, CONFIG GET, SELECT and the queue commands go in
+one pipelined round trip (AUTH's reply read first), the queue commands that need their
+replies (``queues``) in at most one more. Every text from the server is redacted before it is kept.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import asyncio
 import ssl
 import statistics
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from hznctl.health.model import Finding, QueueDepth, ServerInfo, Status, Timings
 from hznctl.health.queues import QueueInspection, QueueStats
 from hznctl.health.resp import (
+    Arg,
     ProtocolError,
     ReplyError,
     ReplyTooLarge,
@@ -111,23 +112,24 @@ def tls_context(target: ProbeTarget) -> ssl.SSLContext | None:
 
 async def connect(target: ProbeTarget, budget: float, marks: _Marks) -> RespConnection:
     """Connect (TLS included) and AUTH, each step within its timeout."""
-    connection = target.connection
-    options = connection.options
-    host = connection.host.strip("[]")
-    context = tls_context(target)
-    opened = await _within(min(options.connect_timeout, budget), RespConnection.open(
-        host, connection.port, tls=context,
-        server_hostname=connection.tls.server_name or host))
-    marks.connected = time.perf_counter()
-    marks.step = "auth"
+    opened = await _open(target, budget, marks)
     try:
-        if target.password is not None:
-            await _within(min(options.read_timeout, budget),
-                          _auth(opened, connection.username, target.password))
+        await _authenticate(opened, target, budget, marks)
     except BaseException:
         await opened.close()
         raise
-    marks.authenticated = time.perf_counter()
+    return opened
+
+
+async def _open(target: ProbeTarget, budget: float, marks: _Marks) -> RespConnection:
+    """Connect (TLS included) within the connection's connect timeout."""
+    connection = target.connection
+    host = connection.host.strip("[]")
+    opened = await _within(min(connection.options.connect_timeout, budget), RespConnection.open(
+        host, connection.port, tls=tls_context(target),
+        server_hostname=connection.tls.server_name or host))
+    marks.connected = time.perf_counter()
+    marks.step = "auth"
     return opened
 
 
@@ -139,19 +141,40 @@ async def open_connection(target: ProbeTarget, budget: float) -> RespConnection:
         return await connect(target, budget, _Marks())
 
 
-async def _auth(connection: RespConnection, username: str | None, password: str) -> None:
-    try:
-        reply = await connection.execute(*(("AUTH", username, password) if username
-                                           else ("AUTH", password)))
-    except ReplyError as exc:
-        if username is None or "wrong number of arguments" not in exc.message.lower():
-            raise _AuthRefused(exc.message) from None
-        try:  # Redis before 6 has no users: AUTH takes the password alone
-            reply = await connection.execute("AUTH", password)
-        except ReplyError as again:
-            raise _AuthRefused(again.message) from None
+async def _authenticate(connection: RespConnection, target: ProbeTarget, budget: float,
+                        marks: _Marks, then: Sequence[Sequence[Arg]] = ()) -> int:
+    """AUTH, when the connection has a password, with the commands ``then`` in the same
+    write; how many replies to ``then`` are owed once AUTH's reply is read.
+
+    ``then`` carries no secret and is refused (NOAUTH) when AUTH is: sending it before
+    AUTH has answered saves a round trip per probe and reveals nothing the probe would not
+    send a moment later. AUTH's own reply is read, within the read timeout, before any of
+    the others is looked at.
+    """
+    password = target.password
+    if password is None:
+        marks.authenticated = time.perf_counter()
+        return connection.send(then) if then else 0
+    username = target.connection.username
+    read = min(target.connection.options.read_timeout, budget)
+    args = ("AUTH", username, password) if username else ("AUTH", password)
+    owed = connection.send([args, *then]) - 1
+    (reply,) = await _within(read, connection.read_replies(1))
+    if isinstance(reply, ReplyError):
+        if username is None or "wrong number of arguments" not in reply.message.lower():
+            raise _AuthRefused(reply.message)
+        # Redis before 6 has no users: AUTH takes the password alone. What went with the
+        # refused AUTH was refused too: read past it, then send it again.
+        if owed:
+            await _within(read, connection.read_replies(owed))
+        owed = connection.send([("AUTH", password), *then]) - 1
+        (reply,) = await _within(read, connection.read_replies(1))
+        if isinstance(reply, ReplyError):
+            raise _AuthRefused(reply.message)
     if reply != b"OK":
         raise ProtocolError(f"unexpected reply to AUTH: {describe(reply)}")
+    marks.authenticated = time.perf_counter()
+    return owed
 
 
 @dataclass
@@ -180,10 +203,14 @@ async def open_probe(target: ProbeTarget, budget: float) -> OpenProbe:
     connection: RespConnection | None = None
     try:
         async with asyncio.timeout(budget):
-            connection = await connect(target, budget, marks)
+            connection = await _open(target, budget, marks)
+            inspection = QueueInspection([spec.scheme for spec in target.queues])
+            first = _first_commands(target, inspection)
+            owed = await _authenticate(connection, target, budget, marks, first)
             marks.step = "info"
             read = min(target.connection.options.read_timeout, budget)
-            server, queues = await _within(read, _inspect(connection, target))
+            server, queues = await _within(read, _inspect(connection, target, inspection,
+                                                          owed))
         return OpenProbe(target, marks, connection, ProbeOutcome(marks.timings(), server, queues))
     except _FAILURES as exc:
         await _close(connection)
@@ -279,15 +306,19 @@ async def _ping(connection: RespConnection, marks: _Marks, samples: int) -> None
         marks.samples.append((time.perf_counter() - started) * 1000)
 
 
-async def _inspect(connection: RespConnection,
-                   target: ProbeTarget) -> tuple[ServerInfo, list[QueueDepth]]:
-    """INFO, CONFIG GET maxclients, SELECT and the first queue commands in one round trip;
-    the queue commands that need their replies (``QueueInspection.second``) in one more."""
-    inspection = QueueInspection([spec.scheme for spec in target.queues])
+def _first_commands(target: ProbeTarget, inspection: QueueInspection) -> list[tuple[str, ...]]:
+    """INFO, CONFIG GET maxclients, SELECT and the first queue commands: one write, sent
+    with AUTH."""
     commands: list[tuple[str, ...]] = [("INFO",), ("CONFIG", "GET", "maxclients"),
                                        ("SELECT", str(target.connection.database))]
-    commands += inspection.first()
-    replies = await connection.execute_many(commands)
+    return commands + inspection.first()
+
+
+async def _inspect(connection: RespConnection, target: ProbeTarget,
+                   inspection: QueueInspection, owed: int) -> tuple[ServerInfo, list[QueueDepth]]:
+    """The replies to ``_first_commands`` (``owed`` of them, already sent); the queue
+    commands that need their replies (``QueueInspection.second``) in one more round trip."""
+    replies = await connection.read_replies(owed)
     info, maxclients, selected = replies[0], replies[1], replies[2]
     for reply in (info, selected):  # without the right database, no length is right
         if isinstance(reply, ReplyError):

@@ -172,11 +172,20 @@ class RespConnection:
     async def execute_many(self, commands: Iterable[Sequence[Arg]]) -> list[Reply]:
         """Send every command in one write, then read one reply each, in order; an error
         reply is returned as a ``ReplyError`` in its place."""
-        batch = list(commands)
-        stream = self._stream
-        stream.transport.write(b"".join(pack(c) for c in batch))
-        replies = [await self._read(0) for _ in batch]
-        del stream.buffer[:self._at]  # what is read is gone: the buffer holds what is not
+        return await self.read_replies(self.send(commands))
+
+    def send(self, commands: Iterable[Sequence[Arg]]) -> int:
+        """Send every command in one write; how many replies are now owed. Read them
+        with ``read_replies``, in order, before sending what depends on them."""
+        batch = [pack(c) for c in commands]
+        self._stream.transport.write(b"".join(batch))
+        return len(batch)
+
+    async def read_replies(self, count: int) -> list[Reply]:
+        """The next ``count`` replies, in order; an error reply is a ``ReplyError`` in its
+        place."""
+        replies = [await self._read(0) for _ in range(count)]
+        del self._stream.buffer[:self._at]  # what is read is gone: the buffer holds the rest
         self._at = 0
         return replies
 

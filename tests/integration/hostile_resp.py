@@ -136,6 +136,36 @@ class _Handler(socketserver.StreamRequestHandler):
                 self.send(_bulk(b"seven"))
         self._ok_then(answer)
 
+    def mode_redis5(self, first: list[bytes]) -> None:
+        """Not hostile, old: Redis 5 has no users. Its AUTH takes the password alone
+        (``src/server.c`` of 5.0: ``{"auth",authCommand,2,"sltF",…}``, and
+        ``processCommand`` answers "wrong number of arguments for 'auth' command" to any
+        other arity), and until AUTH has succeeded every command gets ``-NOAUTH``."""
+        password, authenticated = first[2], False
+        self.send(b"-ERR wrong number of arguments for 'auth' command\r\n")
+        for command in self.commands():
+            name = command[0].upper()
+            if name == b"AUTH":
+                if len(command) != 2:
+                    self.send(b"-ERR wrong number of arguments for 'auth' command\r\n")
+                elif command[1] == password:
+                    authenticated = True
+                    self.send(b"+OK\r\n")
+                else:
+                    self.send(b"-ERR invalid password\r\n")
+            elif not authenticated:
+                self.send(b"-NOAUTH Authentication required.\r\n")
+            elif name == b"INFO":
+                self.send(_bulk(SMALL_INFO))
+            elif name == b"CONFIG":
+                self.send(b"*2\r\n" + _bulk(b"maxclients") + _bulk(b"100"))
+            elif name == b"PING":
+                self.send(b"+PONG\r\n")
+            elif name == b"SELECT":
+                self.send(b"+OK\r\n")
+            else:
+                self.send(b":0\r\n")
+
 
 class HostileServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
