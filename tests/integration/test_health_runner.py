@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def test_sharded_run_matches_one_process_and_keeps_the_deadline(
         sharded = run_probes(targets, settings, lambda r: seen.append(r.connection),
                              credentials=credentials, workers=3)
         elapsed = time.monotonic() - started
+        assert gc.get_freeze_count() == 0  # frozen for the fork only, not for the parent
         single = run_probes(targets, settings, credentials=credentials, workers=1)
     finally:
         hole.close()
