@@ -1,4 +1,5 @@
-"""What this process may use of the machine: its cores, and the cycle collector's pauses."""
+"""What this process may use of the machine: its cores, the cycle collector's pauses, and
+the output devices a log may name."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# The log targets that are devices, not files: a process may log to them, but supervisord
+# cannot rotate them.
+DEVICES = ("/dev/stdout", "/dev/stderr")
 
 
 def usable_cores() -> int:

@@ -13,13 +13,13 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from hznctl.models.common import AbsolutePath, Model
+from hznctl.system import DEVICES
 
 # supervisor's byte_size: a number with an optional KB, MB or GB.
 ByteSize = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}(KB|MB|GB)?$")]
 Umask = Annotated[str, StringConstraints(pattern=r"^0?[0-7]{3}$")]
 # A file, NONE (no log), or the container case: supervisord's own stdout or stderr.
 LogTarget = Literal["NONE", "/dev/stdout", "/dev/stderr"] | AbsolutePath
-DEVICES = ("/dev/stdout", "/dev/stderr")
 
 
 class ProgramOptions(Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hznctl.bundle.manifest import GroupEntry, Manifest, SupervisordRef, parse_manifest
@@ -61,7 +63,7 @@ def test_an_unexplained_change_shows_the_command_and_files():
 
 def test_new_and_vanished_hosts():
     manifest = _manifest([_group("app-a")], FILES)
-    plans = plan_hosts({"h0": manifest.model_copy(update={"host": "h0"})}, {"h1": manifest})
+    plans = plan_hosts({"h0": replace(manifest, host="h0")}, {"h1": manifest})
     assert [(p.host, p.added, p.removed) for p in plans] == [
         ("h0", [], ["app-a"]), ("h1", ["app-a"], [])]
     text = render_text(plans)

@@ -137,10 +137,9 @@ def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
 
 
 def _group_entry(written: Section, sha256: str) -> GroupEntry:
-    # Every value is already of its field's type: a validation per program would only
-    # repeat what the types say (the manifest holding them is still validated).
+    # Every value is already of its field's type (the manifest's read-back checks them).
     program = written.program
-    return GroupEntry.model_construct(
+    return GroupEntry(
         application=program.application.slug,
         worker=program.worker.name if program.worker else None,
         runtime=program.runtime.runtime.value,

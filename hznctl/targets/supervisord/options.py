@@ -21,7 +21,7 @@ from supervisor import datatypes
 
 from hznctl.argv import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
 from hznctl.bundle.manifest import sha256_hex
-from hznctl.models.program import DEVICES
+from hznctl.system import DEVICES
 from hznctl.targets.supervisord import layout
 from hznctl.targets.supervisord.ini import display_command
 
