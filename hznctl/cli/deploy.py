@@ -43,6 +43,14 @@ def make_address(url: str, username: str | None, password_file: Path | None,
     password = None
     if password_file is not None:
         password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        if password:
+            from hznctl.redact import remember
+
+            # Kept out of every output: a server may echo it (a fault, an HTTP reason),
+            # alone or as the basic credentials it was sent in.
+            remember(password)
+            if username is not None:
+                remember(f"{username}:{password}")
     if (username is None) != (password is None):
         raise UsageError("--username and --password-file go together")
     return Address(url, username, password, timeout)

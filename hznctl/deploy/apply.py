@@ -16,7 +16,7 @@ from typing import Any
 from hznctl.bundle.manifest import GroupEntry
 from hznctl.deploy import crashpoint
 from hznctl.deploy.liveconfig import overridden
-from hznctl.deploy.supervisor import Supervisor
+from hznctl.deploy.supervisor import STILL_RUNNING, Supervisor, SupervisorError
 from hznctl.errors import HznctlError
 
 STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})
@@ -102,7 +102,7 @@ def converge(supervisor: Supervisor, targets: dict[str, GroupTarget], known: dic
     stop_groups(supervisor, to_stop, known)
     actions.durations["stop"] = time.monotonic() - began
     for group in to_stop:
-        supervisor.remove_group(group)
+        remove_stopped(supervisor, group, known)
         actions.removed.append(group)
         crashpoint.reached(f"removed:{group}")
     actions.stopped = list(to_stop)
@@ -160,24 +160,33 @@ def _check_read_as_written(supervisor: Supervisor, groups: Mapping[str, GroupEnt
             "rename that section.")
 
 
-def stop_groups(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget]
-                ) -> None:
+def stop_groups(supervisor: Supervisor, groups: list[str], known: dict[str, GroupTarget],
+                listing: bool = False) -> None:
     """Stop the groups together (stop signal, then supervisord's stopwaitsecs grace) and
-    wait until none of their processes is left."""
+    wait until none of their processes is left; with ``listing``, every process
+    supervisord lists for them is waited for."""
     if not groups:
         return
+    watched: set[str] = set()
     for group in groups:
-        supervisor.stop_group(group)
+        watched.update(supervisor.stop_group(group))
         crashpoint.reached(f"stopping:{group}")
     # supervisord enforces stopwaitsecs itself; this deadline only guards against a hang.
     grace = max((known[g].stopwaitsecs for g in groups if g in known), default=3600)
     deadline = time.monotonic() + grace + STOP_MARGIN
-    # The processes supervisord runs for the groups, not those a bundle names: a new
-    # numprocs or numprocs_start names others than the ones still stopping.
-    live = _by_group(supervisor.processes())
-    watched = [f"{g}:{p['name']}" for g in groups for p in live.get(g, [])]
+    if listing:
+        # The processes supervisord runs for the groups, not those a bundle names: a new
+        # numprocs or numprocs_start names others than the ones still stopping.
+        live = _by_group(supervisor.processes())
+        watched.update(f"{g}:{p['name']}" for g in groups for p in live.get(g, []))
+    else:
+        # The ones supervisord was just asked to stop, and the bundles' (one already
+        # STOPPING is in neither only if its numprocs changed since: then removing the
+        # group is refused, STILL_RUNNING, and ``remove_stopped`` waits for the listing).
+        watched.update(f"{g}:{name}" for g in groups if g in known
+                       for name in known[g].processes)
     while True:
-        infos = supervisor.process_infos(watched) if watched else {}
+        infos = supervisor.process_infos(sorted(watched)) if watched else {}
         pending = sorted({name.split(":")[0] for name, info in infos.items()
                           if info is not None and info["statename"] not in STOPPED_STATES})
         if not pending:
@@ -186,6 +195,19 @@ def stop_groups(supervisor: Supervisor, groups: list[str], known: dict[str, Grou
             raise ApplyFailure(f"{', '.join(pending)} did not stop within "
                                f"{grace + STOP_MARGIN:g}s")
         time.sleep(POLL)
+
+
+def remove_stopped(supervisor: Supervisor, group: str, known: dict[str, GroupTarget]
+                   ) -> None:
+    """Remove a stopped group; one supervisord says still runs a process (not one the
+    stop was watching) is waited for by the full process listing first."""
+    try:
+        supervisor.remove_group(group)
+    except SupervisorError as exc:
+        if exc.fault != STILL_RUNNING:
+            raise
+        stop_groups(supervisor, [group], known, listing=True)
+        supervisor.remove_group(group)
 
 
 def wait_running(supervisor: Supervisor, groups: list[GroupTarget], *,

@@ -120,7 +120,7 @@ def _restart_each(supervisor: Supervisor, manifest: Manifest, groups: list[str],
                              entry.stopwaitsecs)
         began = time.monotonic()
         try:
-            stop_groups(supervisor, [name], {name: target})
+            stop_groups(supervisor, [name], {name: target}, listing=True)
             supervisor.start_group(name)
             timeout = request.timeout if request.timeout is not None else 30.0 + entry.startsecs
             pids = wait_running(supervisor, [target], timeout=timeout)

@@ -2,28 +2,26 @@
 
 Every call has a socket timeout (supervisor's own transport has none, so a stopped
 supervisord would hang a deploy forever), and every failure becomes a `SupervisorError`
-with a sentence that names the address — never the password.
+with a sentence that names the address — never the password. The wire is
+``hznctl.deploy.xmlrpc``'s (no `http.client`, no supervisor import).
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
 import socket
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
-import xmlrpc.client
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
-from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
-
+from hznctl.deploy import xmlrpc
 from hznctl.errors import HznctlError
 
 # Fault codes of supervisor.xmlrpc.Faults used here.
 BAD_NAME = 10
 ALREADY_ADDED = 90
+STILL_RUNNING = 91
 CANT_REREAD = 92
 
 # Above this many processes one full listing is cheaper than a multicall.
@@ -50,85 +48,50 @@ class Address:
     timeout: float = 30.0
 
 
-class _Kept:
-    """A response parser that keeps the bytes (for a reply parsed by ``_structs``)."""
+def _connection(address: Address) -> xmlrpc.Connection:
+    """The connection for ``address``: a unix socket, TCP, or TLS (certificate and host
+    name verified against the system's trust store, as xmlrpc.client's HTTPS does)."""
+    url, timeout = address.url, address.timeout
+    auth = xmlrpc.basic_auth(address.username, address.password)
+    if url.startswith("unix://"):
+        path = url[len("unix://"):]
 
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
+        def unix() -> socket.socket:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(path)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        return xmlrpc.Connection(unix, "localhost", "/RPC2", auth)
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SupervisorError(f"unsupported supervisord address {url!r}: "
+                              "use unix:///path/to/socket or http(s)://host:port")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        raise SupervisorError(f"supervisord address {url!r} has no valid port") from None
+    hostname = parsed.hostname
+    secure = parsed.scheme == "https"
 
-    def feed(self, data: bytes) -> None:
-        self.chunks.append(data)
+    def tcp() -> socket.socket:
+        sock = socket.create_connection((hostname, port), timeout=timeout)
+        if not secure:
+            return sock
+        import ssl
 
-    def close(self) -> tuple[bytes]:  # as parser and as unmarshaller: one value
-        return (b"".join(self.chunks),)
-
-
-class _Keeping:
-    """A transport that hands back a reply's bytes when ``keep`` is set."""
-
-    keep = False
-
-    def getparser(self) -> tuple[Any, Any]:
-        if self.keep:
-            kept = _Kept()
-            return kept, kept
-        return cast(tuple[Any, Any], super().getparser())  # type: ignore[misc]
-
-
-class _UnixConnection(UnixStreamHTTPConnection):  # type: ignore[misc]
-    socketfile: str
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.socketfile)
-        self.sock = sock
-
-
-class _Transport(_Keeping, SupervisorTransport):  # type: ignore[misc]
-    """supervisor's persistent-connection transport, with a timeout on every socket."""
-
-    def __init__(self, address: Address) -> None:
-        super().__init__(address.username, address.password, address.url)
-        timeout = address.timeout
-        url = address.url
-        if url.startswith("unix://"):
-            def unix() -> http.client.HTTPConnection:
-                conn = _UnixConnection("localhost", timeout=timeout)
-                conn.socketfile = url[len("unix://"):]
-                return conn
-            self._get_connection = unix
-        else:
-            parsed = urllib.parse.urlsplit(url)
-            port = parsed.port or 80
-
-            def tcp() -> http.client.HTTPConnection:
-                return http.client.HTTPConnection(parsed.hostname or "localhost", port,
-                                                  timeout=timeout)
-            self._get_connection = tcp
-
-
-class _SafeTransport(_Keeping, xmlrpc.client.SafeTransport):
-    """HTTPS (supervisor's transport speaks only plain HTTP): basic auth in a header."""
-
-    def __init__(self, address: Address) -> None:
-        super().__init__()
-        self._timeout = address.timeout
-        self._auth: str | None = None
-        if address.username is not None and address.password is not None:
-            raw = f"{address.username}:{address.password}".encode()
-            self._auth = "Basic " + base64.b64encode(raw).decode("ascii")
-
-    def make_connection(self, host: Any) -> http.client.HTTPSConnection:
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
-
-    def send_headers(self, connection: http.client.HTTPConnection,
-                     headers: list[tuple[str, str]]) -> None:
-        if self._auth is not None:
-            headers = [*headers, ("Authorization", self._auth)]
-        super().send_headers(connection, headers)
+        try:
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=hostname)
+        except BaseException:
+            sock.close()
+            raise
+    host = hostname if parsed.port is None else f"{hostname}:{parsed.port}"
+    if ":" in hostname:  # an IPv6 literal
+        host = f"[{hostname}]" + ("" if parsed.port is None else f":{parsed.port}")
+    return xmlrpc.Connection(tcp, host, parsed.path.rstrip("/") + "/RPC2", auth)
 
 
 class Supervisor:
@@ -136,46 +99,34 @@ class Supervisor:
 
     def __init__(self, address: Address) -> None:
         self.address = address
-        self._transport: _Keeping
-        if address.url.startswith("https://"):
-            self._transport = _SafeTransport(address)
-            self._proxy = xmlrpc.client.ServerProxy(address.url.rstrip("/") + "/RPC2",
-                                                    transport=self._transport)
-        elif address.url.startswith(("unix://", "http://")):
-            self._transport = _Transport(address)
-            self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1",
-                                                    transport=self._transport)
-        else:
-            raise SupervisorError(f"unsupported supervisord address {address.url!r}: "
-                                  "use unix:///path/to/socket or http(s)://host:port")
+        self._connection = _connection(address)
 
     def _call(self, name: str, *args: Any, keep: bool = False) -> Any:
         """The call's result; with ``keep``, the reply's bytes (a fault still raises)."""
-        method = getattr(self._proxy.supervisor, name)
+        return self._raw(f"supervisor.{name}", args, keep)
+
+    def _raw(self, method: str, args: tuple[Any, ...], keep: bool = False) -> Any:
         try:
-            if not keep:
-                return method(*args)
-            self._transport.keep = True
-            try:
-                raw = method(*args)
-            finally:
-                self._transport.keep = False
-            if b"<fault>" in raw[:512]:
-                xmlrpc.client.loads(raw)  # raises the Fault, told as below
-            return raw
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode == CANT_REREAD:
-                raise ConfigUnreadable(_first_lines(fault.faultString), CANT_REREAD) from None
-            raise SupervisorError(f"supervisord refused {name}: {fault.faultString}",
-                                  fault.faultCode) from None
-        except xmlrpc.client.ProtocolError as exc:
-            hint = " (check --username/--password-file)" if exc.errcode == 401 else ""
+            raw = self._connection.call(method, *args)
+            if keep and b"<fault>" not in raw[:512]:
+                return raw
+            return xmlrpc.loads(raw)
+        except xmlrpc.Fault as fault:
+            if fault.code == CANT_REREAD:
+                raise ConfigUnreadable(_first_lines(fault.string), CANT_REREAD) from None
+            raise SupervisorError(f"supervisord refused {method.split('.')[-1]}: "
+                                  f"{fault.string}", fault.code) from None
+        except xmlrpc.ProtocolError as exc:
+            hint = " (check --username/--password-file)" if exc.status == 401 else ""
             raise SupervisorError(f"supervisord at {self.address.url} answered HTTP "
-                                  f"{exc.errcode} {exc.errmsg}{hint}") from None
-        except (OSError, http.client.HTTPException) as exc:
+                                  f"{exc.status} {exc.reason}{hint}") from None
+        except xmlrpc.Malformed as exc:
+            raise SupervisorError(f"supervisord at {self.address.url} sent {exc}: is this "
+                                  "supervisord's address?") from None
+        except OSError as exc:
             raise SupervisorError(
                 f"cannot reach supervisord at {self.address.url}: "
-                f"{exc.strerror or type(exc).__name__ if isinstance(exc, OSError) else exc}; "
+                f"{exc.strerror or type(exc).__name__}; "
                 "is it running, and is this the right address?") from None
 
     def state(self) -> str:
@@ -203,8 +154,10 @@ class Supervisor:
             return {name: every.get(name) for name in names}
         calls = [{"methodName": "supervisor.getProcessInfo", "params": [n]} for n in names]
         try:
-            results = cast(list[Any], self._proxy.system.multicall(calls))
-        except (xmlrpc.client.Error, OSError, http.client.HTTPException):
+            results = self._raw("system.multicall", (calls,))
+        except SupervisorError:
+            return {name: self._one(name) for name in names}
+        if not isinstance(results, list) or len(results) != len(names):
             return {name: self._one(name) for name in names}
         return {name: (r if isinstance(r, dict) and "statename" in r else None)
                 for name, r in zip(names, results, strict=True)}
@@ -227,18 +180,25 @@ class Supervisor:
         raw = self._call("getAllConfigInfo", keep=True)
         try:
             return _structs(raw, "group", groups)
-        except _Unexpected:
-            every = cast(list[dict[str, Any]], xmlrpc.client.loads(raw)[0][0])
-            return [c for c in every if groups is None or c.get("group") in groups]
+        except xmlrpc.Malformed as exc:
+            raise SupervisorError(f"supervisord at {self.address.url} sent {exc}") from None
 
-    def stop_group(self, group: str) -> None:
+    def stop_group(self, group: str) -> list[str]:
         """Ask every process of ``group`` to stop and return at once (graceful: stopsignal,
-        then supervisord waits up to stopwaitsecs before SIGKILL)."""
+        then supervisord waits up to stopwaitsecs before SIGKILL). Returns the processes
+        (``group:name``) it was asked to stop: those that were running (STARTING, RUNNING,
+        BACKOFF: rpcinterface.py ``stopProcessGroup`` over ``isRunning``)."""
         try:
-            self._call("stopProcessGroup", group, False)
+            results = self._call("stopProcessGroup", group, False)
         except SupervisorError as exc:
             if exc.fault != BAD_NAME:  # already gone
                 raise
+            return []
+        if not isinstance(results, list):
+            raise SupervisorError(f"supervisord at {self.address.url} answered "
+                                  "stopProcessGroup with something else than a list")
+        return [f"{group}:{r['name']}" for r in results
+                if isinstance(r, dict) and isinstance(r.get("name"), str)]
 
     def remove_group(self, group: str) -> None:
         try:
@@ -260,57 +220,28 @@ class Supervisor:
                 raise
 
 
-class _Unexpected(Exception):
-    """A reply in another shape than supervisord's usual one (decoded the slow way)."""
-
-
 def _structs(raw: bytes, key: str, wanted: Collection[str] | None) -> list[dict[str, Any]]:
     """The structs of an XML-RPC reply holding an array of structs, those whose ``key``
-    is ``wanted`` (None: all), decoded as xmlrpc.client decodes them."""
+    is ``wanted`` (None: all), decoded as xmlrpc.client decodes them: the reply is parsed
+    by expat into a tree at once, and only the wanted structs are decoded."""
     try:
         root = ElementTree.fromstring(raw)
     except ElementTree.ParseError:
-        raise _Unexpected from None
+        raise xmlrpc.Malformed("a reply that is not well-formed XML") from None
     data = root.find("params/param/value/array/data")
-    if data is None:
-        raise _Unexpected
+    if root.tag != "methodResponse" or data is None:
+        raise xmlrpc.Malformed("a reply that does not hold an array")
     found = []
     for value in data:
         if len(value) != 1 or value[0].tag != "struct":
-            raise _Unexpected
-        members = {m.findtext("name"): m.find("value") for m in value[0]}
-        if wanted is not None and _decode(members.get(key)) not in wanted:
+            raise xmlrpc.Malformed("an array of other values than structs")
+        if wanted is not None and not any(
+                len(m) == 2 and m[0].tag == "name" and m[0].text == key
+                and xmlrpc.decode(m[1]) in wanted for m in value[0]):
             continue
-        found.append({str(name): _decode(v) for name, v in members.items()})
+        struct = xmlrpc.decode(value)
+        found.append(struct)
     return found
-
-
-def _decode(value: ElementTree.Element | None) -> Any:
-    """One XML-RPC value (xmlrpc.client's Unmarshaller: a bare text is a string)."""
-    if value is None:
-        raise _Unexpected
-    if len(value) == 0:
-        return value.text or ""
-    typed = value[0]
-    text = typed.text or ""
-    if typed.tag == "string":
-        return text
-    if typed.tag in ("int", "i4", "i8"):
-        return int(text)
-    if typed.tag == "boolean":
-        if text not in ("0", "1"):
-            raise _Unexpected
-        return text == "1"
-    if typed.tag == "double":
-        return float(text)
-    if typed.tag == "nil":
-        return None
-    if typed.tag == "array":
-        data = typed.find("data")
-        return [_decode(v) for v in data] if data is not None else []
-    if typed.tag == "struct":
-        return {str(m.findtext("name")): _decode(m.find("value")) for m in typed}
-    raise _Unexpected  # base64, dateTime: not in supervisord's config info
 
 
 def _first_lines(text: str, limit: int = 6) -> str:

@@ -4,6 +4,7 @@ install, graceful partial restarts, removal, dry run, records, hostile condition
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,29 @@ def test_an_include_folder_supervisord_does_not_read_is_reported(cli, host, tmp_
     assert "[include] files glob must match" in record["error"]
     assert host.pids() == {}
     assert snapshot(elsewhere) == {}
+
+
+def test_a_process_already_stopping_that_no_bundle_names_is_waited_for(cli, host, tmp_path):
+    """Stopping a changed group watches the processes supervisord was asked to stop and
+    those the bundles name. One already STOPPING that neither names (it ignores SIGTERM,
+    and the new bundle has fewer processes) makes supervisord refuse to remove the group
+    (STILL_RUNNING, rpcinterface.py ``removeProcessGroup``): deploy then waits for every
+    process supervisord lists for the group, SIGKILL after stopwaitsecs included, and goes
+    on."""
+    # Process 01 ignores SIGTERM (SIGKILL after stopwaitsecs ends it), 00 does not.
+    stubborn = (f"{sys.executable} -c 'import signal, sys, time; "
+                "sys.argv[1] == \"1\" and signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "time.sleep(3600)' %(process_num)d")
+    # startsecs: RUNNING only once Python has set its handler.
+    v1 = {"a-one": Group(command=stubborn, numprocs=2, startsecs=2, stopwaitsecs=4)}
+    assert _deploy(cli, make_bundle(tmp_path / "v1", host, v1)).exit_code == 0
+    wait_running(host, v1)
+    rpc = host.sup.rpc().supervisor
+    rpc.stopProcess("a-one:a-one_01", False)
+    assert rpc.getProcessInfo("a-one:a-one_01")["statename"] == "STOPPING"
+    v2 = {"a-one": Group(command=stubborn, numprocs=1, stopwaitsecs=4)}
+    result = _deploy(cli, make_bundle(tmp_path / "v2", host, v2, revision="r2"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["result"] == "ok"
+    wait_running(host, v2)
+    assert sorted(host.pids()) == ["a-one:a-one_00"]

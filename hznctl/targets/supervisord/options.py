@@ -17,12 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from supervisor import datatypes
-
 from hznctl.argv import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
 from hznctl.bundle.manifest import sha256_hex
 from hznctl.system import DEVICES
-from hznctl.targets.supervisord import layout
+from hznctl.targets.supervisord import datatypes, layout
 from hznctl.targets.supervisord.ini import display_command
 
 if TYPE_CHECKING:  # deploy reads the table without loading the compiler
