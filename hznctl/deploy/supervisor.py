@@ -239,8 +239,7 @@ def _structs(raw: bytes, key: str, wanted: Collection[str] | None) -> list[dict[
                 len(m) == 2 and m[0].tag == "name" and m[0].text == key
                 and xmlrpc.decode(m[1]) in wanted for m in value[0]):
             continue
-        struct = xmlrpc.decode(value)
-        found.append(struct)
+        found.append(xmlrpc.decode(value))
     return found
 
 

@@ -135,7 +135,7 @@ def decode(value: ElementTree.Element) -> Any:
             raise Malformed("a double that is not one") from None
     if tag == "nil":
         return None
-    raise Malformed(f"a value of type {tag[:40]!r}, which supervisord does not send")
+    raise Malformed("a value of a type supervisord does not send")
 
 
 def loads(body: bytes) -> Any:
