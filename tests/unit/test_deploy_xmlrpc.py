@@ -98,3 +98,15 @@ def test_loads_of_anything_is_a_value_xmlrpc_client_agrees_with_or_an_error(raw)
     except (wire.Fault, wire.Malformed):
         return
     assert xmlrpc.client.loads(raw, use_builtin_types=True)[0] == (value,)
+
+
+def test_a_reply_of_nested_entities_is_refused_not_expanded() -> None:
+    """A server's "billion laughs" (ten levels of entities, 10 GB expanded): expat's
+    amplification limit (libexpat >= 2.4) refuses it, and that is Malformed."""
+    entities = b"".join(b'<!ENTITY %s "%s">' % (bytes([98 + i]), b"&%s;" % bytes([97 + i]) * 10)
+                        for i in range(9))
+    raw = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">' + entities
+           + b"]><methodResponse><params><param><value><string>&j;</string></value>"
+           b"</param></params></methodResponse>")
+    with pytest.raises(wire.Malformed):
+        wire.loads(raw)
