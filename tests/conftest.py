@@ -18,6 +18,16 @@ from tests.support import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _nothing_decrypted_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts in a process that has decrypted no secret: hznctl redacts every
+    value it decrypted from all it shows, so a password one test decrypts in this worker
+    ("nope") would otherwise be redacted from a later test's output."""
+    from hznctl import redact
+
+    monkeypatch.setattr(redact, "_PROCESS", redact.Redactor())
+
+
 @pytest.fixture
 def example_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the example inventory, safe to edit.
