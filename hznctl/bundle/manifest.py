@@ -295,4 +295,9 @@ class HostBundle:
     def all_files(self) -> dict[str, bytes]:
         return {**self.files, MANIFEST: self.manifest_data}
 
+    def file_hashes(self) -> Mapping[str, str]:
+        """The SHA-256 of every file but the manifest, as the manifest lists them (the
+        writer finds shared contents by them)."""
+        return self.manifest.files
+
 

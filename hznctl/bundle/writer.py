@@ -1,7 +1,9 @@
 """Writing host bundles to disk: the whole tree swapped in at once, unchanged files kept.
 
 Fast on large fleets: each distinct content is written once and hard-linked, existing
-files are compared by inode first, and big trees are written on a few threads.
+files are compared by inode first, and big trees are written on a few threads. Bundles
+can be given one at a time as they are built (``BundleWriter``): each is compared and
+written, then let go, so a compile holds one host's files at a time, not the fleet's.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import hashlib
 import os
 import shutil
 import stat
@@ -18,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol, TypeVar
 
 from hznctl.atomic import fsync_dir
@@ -44,6 +48,11 @@ class WriteResult:
         return bool(self.written or self.removed)
 
 
+class UntrustedListing(Exception):
+    """A folder listing gave an inode number that is not the file's: what was compared
+    by inode may be wrong, so the write must start over with ``trust_inodes=False``."""
+
+
 def write_bundles(out: Path, bundles: Mapping[str, WritableBundle], *, prune: bool = True
                   ) -> WriteResult:
     """Make ``out`` hold exactly ``bundles`` (and, unless ``prune``, other hosts it had).
@@ -55,10 +64,9 @@ def write_bundles(out: Path, bundles: Mapping[str, WritableBundle], *, prune: bo
     written once and its other occurrences are hard links to it: the same secret file in
     two hundred host bundles is one file on disk.
     """
-    out = out.absolute()
     try:
         return _write(out, bundles, prune, trust_inodes=True)
-    except _Untrusted:
+    except UntrustedListing:
         # A file system whose folder listings do not give the files' inode numbers:
         # every existing file is read, rather than each inode once.
         return _write(out, bundles, prune, trust_inodes=False)
@@ -66,34 +74,129 @@ def write_bundles(out: Path, bundles: Mapping[str, WritableBundle], *, prune: bo
 
 def _write(out: Path, bundles: Mapping[str, WritableBundle], prune: bool, trust_inodes: bool
            ) -> WriteResult:
-    existing = _existing_hosts(out)
-    stale = sorted(set(existing) - set(bundles)) if prune else []
-    result = WriteResult(removed=stale)
-    wanted = {host: bundle.all_files() for host, bundle in bundles.items()}
-    old = {host: _Existing.scan(f"{out}/{host}") for host in existing if host not in stale}
-    verified = _Verified(trust_inodes)
-    for host in sorted(wanted):
-        same = host in old and _tree_equals(old[host], wanted[host], verified)
-        (result.unchanged if same else result.written).append(host)
-    if not result.changed:
+    # Everything is in memory already: one plan, carried out at once.
+    with BundleWriter(out, prune=prune, trust_inodes=trust_inodes, batch_bytes=None) as writer:
+        for host in sorted(bundles):
+            writer.add(host, bundles[host])
+        return writer.finish()
+
+
+# What a streaming writer holds before it writes it out (the in-memory write holds all):
+# enough files for the threads to share, little next to the inventory.
+BATCH_BYTES = 2 << 20
+
+
+class BundleWriter:
+    """``write_bundles`` one bundle at a time: ``add`` each, then ``finish``.
+
+    Each bundle is compared with the one in ``out`` when added; the first that differs
+    starts the new tree next to ``out``, and from then on what is added is written into
+    it in batches of about ``batch_bytes`` (None: all at ``finish``), so the caller can
+    let each bundle go once added. ``finish`` links in the unchanged hosts, swaps the
+    tree in and says what changed; leaving the ``with`` without it (an error, a bundle
+    that failed to build) removes the new tree and leaves ``out`` as it was.
+
+    Raises ``UntrustedListing`` when the file system's listings cannot be trusted: run
+    it all again with ``trust_inodes=False``.
+    """
+
+    def __init__(self, out: Path, *, prune: bool = True, trust_inodes: bool = True,
+                 batch_bytes: int | None = BATCH_BYTES) -> None:
+        self.out = out.absolute()
+        self._prune = prune
+        self._batch_bytes = batch_bytes
+        self._existing = _existing_hosts(self.out)
+        self._old = {host: _Existing.scan(f"{self.out}/{host}") for host in self._existing}
+        self._verified = _Verified(trust_inodes)
+        self._written: list[str] = []
+        self._unchanged: list[str] = []
+        self._tmp: str | None = None
+        self._fix_modes = False
+        self._plan = _Plan()
+        self._contents = _Contents()
+        self._replaced: dict[str, str] = {}
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._discard()
+
+    def add(self, host: str, bundle: WritableBundle) -> bool:
+        """Compare ``host``'s bundle with the one in ``out`` and, if it differs, write it
+        into the new tree (now or with its batch). True when it is new or changed."""
+        if host in self._written or host in self._unchanged:
+            raise ValueError(f"bundle {host} given twice")
+        files = bundle.all_files()
+        digest = _hashes_of(bundle, files)
+        old = self._old.get(host)
+        if old is not None and _tree_equals(old, files, self._verified, digest):
+            self._unchanged.append(host)
+            return False
+        tmp = self._start()
+        self._plan.add_tree(f"{tmp}/{host}", files, old, self._verified, digest,
+                            self._contents)
+        self._written.append(host)
+        if self._batch_bytes is not None and self._plan.pending_bytes >= self._batch_bytes:
+            self._carry_out()
+        return True
+
+    def finish(self) -> WriteResult:
+        """Swap the new tree in (when anything changed) and say what changed."""
+        added = {*self._written, *self._unchanged}
+        stale = sorted(set(self._existing) - added) if self._prune else []
+        result = WriteResult(written=sorted(self._written), unchanged=sorted(self._unchanged),
+                             removed=stale)
+        if not result.changed:
+            return result
+        tmp = self._start()
+        for host, tree in self._old.items():
+            if host not in stale and host not in self._written:
+                self._plan.keep_tree(tree, f"{tmp}/{host}")
+        self._carry_out()
+        _swap(self.out, Path(tmp))
+        self._discard()
         return result
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        os.chmod(tmp, 0o755)
-        plan = _Plan()
-        for host, tree in old.items():
-            if host not in wanted:
-                plan.keep_tree(tree, f"{tmp}/{host}")
-        for host, files in wanted.items():
-            plan.add_tree(f"{tmp}/{host}", files, old.get(host), verified)
-        plan.carry_out(_modes_need_fixing(tmp))
-        _swap(out, Path(tmp))
-    finally:
+
+    def _start(self) -> str:
+        if self._tmp is None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp",
+                                         dir=self.out.parent)
+            os.chmod(self._tmp, 0o755)
+            self._fix_modes = _modes_need_fixing(self._tmp)
+        return self._tmp
+
+    def _carry_out(self) -> None:
+        self._plan.carry_out(self._fix_modes, self._replaced)
+        self._plan = _Plan()
+
+    def _discard(self) -> None:
         # Only once every worker has stopped (carry_out waits for them): nothing is
         # created in the temporary tree after it is removed.
-        shutil.rmtree(tmp, ignore_errors=True)
-    return result
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+class _Contents:
+    """Each distinct content of the new tree, by its SHA-256, and the path it was first
+    written at: the other paths with it become hard links. Only the hashes are kept,
+    never the bytes, so a streaming write holds no bundle it has written."""
+
+    def __init__(self) -> None:
+        self.first: dict[bytes, str] = {}  # the digest's bytes: half the size of its hex
+
+
+def _hashes_of(bundle: WritableBundle, files: Mapping[str, bytes]) -> Callable[[str], str]:
+    """The SHA-256 (hex) of each of ``files``: the bundle's own where it lists them (a
+    host bundle's manifest holds its files' hashes), computed otherwise."""
+    known: Mapping[str, str] = getattr(bundle, "file_hashes", dict)()
+
+    def digest(rel: str) -> str:
+        return known.get(rel) or hashlib.sha256(files[rel]).hexdigest()
+    return digest
 
 
 def _existing_hosts(out: Path) -> list[str]:
@@ -118,10 +221,6 @@ def _existing_hosts(out: Path) -> list[str]:
 
 _NOT_A_FILE = -1
 _FILE_MODE = stat.S_IFREG | 0o644
-
-
-class _Untrusted(Exception):
-    """A folder listing gave an inode number that is not the file's."""
 
 
 @dataclass(frozen=True)
@@ -153,29 +252,32 @@ class _Existing:
 
 
 class _Verified:
-    """Which existing files hold which bytes: each inode is read at most once per write.
+    """Which existing files hold which content: each inode is read at most once per write.
 
-    The same secret hard-linked into every host is read once. A file edited by hand in
-    place is found different for every bundle that has it: a mismatch is not remembered,
-    so the inode is read again for each of them."""
+    The same secret hard-linked into every host is read once; what is kept of it is its
+    hash, not its bytes. A file edited by hand in place is found different for every
+    bundle that has it: a mismatch is not remembered, so the inode is read again for each
+    of them."""
 
     def __init__(self, trust_inodes: bool) -> None:
         self._trust = trust_inodes
-        self._holds: dict[tuple[int, int], bytes] = {}
+        self._holds: dict[tuple[int, int], str] = {}
 
-    def holds(self, tree: _Existing, rel: str, data: bytes) -> bool:
-        """Whether ``rel`` in ``tree`` is a regular 0644 file holding exactly ``data``."""
+    def holds(self, tree: _Existing, rel: str, data: bytes, digest: Callable[[str], str]
+              ) -> bool:
+        """Whether ``rel`` in ``tree`` is a regular 0644 file holding exactly ``data``
+        (whose SHA-256 ``digest(rel)`` gives)."""
         inode = tree.inodes[rel]
         if inode == _NOT_A_FILE:
             return False
         key = (tree.device, inode)
         known = self._holds.get(key)
         if known is not None:
-            return known is data or known == data
+            return known == digest(rel)
         if not self._read_equals(f"{tree.root}/{rel}", key, data):
             return False
         if self._trust:
-            self._holds[key] = data
+            self._holds[key] = digest(rel)
         return True
 
     def _read_equals(self, path: str, key: tuple[int, int], data: bytes) -> bool:
@@ -186,7 +288,7 @@ class _Verified:
         try:
             st = os.fstat(fd)
             if self._trust and (st.st_dev, st.st_ino) != key:
-                raise _Untrusted(path)
+                raise UntrustedListing(path)
             if st.st_mode != _FILE_MODE or st.st_size != len(data):
                 return False
             # The size matched: no read past the end to find it.
@@ -208,13 +310,14 @@ def _read_at_most(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _tree_equals(tree: _Existing, files: Mapping[str, bytes], verified: _Verified) -> bool:
+def _tree_equals(tree: _Existing, files: Mapping[str, bytes], verified: _Verified,
+                 digest: Callable[[str], str]) -> bool:
     if tree.inodes.keys() != files.keys():
         return False
     # The manifest holds every other file's hash: when it differs, nothing else is read.
-    if not verified.holds(tree, MANIFEST, files[MANIFEST]):
+    if not verified.holds(tree, MANIFEST, files[MANIFEST], digest):
         return False
-    return all(verified.holds(tree, rel, data) for rel, data in files.items()
+    return all(verified.holds(tree, rel, data, digest) for rel, data in files.items()
                if rel != MANIFEST)
 
 
@@ -232,9 +335,9 @@ def _threads() -> int:
 
 
 class _Plan:
-    """What the new tree needs, decided before any file is made: its folders, each
-    distinct content written once at its first path, and every other path a hard link
-    (to that file, or to the unchanged file of the old tree).
+    """What a batch of the new tree needs, decided before any file is made: its folders,
+    each distinct content written once at its first path, and every other path a hard
+    link (to that file, one of an earlier batch, or the unchanged file of the old tree).
 
     Once the folders exist, the files can be written in any order, and then the links
     made in any order: each of these two steps can be shared between threads."""
@@ -245,32 +348,32 @@ class _Plan:
         # (source, path, content): a content to write at the path if the link fails;
         # None for an old file, copied then.
         self.links: list[tuple[str, str, bytes | None]] = []
-        # The same bytes object is often in many bundles: its id saves hashing it again.
-        # The bundles keep every ``data`` alive while this lives, so no id is reused.
-        self._by_id: dict[int, str] = {}
-        self._by_content: dict[bytes, str] = {}
+        self.pending_bytes = 0
 
     def keep_tree(self, tree: _Existing, dest: str) -> None:
         self._add_folders(dest, tree.inodes)
         self.links.extend((f"{tree.root}/{rel}", f"{dest}/{rel}", None) for rel in tree.inodes)
 
     def add_tree(self, dest: str, files: Mapping[str, bytes], old: _Existing | None,
-                 verified: _Verified) -> None:
+                 verified: _Verified, digest: Callable[[str], str],
+                 contents: _Contents) -> None:
         self._add_folders(dest, files)
         for rel, data in files.items():
             target = f"{dest}/{rel}"
             # An unchanged file keeps its inode and mtime. A changed one is always written
             # anew (or linked to another new file), so its mtime says that it changed.
-            if old is not None and rel in old.inodes and verified.holds(old, rel, data):
+            if old is not None and rel in old.inodes and verified.holds(old, rel, data,
+                                                                        digest):
                 self.links.append((f"{old.root}/{rel}", target, None))
                 continue
-            source = self._by_id.get(id(data)) or self._by_content.get(data)
+            sha = bytes.fromhex(digest(rel))
+            source = contents.first.get(sha)
             if source is None:
                 self.writes.append((target, data))
-                self._by_content[data] = source = target
+                contents.first[sha] = target
+                self.pending_bytes += len(data)
             else:
                 self.links.append((source, target, data))
-            self._by_id[id(data)] = source
 
     def _add_folders(self, dest: str, rels: Iterable[str]) -> None:
         self.folders.append(dest)
@@ -278,16 +381,17 @@ class _Plan:
         inner = sorted({rel.rpartition("/")[0] for rel in rels} - {""})
         self.folders.extend(f"{dest}/{folder}" for folder in inner)
 
-    def carry_out(self, fix_modes: bool) -> None:
+    def carry_out(self, fix_modes: bool, replaced: dict[str, str]) -> None:
+        """Make it; ``replaced``: the file written where a link to a path failed, kept
+        from batch to batch (later links to that path go to it)."""
         for folder in self.folders:
             os.makedirs(folder, mode=0o755, exist_ok=True)
         threads = _threads()
         if threads < 2 or len(self.writes) + len(self.links) < PARALLEL_FROM:
             _write_all(self.writes, fix_modes)
-            _link_all(self.links, fix_modes, {})
+            _link_all(self.links, fix_modes, replaced)
             return
         # Chunks in the plan's order: a thread works in one host's folders at a time.
-        replaced: dict[str, str] = {}
         _run_in_threads([functools.partial(_write_all, chunk, fix_modes)
                          for chunk in _chunks(self.writes)], threads)
         _run_in_threads([functools.partial(_link_all, chunk, fix_modes, replaced)
