@@ -3,10 +3,9 @@
 The validated inventory is in memory once; forked workers see it as it is (no copy, no
 second load). Hosts are cut into consecutive runs of about the same number of programs;
 each worker builds the bundles of its run and sends them back pickled through a pipe,
-while this process builds the first run. The bundles are then put together in host
-order: the result is the very same as one process building them all, byte for byte,
-and so is the error when one fails (the first failing host's, as hosts are built in
-order).
+while this process builds the first run. The bundles are then handed on in host order:
+the result is the very same as one process building them all, byte for byte, and so is
+the error when one fails (the first failing host's, as hosts are built in order).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from hznctl.bundle.manifest import HostBundle
@@ -27,6 +26,7 @@ MIN_PROGRAMS = 2000
 MAX_JOBS = 8
 
 Build = Callable[[Sequence[str]], dict[str, HostBundle]]
+BuildEach = Callable[[Sequence[str]], Iterator[tuple[str, HostBundle]]]
 
 
 class WorkerDied(HznctlError):
@@ -67,23 +67,38 @@ def runs(hosts: Sequence[str], weights: Sequence[int], parts: int) -> list[list[
 def build_in_parallel(build: Build, hosts: Sequence[str], weights: Sequence[int],
                       jobs: int, received: Callable[[int], None] | None = None
                       ) -> dict[str, HostBundle]:
-    """``build(hosts)`` on up to ``jobs`` cores; the same result as one call.
+    """``stream_in_parallel`` of a ``build`` that makes a run's bundles at once, all of
+    them put together."""
+    return dict(stream_in_parallel(lambda run: iter(build(run).items()), hosts, weights,
+                                   jobs, received))
 
-    ``received(n)`` is told, in this process, of each forked run's ``n`` hosts once they
-    are here (the hosts built in this process are ``build``'s own to count)."""
+
+def stream_in_parallel(build: BuildEach, hosts: Sequence[str], weights: Sequence[int],
+                       jobs: int, received: Callable[[int], None] | None = None
+                       ) -> Iterator[tuple[str, HostBundle]]:
+    """``build(hosts)`` on up to ``jobs`` cores; the same bundles in the same order.
+
+    This process builds the first run as it is asked for each bundle, then hands on each
+    forked run's bundles once they are here (``received(n)`` told of their ``n`` hosts;
+    the hosts built in this process are ``build``'s own to count). Leaving early (an
+    error, or the caller stops asking) stops the forked builders."""
     if jobs <= 1 or len(hosts) < 2 or sum(weights) < MIN_PROGRAMS or not can_fork():
-        return build(hosts)
+        yield from build(hosts)
+        return
     first, *rest = runs(hosts, weights, jobs)
     workers = [_fork(build, run) for run in rest]
     done = False
     try:
-        bundles = build(first)
+        yield from build(first)
         for (reader, _), run in zip(workers, rest, strict=True):
-            bundles.update(_receive(reader))
+            bundles = _receive(reader)
+            reader.close()
             if received is not None:
                 received(len(run))
+            while bundles:  # each let go once handed on
+                host = next(iter(bundles))
+                yield host, bundles.pop(host)
         done = True
-        return bundles
     finally:
         for reader, pid in workers:
             if not done:  # their bundles are not wanted any more
@@ -92,7 +107,7 @@ def build_in_parallel(build: Build, hosts: Sequence[str], weights: Sequence[int]
             os.waitpid(pid, 0)
 
 
-def _fork(build: Build, hosts: list[str]) -> tuple[BinaryIO, int]:
+def _fork(build: BuildEach, hosts: list[str]) -> tuple[BinaryIO, int]:
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -102,7 +117,8 @@ def _fork(build: Build, hosts: list[str]) -> tuple[BinaryIO, int]:
         status = 0
         try:
             try:
-                data = pickle.dumps(("bundles", build(hosts)), protocol=pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps(("bundles", dict(build(hosts))),
+                                    protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # sent to the parent, raised there
                 try:
                     data = pickle.dumps(("error", exc))

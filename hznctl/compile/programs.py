@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -33,6 +33,12 @@ from hznctl.runtimes import (
 )
 
 DEFAULT_STARTSECS = 1
+
+
+# A program as the placement asks for it: (application, worker group or None for the
+# application's pool, the worker groups it runs). The programs built for one key differ
+# only by the host's settings and argv.
+ProgramKey = tuple[str, str | None, tuple[str, ...]]
 
 
 @dataclass(eq=False)
@@ -67,6 +73,11 @@ class Program:
     support_files: dict[str, bytes] = field(default_factory=dict)
     # The supervisord options operators set: the group's, then the host's (unset: None).
     options: ProgramOptions = field(default_factory=ProgramOptions)
+
+    @property
+    def key(self) -> ProgramKey:
+        return (self.application.slug, self.worker.name if self.worker else None,
+                tuple(w.name for w in self.workers))
 
     @property
     def exec_path(self) -> str:
@@ -150,32 +161,40 @@ class ProgramBuilder:
         self.secret_hash = secret_hash
         self.margin = inventory.project.stop_margin if inventory.project else 30
         self.spec_parts = SpecParts(inventory.connections, secret_hash)
-        self._built: dict[Hashable, Program] = {}
+        self._built: dict[ProgramKey, dict[Hashable, Program]] = {}
         self._workers = {(slug, w.name): w for slug, app in inventory.applications.items()
                          for w in reversed(app.workers)}  # the first of a repeated name
-        self._supervisors: dict[tuple[str, str], str] = {}
+        self._supervisors: dict[str, dict[str, str]] = {}  # by application, worker
+
+    def forget(self, key: ProgramKey) -> None:
+        """Let go of the programs built by ``key``: no host left to build needs them."""
+        self._built.pop(key, None)
+
+    def forget_application(self, application: str) -> None:
+        """Let go of what was made for ``application``: no host left to build runs it."""
+        self._supervisors.pop(application, None)
 
     def worker(self, application: str, name: str) -> WorkerGroup:
         return self._workers[application, name]
 
     def horizon_supervisor(self, app: Application, worker: WorkerGroup) -> str:
         """``horizon_supervisor`` as JSON laid out for its place in the Horizon file."""
-        key = (app.slug, worker.name)
-        found = self._supervisors.get(key)
+        known = self._supervisors.setdefault(app.slug, {})
+        found = known.get(worker.name)
         if found is None:
-            found = self._supervisors[key] = json_member(horizon_supervisor(app, worker), 2)
+            found = known[worker.name] = json_member(horizon_supervisor(app, worker), 2)
         return found
 
     def program(self, supervisord: SupervisordSettings, app: Application,
                 worker: WorkerGroup | None, workers: list[WorkerGroup], spec: RuntimeSpec,
                 connection: str | None, worker_argv: list[Arg]) -> Program:
-        key = (supervisord, app.slug, worker.name if worker else None,
-               tuple(w.name for w in workers), tuple(worker_argv))
-        program = self._built.get(key)
+        names = tuple(w.name for w in workers)
+        built = self._built.setdefault((app.slug, worker.name if worker else None, names), {})
+        key = (supervisord, tuple(worker_argv))
+        program = built.get(key)
         if program is None:
-            program = self._build(supervisord, app, worker, workers, spec, connection,
-                                  worker_argv)
-            self._built[key] = program
+            program = built[key] = self._build(supervisord, app, worker, workers, spec,
+                                               connection, worker_argv)
         return program
 
     def _build(self, sv: SupervisordSettings, app: Application, worker: WorkerGroup | None,
@@ -266,22 +285,35 @@ class HostCompiler:
     builder: ProgramBuilder
 
     def programs(self, placed: list[PlacedGroup]) -> list[HostProgram]:
+        found = [self._program(app, worker, workers, spec)
+                 for app, worker, workers, spec in self._groups(placed)]
+        return sorted(found, key=lambda p: p.program.group)
+
+    def program_keys(self, placed: list[PlacedGroup]) -> set[ProgramKey]:
+        """The keys of the programs ``programs`` builds for ``placed`` (``ProgramBuilder``
+        keeps what it built by them), without building any."""
+        return {(app.slug, worker.name if worker else None, tuple(w.name for w in workers))
+                for app, worker, workers, _ in self._groups(placed)}
+
+    def _groups(self, placed: list[PlacedGroup]
+                ) -> Iterator[tuple[Application, WorkerGroup | None, list[WorkerGroup],
+                                    RuntimeSpec]]:
+        """Each program of the host: its application, its worker group (None: the
+        application's pool of them, as Horizon runs it), the groups it runs, its runtime."""
         applications = self.builder.inventory.applications
         by_app: dict[str, list[WorkerGroup]] = {}
         for item in placed:
             worker = self.builder.worker(item.application, item.worker)
             by_app.setdefault(item.application, []).append(worker)
-        found: list[HostProgram] = []
         for slug, workers in sorted(by_app.items()):
             app = applications[slug]
             spec = runtime_spec(app.runtime)
             # A scheduler is a program of its own, in every runtime.
             own = [w for w in workers if w.kind == "scheduler" or not spec.per_application]
-            found.extend(self._program(app, w, [w], spec) for w in own if w.max_processes > 0)
+            yield from ((app, w, [w], spec) for w in own if w.max_processes > 0)
             pooled = [w for w in workers if spec.per_application and w.kind == "worker"]
             if pooled:
-                found.append(self._program(app, None, pooled, spec))
-        return sorted(found, key=lambda p: p.program.group)
+                yield app, None, pooled, spec
 
     def _program(self, app: Application, worker: WorkerGroup | None,
                  workers: list[WorkerGroup], spec: RuntimeSpec) -> HostProgram:

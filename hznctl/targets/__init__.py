@@ -13,7 +13,7 @@ chooses a host's target and calls its ``build``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # deploy imports a target's option table: not the inventory's loader
@@ -33,6 +33,9 @@ class Target(Protocol):
       The manifest lists each program group as a ``GroupEntry``: what ``plan`` compares
       (files and their hashes, ``settings`` and ``parameters``), so a plan needs nothing
       more from a target.
+    - ``build_each``: the same bundles one at a time, in the order of ``hosts``, each
+      made when asked for (what a build shares between hosts let go once no host left
+      needs it).
     - ``program_file``: the layout, where a group's file lies in the bundle.
     - ``live``: how what the host runs reports each option of ``GroupEntry.settings``:
       option -> (the key the runtime reports it under, the conversion of the written text
@@ -46,6 +49,9 @@ class Target(Protocol):
 
     def build(self, inventory: Inventory, hosts: Sequence[str], revision: str | None,
               templates: Any = None) -> dict[str, HostBundle]: ...
+
+    def build_each(self, inventory: Inventory, hosts: Sequence[str], revision: str | None,
+                   templates: Any = None) -> Iterator[tuple[str, HostBundle]]: ...
 
     def program_file(self, group: str) -> str: ...
 

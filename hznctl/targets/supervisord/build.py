@@ -7,7 +7,8 @@ and the manifest that lists them with their hashes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import jinja2
@@ -15,7 +16,13 @@ from pydantic import ValidationError
 
 from hznctl.bundle.manifest import GroupEntry, HostBundle, Manifest, SupervisordRef, sha256_hex
 from hznctl.compile.compiler import CompileError, SecretFiles
-from hznctl.compile.programs import HostCompiler, HostProgram, Program, ProgramBuilder
+from hznctl.compile.programs import (
+    HostCompiler,
+    HostProgram,
+    Program,
+    ProgramBuilder,
+    ProgramKey,
+)
 from hznctl.inventory import Inventory
 from hznctl.models import Host
 from hznctl.placement import groups_by_host
@@ -34,13 +41,31 @@ from hznctl.targets.supervisord.verify import Verifier, VerifyError
 def build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | None,
                   templates: jinja2.Environment | None) -> dict[str, HostBundle]:
     """The bundles of ``hosts``, in their order, on this process."""
+    return dict(build_each(inventory, hosts, revision, templates))
+
+
+def build_each(inventory: Inventory, hosts: Sequence[str], revision: str | None,
+               templates: jinja2.Environment | None) -> Iterator[tuple[str, HostBundle]]:
+    """The bundles of ``hosts``, one after the other, in their order (each once).
+
+    What is made once for every host with the same program (its file and exec spec, read
+    back) is kept while a host still to be built runs that program (``ProgramKey``), and
+    let go after the last: a caller that writes each bundle and lets it go holds the
+    programs in use, not every bundle of the fleet."""
+    hosts = list(dict.fromkeys(hosts))
     placed = groups_by_host(inventory)
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     verifier = Verifier()
     builder = ProgramBuilder(inventory, secrets.identity)
-    outputs: dict[Program, _Output] = {}
-    bundles = {}
+    outputs: dict[ProgramKey, dict[Program, _Output]] = {}
+    # How many of the hosts still to build need each program key, and each application.
+    left: Counter[ProgramKey] = Counter()
+    left_apps: Counter[str] = Counter()
+    for name in hosts:
+        keys = HostCompiler(inventory.hosts[name], builder).program_keys(placed[name])
+        left.update(keys)
+        left_apps.update({key[0] for key in keys})
     for name in hosts:
         compiler = HostCompiler(inventory.hosts[name], builder)
         try:
@@ -50,24 +75,43 @@ def build_bundles(inventory: Inventory, hosts: Sequence[str], revision: str | No
         except ValidationError as exc:  # an exec spec the inventory's rules let through
             raise CompileError(f"host {name}: cannot build an exec spec: "
                                f"{exc.errors(include_url=False)[0]['msg']}") from None
-        bundles[name] = _host_bundle(inventory.hosts[name], programs, secrets, env, verifier,
-                                     outputs, revision)
-    return bundles
+        yield name, _host_bundle(inventory.hosts[name], programs, secrets, env, verifier,
+                                 outputs, revision)
+        del programs
+        keys = compiler.program_keys(placed[name])
+        for key in keys:
+            left[key] -= 1
+            if not left[key]:
+                builder.forget(key)
+                outputs.pop(key, None)
+        for slug in {key[0] for key in keys}:
+            left_apps[slug] -= 1
+            if not left_apps[slug]:
+                builder.forget_application(slug)
 
 
 @dataclass(frozen=True)
 class _Output:
-    """What a program puts in every bundle that has it, made once per compile."""
+    """What a program puts in every bundle that has it, made and verified once per
+    compile (kept while a host still to be built runs the program)."""
 
-    section: Section
-    text: str
+    file: str
     data: bytes
     sha256: str
     exec_sha256: str
     entry: GroupEntry
 
 
-def _output(program: Program, env: jinja2.Environment, host: str) -> _Output:
+@dataclass(frozen=True)
+class _Rendered:
+    """A program's file as rendered, until it is read back."""
+
+    section: Section
+    text: str
+    data: bytes
+
+
+def _render(program: Program, env: jinja2.Environment, host: str) -> _Rendered:
     where = f"host {host}, program {program.group}"
     written = section(program)
     try:
@@ -83,37 +127,44 @@ def _output(program: Program, env: jinja2.Environment, host: str) -> _Output:
         raise CompileError(f"{where}: template {program.runtime.template} writes "
                            f"{text[exc.start]!a}: supervisord reads its configuration in the "
                            "locale's encoding, so program files hold only ASCII") from None
-    sha256 = sha256_hex(data)
-    return _Output(written, text, data, sha256, sha256_hex(program.exec_json),
-                   _group_entry(written, sha256))
+    return _Rendered(written, text, data)
 
 
-def _verify(text: str, program: Section, verifier: Verifier, host: str) -> None:
+def _verified(program: Program, rendered: _Rendered, verifier: Verifier, host: str
+              ) -> _Output:
     try:
-        verifier.verify(text, program)
+        verifier.verify(rendered.text, rendered.section)
     except (UnsafeValue, VerifyError) as exc:
         raise CompileError(f"host {host}, program {program.group}: {exc}") from None
+    sha256 = sha256_hex(rendered.data)
+    return _Output(rendered.section.file, rendered.data, sha256, sha256_hex(program.exec_json),
+                   _group_entry(rendered.section, sha256))
 
 
 def _host_bundle(host: Host, programs: list[HostProgram], secrets: SecretFiles,
                  env: jinja2.Environment, verifier: Verifier,
-                 outputs: dict[Program, _Output], revision: str | None) -> HostBundle:
+                 outputs: dict[ProgramKey, dict[Program, _Output]], revision: str | None
+                 ) -> HostBundle:
     files: dict[str, bytes] = {}
     hashes: dict[str, str] = {}
     values: dict[str, str] = {}
     groups: dict[str, GroupEntry] = {}
-    rendered = []
-    for placed in programs:  # render what this compile has not yet, then read it back
-        if placed.program not in outputs:
-            output = outputs[placed.program] = _output(placed.program, env, host.name)
-            rendered.append(output.text)
-    verifier.read(rendered)  # their lines at once: much cheaper than one file at a time
+    # Render what this compile has not yet, read their lines at once (much cheaper than
+    # one file at a time), then verify each: the same program on another host is the
+    # same file, verified already.
+    keys = {p.program: p.program.key for p in programs}
+    fresh = [(program, _render(program, env, host.name)) for program, key in keys.items()
+             if program not in outputs.get(key, ())]
+    verifier.read(rendered.text for _, rendered in fresh)
+    for program, rendered in fresh:
+        outputs.setdefault(keys[program], {})[program] = _verified(program, rendered,
+                                                                   verifier, host.name)
+    del fresh
     for placed in programs:
         program = placed.program
-        output = outputs[program]
-        _verify(output.text, output.section, verifier, host.name)
-        files[output.section.file] = output.data
-        hashes[output.section.file] = output.sha256
+        output = outputs[keys[program]][program]
+        files[output.file] = output.data
+        hashes[output.file] = output.sha256
         files[program.exec_path] = program.exec_json
         hashes[program.exec_path] = output.exec_sha256
         for path, data in (*placed.files.items(), *program.support_files.items()):

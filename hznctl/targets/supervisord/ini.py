@@ -66,7 +66,13 @@ def ini_value(value: str | Sequence[Part]) -> IniText:
     return _ini_value(value)
 
 
-@functools.lru_cache(maxsize=65536)
+# Values, arguments and words remembered by each of the target's memos: the common ones
+# (true, 999, a user, a folder) recur in every program; those naming one program (its log
+# file) would only fill them, so they are bounded.
+REMEMBERED = 8192
+
+
+@functools.lru_cache(maxsize=REMEMBERED)
 def _remembered_ini_value(value: str | tuple[Part, ...]) -> IniText:
     return _ini_value(value)  # a rejected value raises and is not remembered
 

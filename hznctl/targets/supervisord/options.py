@@ -21,7 +21,7 @@ from hznctl.argv import PROCESS_NUM, PROGRAM_NAME, Arg, display, expand
 from hznctl.bundle.manifest import sha256_hex
 from hznctl.system import DEVICES
 from hznctl.targets.supervisord import datatypes, layout
-from hznctl.targets.supervisord.ini import display_command
+from hznctl.targets.supervisord.ini import REMEMBERED, display_command
 
 if TYPE_CHECKING:  # deploy reads the table without loading the compiler
     from hznctl.compile.programs import Program
@@ -196,7 +196,7 @@ def section(program: Program) -> Section:
     return Section(program, options)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=REMEMBERED)
 def _shown_argument(arg: Arg) -> str:
     # display_command joins its arguments' words with spaces; most recur in every program.
     return display_command([arg])

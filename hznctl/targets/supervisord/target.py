@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -20,6 +20,11 @@ class SupervisordTarget:
     def build(self, inventory: Inventory, hosts: Sequence[str], revision: str | None,
               templates: jinja2.Environment | None = None) -> dict[str, HostBundle]:
         return build.build_bundles(inventory, hosts, revision, templates)
+
+    def build_each(self, inventory: Inventory, hosts: Sequence[str], revision: str | None,
+                   templates: jinja2.Environment | None = None
+                   ) -> Iterator[tuple[str, HostBundle]]:
+        return build.build_each(inventory, hosts, revision, templates)
 
     def program_file(self, group: str) -> str:
         return layout.program_file(group)

@@ -51,7 +51,7 @@ from supervisor import options as supervisor_options
 from supervisor.options import ServerOptions, UnhosedConfigParser
 
 from hznctl.argv import expand
-from hznctl.targets.supervisord.ini import quoted_word
+from hznctl.targets.supervisord.ini import REMEMBERED, quoted_word
 from hznctl.targets.supervisord.options import Section
 
 _MACHINE_OPTIONS = ("user", "stdout_logfile", "stderr_logfile")
@@ -90,16 +90,15 @@ def parse_program_text(text: str) -> Any:
 
 
 class Verifier:
-    """Reads back each distinct rendered program once per compile.
+    """Reads back rendered programs, sharing what one compile learns between them.
 
-    A worker group placed on several hosts often renders to the same file on each: the
-    same text meant as the same program reads back the same, so it is read only once.
-    The key holds everything the checks compare, never the text alone: a text shared by
-    two different intended programs is verified against each of them.
+    A compile verifies each distinct program once, however many hosts run it
+    (``build``). Each distinct line is read by supervisor's parser once (``read``), and a
+    file whose shape (its options but the free text) was seen before is checked as the
+    fold of its lines; the first of each shape goes through supervisor's own parser whole.
     """
 
     def __init__(self) -> None:
-        self._verified: set[tuple[str, Hashable]] = set()
         self._lines = _LineReader()
         self._skeletons: set[Hashable] = set()
 
@@ -108,9 +107,6 @@ class Verifier:
         self._lines.read(texts)
 
     def verify(self, text: str, program: Section) -> None:
-        key = (text, _intent(program))
-        if key in self._verified:
-            return
         written = self._lines.section(text, f"program:{program.group}")
         missing = sorted(set(program.options) - set(written))
         if missing:
@@ -124,12 +120,6 @@ class Verifier:
             if verify_program(text, program) != written:
                 raise VerifyError("supervisor reads the file otherwise than its lines")
             self._skeletons.add(skeleton)
-        self._verified.add(key)
-
-
-def _intent(program: Section) -> Hashable:
-    return (program.group, program.numprocs, tuple(program.argv),
-            tuple(program.options.items()))
 
 
 def _skeleton(written: dict[str, str]) -> Hashable:
@@ -139,6 +129,11 @@ def _skeleton(written: dict[str, str]) -> Hashable:
     values["environment"] = (environment if not _SIMPLE_ENVIRONMENT.fullmatch(environment)
                              else "NAME=value")
     return tuple(sorted(values.items()))
+
+
+# Distinct lines whose reading is remembered, at most (about 3 MB of them, with the
+# parser's own copies): the common ones are read again after a reset, with a host's lines.
+_MAX_READINGS = 10_000
 
 
 class _LineReader:
@@ -185,6 +180,10 @@ class _LineReader:
 
     def read(self, texts: Iterable[str]) -> None:
         """Read the lines of many files at once (a head start for ``section``)."""
+        if len(self._readings) > _MAX_READINGS:
+            # Most lines name one program: a fleet's would pile up. Start afresh; the
+            # lines still needed are read again, the whole host's at once, just below.
+            self._readings = {"": _NOTHING}
         readings = self._readings
         files = [text.split("\n") for text in texts if text.isascii() and "\r" not in text]
         new = [line for line in dict.fromkeys(itertools.chain.from_iterable(files))
@@ -242,7 +241,12 @@ class _LineReader:
                 self._parser = UnhosedConfigParser()
             else:
                 for name in parser.sections():
+                    proxy = parser[name]
                     parser.remove_section(name)
+                    # Its getters (partials of its own methods) hold it: with the cycle
+                    # broken it goes now, not at the collector's next run (paused while
+                    # compiling).
+                    vars(proxy).clear()
         if found is None:
             return False
         self._readings.update(found)
@@ -428,7 +432,7 @@ def _compare_command(command: str, program: Section) -> None:
 _SPLIT_OTHERWISE = "command: supervisor splits it into other arguments than intended"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=REMEMBERED)
 def _plain_word(arg: str) -> str:
     """The quoted word of an argument without expansions, once it splits back into it."""
     word = quoted_word(arg, {})
@@ -437,7 +441,7 @@ def _plain_word(arg: str) -> str:
     return word
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=REMEMBERED)
 def _split_word(word: str) -> tuple[str, ...]:
     if _PLAIN_WORD.fullmatch(word):
         # No space, quote or backslash: shlex.split makes it one argument, itself (a
