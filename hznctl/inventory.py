@@ -129,6 +129,16 @@ class Inventory:
             return objects
         return self.extra.setdefault(kind, {})
 
+    def forget_documents(self) -> None:
+        """Let go of what only validation needs: every file's data and text (kept to place
+        diagnostics) and the rules' views of the secrets (their SOPS files, read). A stage
+        past validation that places no diagnostic (a compile) needs only the objects and
+        their placement: a view asked for again is computed again, and a diagnostic
+        names the inventory folder, line 1."""
+        self.documents.clear()
+        for name in [n for n in self._derived if n.startswith("secrets.")]:
+            del self._derived[name]
+
     def document(self, kind: str, name: str) -> Document | None:
         return self.documents.get((kind, name))
 

@@ -1,9 +1,10 @@
 """The pipeline the commands compose: validate the inventory, then build its bundles.
 
-`compile` writes what ``compile_inventory`` returns; `plan --base` runs it on two
-revisions (``plan_against_revision``); `plan OLD NEW` and `deploy` read built bundles only.
-Validation never depends on a build, and the compiler core never validates: an inventory
-reaches a build only through ``compile_inventory``, or already validated.
+`compile` writes each bundle as it is built (``compile_into``); `plan --base` builds two
+revisions in memory (``compile_inventory``, ``plan_against_revision``); `plan OLD NEW` and
+`deploy` read built bundles only. Validation never depends on a build, and the compiler
+core never validates: an inventory reaches a build only through ``compile_inventory`` or
+``compile_into``, or already validated.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hznctl import targets
 from hznctl.bundle.manifest import HostBundle, Manifest
+from hznctl.bundle.writer import BundleWriter, UntrustedListing, WriteResult
 from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError, no_inventory
@@ -30,6 +32,7 @@ from hznctl.plan.compare import PlanResult, all_plans
 from hznctl.plan.model import HostPlan
 from hznctl.system import paused_gc
 from hznctl.targets.kubernetes.manifest import ClusterManifest
+from hznctl.targets.kubernetes.secrets import IdentitySource
 from hznctl.targets.kubernetes.target import KubernetesTarget
 from hznctl.targets.kubernetes.tree import ClusterTree
 from hznctl.validate import validate_inventory
@@ -57,24 +60,109 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
 
     ``jobs``: processes to build on (None: one per core; see ``parallel``). ``target``: only
     the hosts of that target (``supervisord``, ``kubernetes``). ``progress(built, total)``:
-    told of hosts as they are built (for a progress bar).
+    told of hosts as they are built (for a progress bar). Every bundle is in memory at the
+    end: ``compile_into`` writes them as they are built instead.
     """
     validation = validate_inventory(root)
     result = CompileResult(validation.diagnostics)
     if not validation.ok():
         return result
-    if target is not None:
-        known = validation.inventory.hosts
-        hosts = [n for n in (hosts or sorted(known))  # an unknown name is reported below
-                 if n not in known or (known[n].active and known[n].target.value == target)]
-        if not hosts:
-            return result
-    result.bundles = build_bundles(validation.inventory, hosts=hosts, revision=revision,
+    chosen = _chosen_hosts(validation.inventory, hosts, target)
+    if chosen is None:
+        return result
+    result.bundles = build_bundles(validation.inventory, hosts=chosen, revision=revision,
                                    templates=templates,
                                    jobs=parallel.default_jobs() if jobs is None else jobs,
                                    progress=progress)
-    result.trees = build_trees(validation.inventory, hosts=hosts, revision=revision)
+    result.trees = build_trees(validation.inventory, hosts=chosen, revision=revision)
     return result
+
+
+def _chosen_hosts(inventory: Inventory, hosts: Sequence[str], target: str | None
+                  ) -> Sequence[str] | None:
+    """``hosts`` (empty: all) of ``target`` (None: any); None when that leaves none."""
+    if target is None:
+        return hosts
+    known = inventory.hosts
+    chosen = [n for n in (hosts or sorted(known))  # an unknown name is reported later
+              if n not in known or (known[n].active and known[n].target.value == target)]
+    return chosen or None
+
+
+@dataclass(frozen=True)
+class BundleSummary:
+    """What `compile` says of a host's bundle once written: its program groups (sorted)
+    and their processes."""
+
+    groups: list[str]
+    processes: int
+
+
+@dataclass
+class CompiledInto:
+    """What ``compile_into`` did."""
+
+    diagnostics: list[Diagnostic]
+    hosts: dict[str, BundleSummary] = field(default_factory=dict)
+    trees: dict[str, ClusterTree] = field(default_factory=dict)
+    written: WriteResult = field(default_factory=WriteResult)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def compile_into(root: Path, out: Path, identities: IdentitySource, *,
+                 hosts: Sequence[str] = (), revision: str | None = None,
+                 jobs: int | None = None, target: str | None = None,
+                 progress: HostProgress | None = None) -> CompiledInto:
+    """``compile_inventory`` written to ``out`` (``write_bundles``) as each bundle is
+    built: a host's bundle is written and let go before the next is made, so a compile
+    holds the inventory and about one host's files, not every bundle of the fleet.
+
+    ``out`` holds the old bundles until every one is built and written, then the new ones
+    (one rename); a failure on the way leaves it untouched. Other hosts' bundles are
+    kept when ``hosts`` or ``target`` chooses some; ``identities``: what clusters' new
+    Secrets are encrypted with (``targets.kubernetes.target.finish``)."""
+    validation = validate_inventory(root)
+    result = CompiledInto(validation.diagnostics)
+    if not validation.ok():
+        return result
+    chosen = _chosen_hosts(validation.inventory, hosts, target)
+    if chosen is None:
+        return result
+    validation.inventory.forget_documents()  # room for the build
+    jobs = parallel.default_jobs() if jobs is None else jobs
+    prune = not hosts and target is None
+    try:
+        _write_into(result, validation.inventory, root, out, identities, chosen, revision,
+                    jobs, progress, prune, trust_inodes=True)
+    except UntrustedListing:
+        # Listings whose inode numbers are not the files': built again, every existing
+        # file read (the bundles were let go).
+        _write_into(result, validation.inventory, root, out, identities, chosen, revision,
+                    jobs, None, prune, trust_inodes=False)
+    return result
+
+
+def _write_into(result: CompiledInto, inventory: Inventory, root: Path, out: Path,
+                identities: IdentitySource, hosts: Sequence[str], revision: str | None,
+                jobs: int, progress: HostProgress | None, prune: bool, *,
+                trust_inodes: bool) -> None:
+    from hznctl.targets.kubernetes.target import finish
+
+    result.hosts = {}
+    with BundleWriter(out, prune=prune, trust_inodes=trust_inodes) as writer:
+        for host, bundle in stream_bundles(inventory, hosts=hosts, revision=revision,
+                                           jobs=jobs, progress=progress):
+            groups = bundle.manifest.groups
+            result.hosts[host] = BundleSummary(sorted(groups),
+                                               sum(g.processes for g in groups.values()))
+            writer.add(host, bundle)
+        result.trees = build_trees(inventory, hosts=hosts, revision=revision)
+        for name, cluster in finish(result.trees, root, out, identities).items():
+            writer.add(name, cluster)
+        result.written = writer.finish()
 
 
 def _target_of(inventory: Inventory, host: str) -> str:
@@ -100,12 +188,22 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
                   ) -> dict[str, HostBundle]:
     """The bundles of ``hosts`` (all active hosts if empty), in their order, each built by
     its host's target; ``templates``: the target's template environment (None: its own)."""
+    return dict(stream_bundles(inventory, hosts=hosts, revision=revision,
+                               templates=templates, jobs=jobs, progress=progress))
+
+
+def stream_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
+                   revision: str | None = None, templates: Any = None,
+                   jobs: int = 1, progress: HostProgress | None = None
+                   ) -> Iterator[tuple[str, HostBundle]]:
+    """``build_bundles`` one bundle at a time, in host order: each is built when asked for
+    (on this process; runs of hosts built ahead on forked ones with ``jobs`` > 1)."""
     placed = groups_by_host(inventory)
     unknown = sorted(set(hosts) - set(placed))
     if unknown:
         raise UsageError(f"no active host named {', '.join(unknown)} in the inventory "
                          f"(hosts: {', '.join(placed) or 'none'})")
-    names = [n for n in (list(hosts) or list(placed))
+    names = [n for n in dict.fromkeys(hosts or placed)
              if _target_of(inventory, n) == targets.DEFAULT]  # clusters: build_trees
 
     supervisord = targets.target(targets.DEFAULT)
@@ -116,14 +214,14 @@ def build_bundles(inventory: Inventory, *, hosts: Sequence[str] = (),
         if progress is not None and os.getpid() == parent:  # never from a forked builder
             progress(count, len(names))
 
-    def build(run: Sequence[str]) -> dict[str, HostBundle]:
-        bundles = supervisord.build(inventory, run, revision, templates)
-        built(len(run))
-        return bundles
+    def build(run: Sequence[str]) -> Iterator[tuple[str, HostBundle]]:
+        for item in supervisord.build_each(inventory, run, revision, templates):
+            yield item
+            built(1)
 
     with paused_gc():
-        return parallel.build_in_parallel(build, names, [len(placed[n]) for n in names],
-                                          jobs, built)
+        yield from parallel.stream_in_parallel(build, names, [len(placed[n]) for n in names],
+                                               jobs, built)
 
 
 def compiled_manifests(root: Path, rev: str | None, jobs: int | None = None

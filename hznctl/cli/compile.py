@@ -13,43 +13,41 @@ from hznctl.cli.output import format_option, human, show
 from hznctl.cli.terminal import Progress
 
 if TYPE_CHECKING:
-    from hznctl.bundle.writer import WriteResult
-    from hznctl.pipeline import CompileResult
+    from hznctl.pipeline import CompiledInto
 
 
 class Compiled(NamedTuple):
     """What a compile wrote, as the command shows it."""
 
     out: Path
-    result: CompileResult
+    result: CompiledInto
     hosts: list[str]  # every host and cluster, sorted
-    written: WriteResult
 
 
 def render_json(compiled: Compiled) -> str:
-    result, written = compiled.result, compiled.written
+    result, written = compiled.result, compiled.result.written
     payload: dict[str, Any] = {
         "out": str(compiled.out), "written": written.written, "unchanged": written.unchanged,
         "removed": written.removed,
-        "programs": {h: sorted(b.manifest.groups) for h, b in result.bundles.items()},
+        "programs": {h: b.groups for h, b in result.hosts.items()},
         "deployments": {c: sorted(t.manifest.deployments) for c, t in result.trees.items()}}
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
 
 def render_text(compiled: Compiled) -> str:
     result, out, lines = compiled.result, compiled.out, []
+    written = result.written
     for host in compiled.hosts:
-        state = "written" if host in compiled.written.written else "unchanged"
+        state = "written" if host in written.written else "unchanged"
         if host in result.trees:
             tree = result.trees[host]
             lines.append(f"{shown(out / host)}: {len(tree.manifest.deployments)} Deployment(s), "
                          f"{len(tree.secrets)} Secret(s), {state}")
             continue
-        bundle = result.bundles[host]
-        processes = sum(g.processes for g in bundle.manifest.groups.values())
-        lines.append(f"{shown(out / host)}: {len(bundle.manifest.groups)} program(s), "
-                     f"{processes} process(es), {state}")
-    for host in compiled.written.removed:
+        bundle = result.hosts[host]
+        lines.append(f"{shown(out / host)}: {len(bundle.groups)} program(s), "
+                     f"{bundle.processes} process(es), {state}")
+    for host in written.removed:
         lines.append(f"{shown(out / host)}: removed (host no longer in the inventory)")
     return "".join(line + "\n" for line in lines)
 
@@ -80,9 +78,9 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str |
     Writes atomically; bundles of removed hosts and programs disappear; an unchanged
     recompile touches no file. Exit 0 on success.
     """
-    from hznctl.bundle.writer import WritableBundle, write_bundles
     from hznctl.gitrev import revision
-    from hznctl.pipeline import compile_inventory
+    from hznctl.pipeline import compile_into
+    from hznctl.targets.kubernetes.target import identities_for_compile
 
     bar = Progress("compiling", enabled=human(output_format))
 
@@ -92,17 +90,14 @@ def compile_command(path: Path, out: Path, hosts: tuple[str, ...], target: str |
         bar.advance(steps=built)
 
     try:
-        result = compile_inventory(path, hosts=hosts, revision=revision(path), jobs=jobs,
-                                   target=target, progress=progress)
+        # Each bundle is written as it is built; `out` changes only once all are.
+        result = compile_into(path, out, identities_for_compile(identities), hosts=hosts,
+                              revision=revision(path), jobs=jobs, target=target,
+                              progress=progress)
     finally:
         bar.finish()
     if not result.ok:
         return show("invalid-compile", output_format,
                     (result.diagnostics, "invalid inventory: nothing compiled"), ok=False)
-    from hznctl.targets.kubernetes.target import finish, identities_for_compile
-
-    clusters = finish(result.trees, path, out, identities_for_compile(identities))
-    everything: dict[str, WritableBundle] = {**result.bundles, **clusters}
-    written = write_bundles(out, dict(sorted(everything.items())),
-                            prune=not hosts and target is None)
-    return show("compile", output_format, Compiled(out, result, sorted(everything), written))
+    return show("compile", output_format,
+                Compiled(out, result, sorted({*result.hosts, *result.trees})))
