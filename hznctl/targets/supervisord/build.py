@@ -59,13 +59,16 @@ def build_each(inventory: Inventory, hosts: Sequence[str], revision: str | None,
     verifier = Verifier()
     builder = ProgramBuilder(inventory, secrets.identity)
     outputs: dict[ProgramKey, dict[Program, _Output]] = {}
-    # How many of the hosts still to build need each program key, and each application.
-    left: Counter[ProgramKey] = Counter()
-    left_apps: Counter[str] = Counter()
+    # The program keys each host needs (one object per key, however many hosts share it),
+    # and how many of the hosts still to build need each key and each application.
+    needs: dict[str, tuple[ProgramKey, ...]] = {}
+    canonical: dict[ProgramKey, ProgramKey] = {}
     for name in hosts:
-        keys = HostCompiler(inventory.hosts[name], builder).program_keys(placed[name])
-        left.update(keys)
-        left_apps.update({key[0] for key in keys})
+        found = HostCompiler(inventory.hosts[name], builder).program_keys(placed[name])
+        needs[name] = tuple(canonical.setdefault(key, key) for key in found)
+    del canonical
+    left = Counter(key for keys in needs.values() for key in keys)
+    left_apps = Counter(slug for keys in needs.values() for slug in {key[0] for key in keys})
     for name in hosts:
         compiler = HostCompiler(inventory.hosts[name], builder)
         try:
@@ -78,7 +81,7 @@ def build_each(inventory: Inventory, hosts: Sequence[str], revision: str | None,
         yield name, _host_bundle(inventory.hosts[name], programs, secrets, env, verifier,
                                  outputs, revision)
         del programs
-        keys = compiler.program_keys(placed[name])
+        keys = needs.pop(name)
         for key in keys:
             left[key] -= 1
             if not left[key]:
