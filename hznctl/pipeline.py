@@ -63,30 +63,32 @@ def compile_inventory(root: Path, *, hosts: Sequence[str] = (), revision: str | 
     told of hosts as they are built (for a progress bar). Every bundle is in memory at the
     end: ``compile_into`` writes them as they are built instead.
     """
-    validation = validate_inventory(root)
-    result = CompileResult(validation.diagnostics)
-    if not validation.ok():
+    diagnostics, inventory, chosen = _validated(root, hosts, target)
+    result = CompileResult(diagnostics)
+    if inventory is None:
         return result
-    chosen = _chosen_hosts(validation.inventory, hosts, target)
-    if chosen is None:
-        return result
-    result.bundles = build_bundles(validation.inventory, hosts=chosen, revision=revision,
+    result.bundles = build_bundles(inventory, hosts=chosen, revision=revision,
                                    templates=templates,
                                    jobs=parallel.default_jobs() if jobs is None else jobs,
                                    progress=progress)
-    result.trees = build_trees(validation.inventory, hosts=chosen, revision=revision)
+    result.trees = build_trees(inventory, hosts=chosen, revision=revision)
     return result
 
 
-def _chosen_hosts(inventory: Inventory, hosts: Sequence[str], target: str | None
-                  ) -> Sequence[str] | None:
-    """``hosts`` (empty: all) of ``target`` (None: any); None when that leaves none."""
+def _validated(root: Path, hosts: Sequence[str], target: str | None
+               ) -> tuple[list[Diagnostic], Inventory | None, Sequence[str]]:
+    """The inventory at ``root`` validated, and which of its hosts to build: ``hosts``
+    (empty: all) of ``target`` (None: any). No inventory when it is invalid or when no
+    host of ``target`` is left to build."""
+    validation = validate_inventory(root)
+    if not validation.ok():
+        return validation.diagnostics, None, ()
     if target is None:
-        return hosts
-    known = inventory.hosts
+        return validation.diagnostics, validation.inventory, hosts
+    known = validation.inventory.hosts
     chosen = [n for n in (hosts or sorted(known))  # an unknown name is reported later
               if n not in known or (known[n].active and known[n].target.value == target)]
-    return chosen or None
+    return validation.diagnostics, validation.inventory if chosen else None, chosen
 
 
 @dataclass(frozen=True)
@@ -118,30 +120,27 @@ def compile_into(root: Path, out: Path, identities: IdentitySource, *,
                  progress: HostProgress | None = None) -> CompiledInto:
     """``compile_inventory`` written to ``out`` (``write_bundles``) as each bundle is
     built: a host's bundle is written and let go before the next is made, so a compile
-    holds the inventory and about one host's files, not every bundle of the fleet.
+    holds the inventory and the programs in use, not every bundle of the fleet.
 
     ``out`` holds the old bundles until every one is built and written, then the new ones
     (one rename); a failure on the way leaves it untouched. Other hosts' bundles are
     kept when ``hosts`` or ``target`` chooses some; ``identities``: what clusters' new
     Secrets are encrypted with (``targets.kubernetes.target.finish``)."""
-    validation = validate_inventory(root)
-    result = CompiledInto(validation.diagnostics)
-    if not validation.ok():
+    diagnostics, inventory, chosen = _validated(root, hosts, target)
+    result = CompiledInto(diagnostics)
+    if inventory is None:
         return result
-    chosen = _chosen_hosts(validation.inventory, hosts, target)
-    if chosen is None:
-        return result
-    validation.inventory.forget_documents()  # room for the build
+    inventory.forget_documents()  # room for the build
     jobs = parallel.default_jobs() if jobs is None else jobs
     prune = not hosts and target is None
     try:
-        _write_into(result, validation.inventory, root, out, identities, chosen, revision,
-                    jobs, progress, prune, trust_inodes=True)
+        _write_into(result, inventory, root, out, identities, chosen, revision, jobs,
+                    progress, prune, trust_inodes=True)
     except UntrustedListing:
         # Listings whose inode numbers are not the files': built again, every existing
         # file read (the bundles were let go).
-        _write_into(result, validation.inventory, root, out, identities, chosen, revision,
-                    jobs, None, prune, trust_inodes=False)
+        _write_into(result, inventory, root, out, identities, chosen, revision, jobs, None,
+                    prune, trust_inodes=False)
     return result
 
 

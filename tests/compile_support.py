@@ -21,6 +21,35 @@ def compile_to(inventory: Path, out: Path, *, hosts: tuple[str, ...] = ()) -> An
     return result
 
 
+def bundle_of(host: str, files: dict[str, bytes]) -> Any:
+    """A host bundle of just ``files`` (no program group), its manifest listing them."""
+    import hashlib
+
+    from hznctl.bundle.manifest import HostBundle, Manifest, SupervisordRef
+
+    manifest = Manifest(
+        generator="tests", host=host, environment="test", revision=None,
+        supervisord=SupervisordRef(url="unix:///tmp/s.sock", include_dir="/etc/s",
+                                   state_dir="/var/lib/h", log_dir="/var/log/h"),
+        groups={}, files={p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items())})
+    return HostBundle(host, manifest, files)
+
+
+def tree_shape(out: Path) -> dict[str, object]:
+    """Everything a reader of ``out`` sees: every file's bytes, every mode, and which
+    paths are one file (hard links)."""
+    import stat
+
+    by_inode: dict[int, list[str]] = {}
+    modes = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        modes[rel] = stat.S_IMODE(path.lstat().st_mode)
+        if path.is_file():
+            by_inode.setdefault(path.stat().st_ino, []).append(rel)
+    return {"files": tree(out), "modes": modes, "shared": sorted(by_inode.values())}
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file()}
@@ -64,3 +93,52 @@ def supervisor_processes(parser: Any, section: str) -> list[Any]:
 def worker_argv(config: Any) -> list[str]:
     argv = shlex.split(config.command)
     return argv[argv.index("--") + 1:]
+
+
+def list_without_inode_numbers(monkeypatch: Any) -> None:
+    """From here on, the bundle writer's folder listings give every entry one made-up
+    inode number, as some file systems do."""
+    import hznctl.bundle.writer as writer_module
+
+    real_scandir = os.scandir
+
+    class Entry:
+        def __init__(self, entry: Any) -> None:
+            self._entry = entry
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._entry, name)
+
+        def inode(self) -> int:
+            return 0xFFFFFFFF
+
+    class Listing:
+        def __init__(self, path: Any) -> None:
+            self._listing = real_scandir(path)
+
+        def __enter__(self) -> Any:
+            return (Entry(e) for e in self._listing.__enter__())
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self._listing.__exit__(*exc)
+
+    monkeypatch.setattr(writer_module.os, "scandir", Listing)
+
+
+def recording_forks(monkeypatch: Any) -> list[int]:
+    """Every compile worker forked from here on, with nothing too small to fork for: the
+    list gets each worker's pid."""
+    from hznctl.compile import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PROGRAMS", 0)
+    pids: list[int] = []
+    fork = os.fork
+
+    def recording_fork() -> int:
+        pid = fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(parallel.os, "fork", recording_fork)
+    return pids

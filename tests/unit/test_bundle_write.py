@@ -9,7 +9,6 @@ in every bundle that shares it.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import threading
@@ -19,20 +18,17 @@ from pathlib import Path
 import pytest
 
 import hznctl.bundle.writer as bundle_module
-from hznctl.bundle.manifest import HostBundle, Manifest, SupervisordRef
+from hznctl.bundle.manifest import HostBundle
 from hznctl.bundle.writer import write_bundles
-from tests.compile_support import stats, tree
+from tests.compile_support import (
+    bundle_of,
+    list_without_inode_numbers,
+    stats,
+    tree,
+    tree_shape,
+)
 
 SECRET = b"sops:\n  mac: ENC[abc]\npassword: ENC[AES256_GCM,data:xyz]\n" * 20
-
-
-def _bundle(host: str, files: dict[str, bytes]) -> HostBundle:
-    manifest = Manifest(
-        generator="tests", host=host, environment="test", revision=None,
-        supervisord=SupervisordRef(url="unix:///tmp/s.sock", include_dir="/etc/s",
-                                   state_dir="/var/lib/h", log_dir="/var/log/h"),
-        groups={}, files={p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items())})
-    return HostBundle(host, manifest, files)
 
 
 def _fleet(secret: bytes = SECRET) -> dict[str, HostBundle]:
@@ -42,11 +38,11 @@ def _fleet(secret: bytes = SECRET) -> dict[str, HostBundle]:
     assert copy is not secret
     exec_spec = b'{"group": "billing-mail"}\n'
     return {
-        "web-1": _bundle("web-1", {"secrets/redis.yaml": secret, "exec/mail.json": exec_spec,
+        "web-1": bundle_of("web-1", {"secrets/redis.yaml": secret, "exec/mail.json": exec_spec,
                                    "programs/mail.conf": b"[program:mail]\nnumprocs=1\n"}),
-        "web-2": _bundle("web-2", {"secrets/redis.yaml": secret, "exec/mail.json": exec_spec,
+        "web-2": bundle_of("web-2", {"secrets/redis.yaml": secret, "exec/mail.json": exec_spec,
                                    "programs/mail.conf": b"[program:mail]\nnumprocs=2\n"}),
-        "web-3": _bundle("web-3", {"secrets/redis.yaml": copy,
+        "web-3": bundle_of("web-3", {"secrets/redis.yaml": copy,
                                    "programs/other.conf": b"[program:other]\n"}),
     }
 
@@ -89,7 +85,7 @@ def test_every_file_is_0644_whatever_the_umask(tmp_path, restrictive_umask):
     write_bundles(out, bundles)
     _assert_reads_exactly(out, bundles)
     changed = dict(bundles)
-    changed["web-2"] = _bundle("web-2", {**bundles["web-2"].files, "exec/new.json": b"{}\n"})
+    changed["web-2"] = bundle_of("web-2", {**bundles["web-2"].files, "exec/new.json": b"{}\n"})
     assert write_bundles(out, changed).written == ["web-2"]
     _assert_reads_exactly(out, changed)
 
@@ -106,11 +102,11 @@ def test_an_unchanged_rewrite_touches_nothing(tmp_path):
 
 def test_unchanged_files_keep_their_inode_and_a_changed_one_gets_a_new_file(tmp_path):
     out = tmp_path / "out"
-    bundles = {"a": _bundle("a", {"secrets/s.yaml": b"old\n", "exec/x.json": b"{}\n"}),
-               "b": _bundle("b", {"secrets/s.yaml": b"new\n"})}
+    bundles = {"a": bundle_of("a", {"secrets/s.yaml": b"old\n", "exec/x.json": b"{}\n"}),
+               "b": bundle_of("b", {"secrets/s.yaml": b"new\n"})}
     write_bundles(out, bundles)
     before = stats(out, files_only=True)
-    bundles["a"] = _bundle("a", {"secrets/s.yaml": b"new\n", "exec/x.json": b"{}\n"})
+    bundles["a"] = bundle_of("a", {"secrets/s.yaml": b"new\n", "exec/x.json": b"{}\n"})
     assert write_bundles(out, bundles).written == ["a"]
     after = stats(out, files_only=True)
     _assert_reads_exactly(out, bundles)
@@ -178,7 +174,7 @@ def test_a_failing_link_falls_back_to_a_copy(tmp_path, monkeypatch, links_before
     _assert_reads_exactly(out, bundles)
     before = stats(out, files_only=True)
     changed = dict(bundles)
-    changed["web-1"] = _bundle("web-1", {**bundles["web-1"].files, "exec/new.json": b"{}\n"})
+    changed["web-1"] = bundle_of("web-1", {**bundles["web-1"].files, "exec/new.json": b"{}\n"})
     assert write_bundles(out, changed).written == ["web-1"]
     _assert_reads_exactly(out, changed)
     after = stats(out, files_only=True)
@@ -192,29 +188,7 @@ def test_listings_without_true_inode_numbers_read_every_file(tmp_path, monkeypat
     taken as verified from another file, each one is read."""
     out, bundles = tmp_path / "out", _fleet()
     write_bundles(out, bundles)
-
-    class Entry:
-        def __init__(self, entry):
-            self._entry = entry
-
-        def __getattr__(self, name):
-            return getattr(self._entry, name)
-
-        def inode(self):
-            return 0xFFFFFFFF
-
-    class Listing:
-        def __init__(self, path):
-            self._listing = real_scandir(path)
-
-        def __enter__(self):
-            return (Entry(e) for e in self._listing.__enter__())
-
-        def __exit__(self, *exc):
-            return self._listing.__exit__(*exc)
-
-    real_scandir = os.scandir
-    monkeypatch.setattr(bundle_module.os, "scandir", Listing)
+    list_without_inode_numbers(monkeypatch)
     assert not write_bundles(out, bundles).changed
     path = out / "web-2/exec/mail.json"
     path.unlink()
@@ -229,7 +203,7 @@ def test_a_shared_file_changed_for_one_host_leaves_the_others_linked(tmp_path):
     write_bundles(out, bundles)
     shared = _inode(out / "web-1/secrets/redis.yaml")
     changed = dict(bundles)
-    changed["web-2"] = _bundle("web-2", {**bundles["web-2"].files,
+    changed["web-2"] = bundle_of("web-2", {**bundles["web-2"].files,
                                          "secrets/redis.yaml": SECRET + b"rotated: 1\n"})
     assert write_bundles(out, changed).written == ["web-2"]
     _assert_reads_exactly(out, changed)
@@ -249,21 +223,8 @@ def _large_fleet(hosts: int = 12) -> dict[str, HostBundle]:
         for g in range(8):
             files[f"programs/g{g}.conf"] = f"[program:g{g}]\nnumprocs={n % 2 + 1}\n".encode()
             files[f"exec/g{g}.json"] = f'{{"host": "h{n}", "group": {g}}}\n'.encode()
-        bundles[f"h{n}"] = _bundle(f"h{n}", files)
+        bundles[f"h{n}"] = bundle_of(f"h{n}", files)
     return bundles
-
-
-def _shape(out: Path) -> dict[str, object]:
-    """Everything a reader can see, and which paths share one file."""
-    by_inode: dict[int, list[str]] = {}
-    modes = {}
-    for path in sorted(out.rglob("*")):
-        rel = path.relative_to(out).as_posix()
-        modes[rel] = stat.S_IMODE(path.lstat().st_mode)
-        if path.is_file():
-            by_inode.setdefault(path.stat().st_ino, []).append(rel)
-    return {"files": {h.name: tree(h) for h in out.iterdir()}, "modes": modes,
-            "shared": sorted(by_inode.values())}
 
 
 def _go_threaded(monkeypatch) -> list[int]:
@@ -291,15 +252,15 @@ def test_the_threaded_write_makes_the_tree_the_serial_one_does(tmp_path, monkeyp
     old_umask = os.umask(umask)
     try:
         write_bundles(tmp_path / "serial", bundles)  # 12 hosts: below PARALLEL_FROM
-        serial = _shape(tmp_path / "serial")
+        serial = tree_shape(tmp_path / "serial")
         runs = _go_threaded(monkeypatch)
         write_bundles(tmp_path / "threaded", bundles)
         assert runs == [4, 4]  # the writes, then the links
-        assert _shape(tmp_path / "threaded") == serial
+        assert tree_shape(tmp_path / "threaded") == serial
         # An update links unchanged files and a host not pruned from the old tree.
         before = stats(tmp_path / "threaded", files_only=True)
         changed = {h: b for h, b in bundles.items() if h != "h0"}
-        changed["h1"] = _bundle("h1", {**bundles["h1"].files, "exec/new.json": b"{}\n"})
+        changed["h1"] = bundle_of("h1", {**bundles["h1"].files, "exec/new.json": b"{}\n"})
         assert write_bundles(tmp_path / "threaded", changed, prune=False).written == ["h1"]
         assert runs == [4, 4, 4, 4]
     finally:
@@ -342,7 +303,7 @@ def test_a_failure_in_a_writing_thread_leaves_the_old_output(tmp_path, monkeypat
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", write)
-    changed = {h: _bundle(h, {**b.files, "exec/extra.json": h.encode()})
+    changed = {h: bundle_of(h, {**b.files, "exec/extra.json": h.encode()})
                for h, b in bundles.items()}
     with pytest.raises(OSError) as raised:
         write_bundles(out, changed)

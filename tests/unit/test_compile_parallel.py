@@ -11,6 +11,7 @@ from hznctl.compile.compiler import CompileError
 from hznctl.inventory import load_inventory
 from hznctl.pipeline import build_bundles
 from hznctl.placement import groups_by_host
+from tests.compile_support import recording_forks
 from tests.support import EXAMPLE_INVENTORY
 
 pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="forked workers: Linux only")
@@ -26,18 +27,7 @@ def inventory():
 @pytest.fixture
 def forks(monkeypatch):
     """Every worker forked, with nothing too small to fork for."""
-    monkeypatch.setattr(parallel, "MIN_PROGRAMS", 0)
-    pids: list[int] = []
-    fork = os.fork
-
-    def recording_fork() -> int:
-        pid = fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(parallel.os, "fork", recording_fork)
-    return pids
+    return recording_forks(monkeypatch)
 
 
 def _hosts(inventory):

@@ -9,9 +9,7 @@ building one twice) and of a bundle once it is written.
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
-import stat
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -22,7 +20,7 @@ from hypothesis import strategies as st
 
 import hznctl.bundle.writer as writer_module
 import hznctl.targets.supervisord.build as build_module
-from hznctl.bundle.manifest import HostBundle, Manifest, SupervisordRef
+from hznctl.bundle.manifest import HostBundle
 from hznctl.bundle.writer import BundleWriter, write_bundles
 from hznctl.compile import parallel
 from hznctl.compile.compiler import CompileError
@@ -31,30 +29,15 @@ from hznctl.inventory import load_inventory
 from hznctl.pipeline import build_bundles, compile_into
 from hznctl.placement import groups_by_host
 from hznctl.targets.kubernetes.target import identities_for_compile
-from tests.compile_support import stats, tree
+from tests.compile_support import (
+    bundle_of,
+    list_without_inode_numbers,
+    recording_forks,
+    stats,
+    tree,
+    tree_shape,
+)
 from tests.support import DEMO_KEYS, EXAMPLE_INVENTORY
-
-
-def _bundle(host: str, files: dict[str, bytes]) -> HostBundle:
-    manifest = Manifest(
-        generator="tests", host=host, environment="test", revision=None,
-        supervisord=SupervisordRef(url="unix:///tmp/s.sock", include_dir="/etc/s",
-                                   state_dir="/var/lib/h", log_dir="/var/log/h"),
-        groups={}, files={p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items())})
-    return HostBundle(host, manifest, files)
-
-
-def _shape(out: Path) -> dict[str, object]:
-    """What a reader sees: every file's bytes and mode, and which paths are one file."""
-    by_inode: dict[int, list[str]] = {}
-    modes = {}
-    for path in sorted(out.rglob("*")):
-        rel = path.relative_to(out).as_posix()
-        modes[rel] = stat.S_IMODE(path.lstat().st_mode)
-        if path.is_file():
-            by_inode.setdefault(path.stat().st_ino, []).append(rel)
-    return {"files": tree(out), "modes": modes, "shared": sorted(by_inode.values())}
-
 
 # A few contents, so that hosts share some (hard links) and differ in others.
 CONTENTS = [b"a\n", b"b\n" * 40, b"[program:x]\nnumprocs=1\n", b"sops: {}\n" * 90]
@@ -73,8 +56,8 @@ def test_a_streamed_write_leaves_the_tree_the_whole_write_leaves(tmp_path_factor
                                                                   prune, batch):
     base = tmp_path_factory.mktemp("stream")
     streamed, whole = base / "streamed" / "out", base / "whole" / "out"
-    old_bundles = {h: _bundle(h, f) for h, f in old.items()}
-    new_bundles = {h: _bundle(h, f) for h, f in new.items()}
+    old_bundles = {h: bundle_of(h, f) for h, f in old.items()}
+    new_bundles = {h: bundle_of(h, f) for h, f in new.items()}
     for out in (streamed, whole):
         out.parent.mkdir(parents=True)
         write_bundles(out, old_bundles)
@@ -87,7 +70,7 @@ def test_a_streamed_write_leaves_the_tree_the_whole_write_leaves(tmp_path_factor
     assert result == expected
     assert streamed.exists() == whole.exists()
     if whole.exists():
-        assert _shape(streamed) == _shape(whole)
+        assert tree_shape(streamed) == tree_shape(whole)
     if not result.changed:
         assert (stats(streamed) if streamed.exists() else {}) == before  # nothing touched
     # Nothing left beside the output.
@@ -95,7 +78,7 @@ def test_a_streamed_write_leaves_the_tree_the_whole_write_leaves(tmp_path_factor
 
 
 def _fleet() -> dict[str, HostBundle]:
-    return {f"h{n}": _bundle(f"h{n}", {"programs/a.conf": f"[program:a]\n#{n}\n".encode(),
+    return {f"h{n}": bundle_of(f"h{n}", {"programs/a.conf": f"[program:a]\n#{n}\n".encode(),
                                        "secrets/s.yaml": CONTENTS[3]}) for n in range(4)}
 
 
@@ -103,7 +86,7 @@ def test_a_failure_part_way_leaves_the_old_output(tmp_path):
     out = tmp_path / "out"
     write_bundles(out, _fleet())
     before = stats(out)
-    changed = {h: _bundle(h, {**b.files, "exec/new.json": b"{}\n"}) for h, b in _fleet().items()}
+    changed = {h: bundle_of(h, {**b.files, "exec/new.json": b"{}\n"}) for h, b in _fleet().items()}
     with pytest.raises(CompileError), BundleWriter(out, batch_bytes=1) as writer:
         writer.add("h0", changed["h0"])
         writer.add("h1", changed["h1"])  # both written into the new tree by now
@@ -198,17 +181,7 @@ def test_programs_are_let_go_after_their_last_host_and_never_built_twice(fleet_i
 def test_stopping_a_parallel_stream_early_stops_its_builders(fleet_inventory, monkeypatch):
     if not parallel.can_fork():
         pytest.skip("forked workers: Linux only")
-    monkeypatch.setattr(parallel, "MIN_PROGRAMS", 0)
-    pids: list[int] = []
-    fork = os.fork
-
-    def recording_fork() -> int:
-        pid = fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(parallel.os, "fork", recording_fork)
+    pids = recording_forks(monkeypatch)
     placed = groups_by_host(fleet_inventory)
     hosts = [h for h in placed if fleet_inventory.hosts[h].target.value == "supervisord"]
     stream = parallel.stream_in_parallel(
@@ -263,28 +236,7 @@ def test_listings_without_true_inode_numbers_compile_again_reading_every_file(tm
     program.write_bytes(b"[program:evil]\ncommand=/bin/sh\n")
     program.chmod(0o644)
 
-    class Entry:
-        def __init__(self, entry):
-            self._entry = entry
-
-        def __getattr__(self, name):
-            return getattr(self._entry, name)
-
-        def inode(self):
-            return 0xFFFFFFFF
-
-    class Listing:
-        def __init__(self, path):
-            self._listing = real_scandir(path)
-
-        def __enter__(self):
-            return (Entry(e) for e in self._listing.__enter__())
-
-        def __exit__(self, *exc):
-            return self._listing.__exit__(*exc)
-
-    real_scandir = os.scandir
-    monkeypatch.setattr(writer_module.os, "scandir", Listing)
+    list_without_inode_numbers(monkeypatch)
     again = _compile(out)
     assert again.written.written == [host]
     assert tree(out) == expected
