@@ -32,9 +32,12 @@ from hznctl.system import usable_cores
 
 class WritableBundle(Protocol):
     """What the writer needs of a bundle: every file of it, by path (a host's bundle, a
-    cluster's tree)."""
+    cluster's tree), and the SHA-256 (hex) of those it knows (a host bundle's manifest
+    lists its files'); the writer hashes the others."""
 
     def all_files(self) -> dict[str, bytes]: ...
+
+    def file_hashes(self) -> Mapping[str, str]: ...
 
 
 @dataclass
@@ -113,7 +116,9 @@ class BundleWriter:
         self._tmp: str | None = None
         self._fix_modes = False
         self._plan = _Plan()
-        self._contents = _Contents()
+        # Each distinct content of the new tree, by its SHA-256's bytes, and the path it was
+        # first written at (its other paths are links): hashes only, never the bytes.
+        self._first: dict[bytes, str] = {}
         self._replaced: dict[str, str] = {}
 
     def __enter__(self) -> BundleWriter:
@@ -136,7 +141,7 @@ class BundleWriter:
             return False
         tmp = self._start()
         self._plan.add_tree(f"{tmp}/{host}", files, old, self._verified, digest,
-                            self._contents)
+                            self._first)
         self._written.append(host)
         if self._batch_bytes is not None and self._plan.pending_bytes >= self._batch_bytes:
             self._carry_out()
@@ -180,19 +185,10 @@ class BundleWriter:
             self._tmp = None
 
 
-class _Contents:
-    """Each distinct content of the new tree, by its SHA-256, and the path it was first
-    written at: the other paths with it become hard links. Only the hashes are kept,
-    never the bytes, so a streaming write holds no bundle it has written."""
-
-    def __init__(self) -> None:
-        self.first: dict[bytes, str] = {}  # the digest's bytes: half the size of its hex
-
-
 def _hashes_of(bundle: WritableBundle, files: Mapping[str, bytes]) -> Callable[[str], str]:
-    """The SHA-256 (hex) of each of ``files``: the bundle's own where it lists them (a
-    host bundle's manifest holds its files' hashes), computed otherwise."""
-    known: Mapping[str, str] = getattr(bundle, "file_hashes", dict)()
+    """The SHA-256 (hex) of each of ``files``: the bundle's own where it lists them,
+    computed otherwise."""
+    known = bundle.file_hashes()
 
     def digest(rel: str) -> str:
         return known.get(rel) or hashlib.sha256(files[rel]).hexdigest()
@@ -356,7 +352,7 @@ class _Plan:
 
     def add_tree(self, dest: str, files: Mapping[str, bytes], old: _Existing | None,
                  verified: _Verified, digest: Callable[[str], str],
-                 contents: _Contents) -> None:
+                 first: dict[bytes, str]) -> None:
         self._add_folders(dest, files)
         for rel, data in files.items():
             target = f"{dest}/{rel}"
@@ -367,10 +363,10 @@ class _Plan:
                 self.links.append((f"{old.root}/{rel}", target, None))
                 continue
             sha = bytes.fromhex(digest(rel))
-            source = contents.first.get(sha)
+            source = first.get(sha)
             if source is None:
                 self.writes.append((target, data))
-                contents.first[sha] = target
+                first[sha] = target
                 self.pending_bytes += len(data)
             else:
                 self.links.append((source, target, data))

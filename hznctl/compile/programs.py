@@ -41,6 +41,11 @@ DEFAULT_STARTSECS = 1
 ProgramKey = tuple[str, str | None, tuple[str, ...]]
 
 
+def program_key(app: Application, worker: WorkerGroup | None,
+                workers: list[WorkerGroup]) -> ProgramKey:
+    return app.slug, worker.name if worker else None, tuple(w.name for w in workers)
+
+
 @dataclass(eq=False)
 class Program:
     """One program group (a worker group's processes) and every file it needs but the
@@ -76,8 +81,7 @@ class Program:
 
     @property
     def key(self) -> ProgramKey:
-        return (self.application.slug, self.worker.name if self.worker else None,
-                tuple(w.name for w in self.workers))
+        return program_key(self.application, self.worker, self.workers)
 
     @property
     def exec_path(self) -> str:
@@ -188,8 +192,7 @@ class ProgramBuilder:
     def program(self, supervisord: SupervisordSettings, app: Application,
                 worker: WorkerGroup | None, workers: list[WorkerGroup], spec: RuntimeSpec,
                 connection: str | None, worker_argv: list[Arg]) -> Program:
-        names = tuple(w.name for w in workers)
-        built = self._built.setdefault((app.slug, worker.name if worker else None, names), {})
+        built = self._built.setdefault(program_key(app, worker, workers), {})
         key = (supervisord, tuple(worker_argv))
         program = built.get(key)
         if program is None:
@@ -292,7 +295,7 @@ class HostCompiler:
     def program_keys(self, placed: list[PlacedGroup]) -> set[ProgramKey]:
         """The keys of the programs ``programs`` builds for ``placed`` (``ProgramBuilder``
         keeps what it built by them), without building any."""
-        return {(app.slug, worker.name if worker else None, tuple(w.name for w in workers))
+        return {program_key(app, worker, workers)
                 for app, worker, workers, _ in self._groups(placed)}
 
     def _groups(self, placed: list[PlacedGroup]

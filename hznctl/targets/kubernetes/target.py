@@ -60,6 +60,9 @@ class ClusterBundle:
     def all_files(self) -> dict[str, bytes]:
         return dict(self.files)
 
+    def file_hashes(self) -> Mapping[str, str]:
+        return {}  # the writer hashes them
+
 
 def identities_for_compile(paths: Sequence[Path] = ()) -> IdentitySource:
     """Where compile finds the age identities it decrypts with, read once when first
