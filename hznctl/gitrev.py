@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import shutil
 import subprocess
 import tarfile
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from hznctl.errors import HznctlError, UsageError, unknown_revision
@@ -69,10 +74,20 @@ def materialize(path: Path, rev: str, dest: Path) -> Path:
         data = git(root, "archive", "--format=tar", spec)
     except UsageError:
         return target  # the folder did not exist at that revision: an empty inventory
+    _extract(data, target)
+    return target
+
+
+def _extract(data: bytes, target: Path, only: Collection[str] | None = None) -> set[str]:
+    """The regular files and folders of tar ``data`` written under ``target`` (only the
+    files named in ``only``, when given); the names of the files written."""
+    written: set[str] = set()
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         for member in archive.getmembers():
             name = Path(member.name)
             if name.is_absolute() or ".." in name.parts:
+                continue
+            if only is not None and (member.isdir() or member.name not in only):
                 continue
             if member.isdir():
                 (target / name).mkdir(parents=True, exist_ok=True)
@@ -82,4 +97,112 @@ def materialize(path: Path, rev: str, dest: Path) -> Path:
                 extracted = archive.extractfile(member)
                 if extracted is not None:
                     out.write_bytes(extracted.read())
-    return target
+                    written.add(member.name)
+    return written
+
+
+def blob_id(data: bytes, *, sha256: bool = False) -> str:
+    """The object id git gives a blob of ``data`` (SHA-1, or SHA-256 in a repository of
+    that object format)."""
+    digest = hashlib.sha256() if sha256 else hashlib.sha1()
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A regular file (not a link) on this machine, and the blob id of its bytes."""
+
+    path: str
+    blob: str
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What ``copy_revision`` wrote."""
+
+    root: Path  # the folder in the copy that corresponds to the inventory folder
+    blobs: dict[str, str]  # path relative to it -> blob id, of every regular file written
+
+
+def tree_blobs(path: Path, commit: str) -> dict[str, str] | None:
+    """The regular files of folder ``path`` (inside a git work tree) at ``commit``: path
+    relative to it -> blob id, in git's order. None when the folder did not exist then.
+    Links, submodules and paths that would leave the folder are left out, as
+    ``materialize`` leaves them out."""
+    root = repo_root(path)
+    relative = path.resolve().relative_to(root.resolve())
+    spec = f"{commit}:{relative.as_posix()}" if relative.parts else f"{commit}^{{tree}}"
+    try:
+        listing = git(root, "ls-tree", "-r", "-z", spec)
+    except UsageError:
+        return None
+    blobs: dict[str, str] = {}
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        info, _, name = entry.partition(b"\t")
+        mode, kind, oid = info.split(b" ")
+        rel = os.fsdecode(name)
+        parts = rel.split("/")
+        if (kind != b"blob" or not mode.startswith(b"100") or rel.startswith("/")
+                or any(p in ("", ".", "..") for p in parts)):
+            continue
+        blobs[rel] = oid.decode("ascii")
+    return blobs
+
+
+def copy_revision(path: Path, commit: str, dest: Path,
+                  local: Mapping[str, LocalFile]) -> Copied:
+    """``materialize`` that takes from this machine each file whose bytes are already
+    here: a file whose blob at ``commit`` is that of ``local[path relative to the
+    folder]`` is hard-linked from it (copied where it cannot be), and only the others are
+    read from git (``git archive`` of just those paths, with the filters and end-of-line
+    conversion a checkout applies).
+
+    A file linked here is the caller's own: nothing may write to the copy. A local file
+    whose bytes are its blob's is taken as it is (the bytes a checkout of an unfiltered
+    file has)."""
+    root = repo_root(path)
+    relative = path.resolve().relative_to(root.resolve())
+    target = dest / (relative.as_posix() if relative.parts else ".")
+    target.mkdir(parents=True, exist_ok=True)
+    blobs = tree_blobs(path, commit)
+    if blobs is None:
+        return Copied(target, {})  # the folder did not exist at that revision
+    folders: set[str] = set()
+    fetch: list[str] = []
+    linking = True
+    for rel, blob in blobs.items():
+        folder = rel.rpartition("/")[0]
+        if folder and folder not in folders:
+            (target / folder).mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+        here = local.get(rel)
+        if here is None or here.blob != blob:
+            fetch.append(rel)
+            continue
+        out = os.path.join(target, rel)
+        if linking:
+            try:
+                os.link(here.path, out, follow_symlinks=False)
+                continue
+            except OSError:  # another file system, or links not allowed: copy from now on
+                linking = False
+        shutil.copyfile(here.path, out, follow_symlinks=False)
+    if fetch:
+        # Only what is fetched is written: never a path linked above (the caller's file).
+        spec = f"{commit}:{relative.as_posix()}" if relative.parts else commit
+        named = fetch if sum(len(r) + 1 for r in fetch) < _MAX_ARGUMENTS else []
+        written = _extract(git(root, "--literal-pathspecs", "archive", "--format=tar", spec,
+                               "--", *named), target, only=frozenset(fetch))
+        for rel in fetch:
+            if rel not in written:  # left out of archives (export-ignore): as materialize
+                del blobs[rel]
+    return Copied(target, blobs)
+
+
+# Bytes of paths passed to one `git archive`, well under any system's limit on a command
+# line; past it the whole revision is archived and only the paths wanted are written.
+_MAX_ARGUMENTS = 64 * 1024

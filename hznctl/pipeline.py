@@ -24,7 +24,7 @@ from hznctl.bundle.writer import BundleWriter, UntrustedListing, WriteResult
 from hznctl.compile import parallel
 from hznctl.diagnostics import Diagnostic
 from hznctl.errors import UsageError, no_inventory
-from hznctl.gitrev import materialize, resolve_revision, revision
+from hznctl.gitrev import copy_revision, materialize, resolve_revision, revision
 from hznctl.inventory import Inventory, reusing
 from hznctl.placement import PlacedGroup, groups_by_host
 from hznctl.plan import digest
@@ -259,8 +259,7 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
     head_hosts = _supervisord_hosts(head.inventory, head_placed, hosts)
     head_inputs = digest.read_inputs(root)
     with contextlib.ExitStack() as stack:
-        old_root = _materialized(root, base_sha, stack)
-        old_inputs = digest.read_inputs(old_root)
+        old_root, old_inputs = _copied(root, base_sha, head_inputs, stack)
         same = [rel for rel, sha in old_inputs.files.items()
                 if head_inputs.files.get(rel) == sha]
         with reusing(head.inventory, frozenset(same)):  # files of both: loaded once
@@ -296,29 +295,45 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
     return result
 
 
-# A memory file system for the base revision's copy: writing thousands of small files costs
-# a journaling file system far more CPU than reading them (TMPDIR, when set, is used).
+# A memory file system for the base revision's copy when it cannot be on the inventory's
+# own (where its files the same as the working tree's are hard links): writing thousands
+# of small files costs a journaling file system far more CPU than reading them.
 _MEMORY = "/dev/shm"
 
 
-def _materialized(root: Path, sha: str, stack: contextlib.ExitStack) -> Path:
-    """The inventory at ``sha`` written out into a temporary folder removed with ``stack``:
-    in memory when there is room there, else in the default temporary folder."""
-    if "TMPDIR" not in os.environ and os.path.isdir(_MEMORY) and os.access(
-            _MEMORY, os.W_OK | os.X_OK):
+def _copied(root: Path, sha: str, inputs: digest.InputFiles, stack: contextlib.ExitStack
+            ) -> tuple[Path, digest.InputFiles]:
+    """The inventory at ``sha`` written out into a temporary folder removed with
+    ``stack`` (``gitrev.copy_revision``: its files the same as ``inputs``' linked from
+    the working tree), and its inputs (read from git, not from the copy). The folder is
+    TMPDIR when set; else the default temporary folder when it is on the inventory's file
+    system, else memory when there is room there, else the default temporary folder."""
+    candidates: list[str | None] = [None]
+    if "TMPDIR" not in os.environ:
+        default = tempfile.gettempdir()
+        if not _same_device(default, root) and os.path.isdir(_MEMORY) and os.access(
+                _MEMORY, os.W_OK | os.X_OK):
+            candidates.insert(0, _MEMORY)
+    for place in candidates:
         with contextlib.ExitStack() as attempt:
             tmp = attempt.enter_context(tempfile.TemporaryDirectory(prefix="hznctl-plan-",
-                                                                    dir=_MEMORY))
+                                                                    dir=place))
             try:
-                materialized = materialize(root, sha, Path(tmp))
+                copied = copy_revision(root, sha, Path(tmp), inputs.local)
             except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                if place is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise
             else:
                 stack.push(attempt.pop_all())
-                return materialized
-    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hznctl-plan-"))
-    return materialize(root, sha, Path(tmp))
+                return copied.root, digest.inputs_of(copied.blobs)
+    raise AssertionError("unreachable: the last place raises")  # pragma: no cover
+
+
+def _same_device(path: str, other: Path) -> bool:
+    try:
+        return os.stat(path).st_dev == os.stat(other).st_dev
+    except OSError:
+        return False
 
 
 def _build_some(inventory: Inventory, hosts: list[str], rev: str | None, jobs: int

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hznctl.compile.programs import group_name
+from hznctl.gitrev import LocalFile, blob_id
 from hznctl.inventory import Inventory
+from hznctl.models import WorkerGroup
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import runtime_spec
 
@@ -38,35 +41,69 @@ class InputFiles:
     """The inventory's files by content: attributed to an object, or global."""
 
     objects: Mapping[tuple[str, str], str]  # (kind, name) -> digest of its file(s)
-    files: Mapping[str, str]  # relative path -> sha256 of every regular file
+    files: Mapping[str, str]  # relative path -> git blob id of every regular file
+    # The files that are regular files here, not links: what a copy of another revision
+    # may take instead of reading them from git (gitrev.copy_revision).
+    local: Mapping[str, LocalFile] = field(default_factory=dict)
 
     def digest(self, kind: str, name: str) -> str:
         return self.objects.get((kind, name), "")
 
 
+# What stands for a file that cannot be read: never a blob id (those are hex).
+_UNREADABLE = "unreadable"
+
+
 def read_inputs(root: Path) -> InputFiles:
     """Every regular file under ``root`` (links followed, as the loader follows them), by
-    content."""
+    content: the blob id git gives its bytes, so that a file can be matched with its
+    blob at another revision without reading that."""
     files: dict[str, str] = {}
+    local: dict[str, LocalFile] = {}
     for folder, dirs, names in os.walk(root, followlinks=False):
         dirs.sort()
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
+        if prefix == "./":
+            prefix = ""
         for name in sorted(names):
             path = os.path.join(folder, name)
+            rel = prefix + name
+            files[rel] = _UNREADABLE  # a dangling link, a folder link, a device, a FIFO
+            try:  # (never blocking on one): reported by validate
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                continue
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError:  # a dangling link, a folder link: reported by validate
-                data = b"\0unreadable"
-            files[os.path.relpath(path, root).replace(os.sep, "/")] = (
-                hashlib.sha256(data).hexdigest())
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                files[rel] = blob_id(_read_all(fd))
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            if not os.path.islink(path):
+                local[rel] = LocalFile(path, files[rel])
+    return inputs_of(files, local)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def inputs_of(files: Mapping[str, str], local: Mapping[str, LocalFile] | None = None
+              ) -> InputFiles:
+    """The inputs of an inventory of ``files`` (relative path -> blob id)."""
     objects: dict[tuple[str, str], str] = {}
-    for rel, sha in files.items():
+    for rel, sha in sorted(files.items()):
         folder, _, name = rel.partition("/")
         stem, suffix = os.path.splitext(name)
         if folder in _ATTRIBUTED and "/" not in name and suffix in _SUFFIXES:
             key = (_ATTRIBUTED[folder], stem)
             objects[key] = _join([objects.get(key, ""), rel, sha])
-    return InputFiles(objects, files)
+    return InputFiles(objects, dict(files), dict(local or {}))
 
 
 def _join(parts: Iterable[str]) -> str:
@@ -103,13 +140,29 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
     attributed.update(p for p in secret_of.values() if p in inputs.files)
     common = _join(f"{rel}={sha}" for rel, sha in sorted(inputs.files.items())
                    if rel not in attributed)
-    digests = {}
-    apps_seen: dict[str, str] = {}
+    # Each application's part once, its connections' and their secrets' with it: a host's
+    # inputs change exactly when its file, a global file, one of its applications (or
+    # their connections) or, of an edited application, a group placed on it changes.
+    app_parts: dict[str, str] = {}
     workers_seen: dict[tuple[str, str], str] = {}
-    connections_of: dict[str, set[str]] = {}
+
+    def application(slug: str) -> str:
+        found = app_parts.get(slug)
+        if found is None:
+            parts = ["application", slug,
+                     inventory.applications[slug].model_dump_json(exclude={"workers"})
+                     if slug in edited else inputs.digest("application", slug)]
+            for name in sorted(_connections_of(inventory, slug)):
+                parts += ["connection", name, inputs.digest("connection", name)]
+                secret = secret_of.get(name)
+                if secret is not None:
+                    parts += ["secret", secret, inputs.files.get(secret, "")]
+            found = app_parts[slug] = _join(parts)
+        return found
+
+    digests = {}
     for host in hosts:
         parts = ["host", host, common, inputs.digest("host", host)]
-        apps = sorted({p.application for p in placed[host]})
         for item in placed[host]:
             if item.application not in edited:
                 # Which of its groups land here follows from its file and the host's.
@@ -118,21 +171,7 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
             if key not in workers_seen:
                 workers_seen[key] = _worker_value(inventory, *key)
             parts += ["worker", *key, workers_seen[key]]
-        connections: set[str] = set()
-        for slug in apps:
-            if slug not in connections_of:
-                connections_of[slug] = _connections_of(inventory, slug)
-            if slug not in apps_seen:
-                apps_seen[slug] = (inventory.applications[slug].model_dump_json(
-                    exclude={"workers"}) if slug in edited
-                    else inputs.digest("application", slug))
-            parts += ["application", slug, apps_seen[slug]]
-            connections |= connections_of[slug]
-        for name in sorted(connections):
-            parts += ["connection", name, inputs.digest("connection", name)]
-            secret = secret_of.get(name)
-            if secret is not None:
-                parts += ["secret", secret, inputs.files.get(secret, "")]
+        parts += [application(slug) for slug in sorted({p.application for p in placed[host]})]
         digests[host] = _join(parts)
     return digests
 
@@ -140,6 +179,11 @@ def host_digests(inventory: Inventory, inputs: InputFiles,
 def _worker_value(inventory: Inventory, slug: str, name: str) -> str:
     worker = next(w for w in inventory.applications[slug].workers if w.name == name)
     return worker.model_dump_json()
+
+
+def _workers_by_name(inventory: Inventory) -> dict[str, dict[str, WorkerGroup]]:
+    return {slug: {w.name: w for w in app.workers}
+            for slug, app in inventory.applications.items()}
 
 
 def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
@@ -151,10 +195,11 @@ def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
     for item in placed:
         by_app.setdefault(item.application, []).append(item.worker)
     names: list[str] = []
+    workers_of = inventory.derived("plan.workers_by_name", _workers_by_name)
     for slug, workers in by_app.items():
         app = inventory.applications[slug]
         spec = runtime_spec(app.runtime)
-        by_name = {w.name: w for w in app.workers}
+        by_name = workers_of[slug]
         pooled = False
         for worker in (by_name[w] for w in workers):
             if worker.kind == "scheduler" or not spec.per_application:
