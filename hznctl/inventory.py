@@ -106,6 +106,9 @@ class Inventory:
     # (init=False: an inventory made with dataclasses.replace starts with none of them.)
     _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                      compare=False)
+    # The inventory this one was loaded beside (``reusing``), and which files the two
+    # have the same bytes of: what a rule may take from that one's findings.
+    earlier: _Reuse | None = field(default=None, init=False, repr=False, compare=False)
 
     def derived(self, name: str, compute: Callable[[Inventory], _T]) -> _T:
         """``compute(self)``, computed once per inventory under ``name``.
@@ -307,7 +310,16 @@ class _Places:
 @dataclass(frozen=True)
 class _Reuse:
     previous: Inventory
-    same: Collection[str]  # paths relative to the roots, of the same bytes in both
+    same: frozenset[str]  # paths relative to the roots, of the same bytes in both
+
+    def same_file(self, inventory: Inventory, path: Path) -> Path | None:
+        """``previous``'s file of the same bytes as ``path``, a file of ``inventory`` (the
+        one loaded beside it), if there is one."""
+        try:
+            rel = path.relative_to(inventory.root).as_posix()
+        except ValueError:
+            return None
+        return self.previous.root / rel if rel in self.same else None
 
 
 _REUSE: contextvars.ContextVar[_Reuse | None] = contextvars.ContextVar("reuse", default=None)
@@ -319,8 +331,10 @@ def reusing(previous: Inventory, same: Collection[str]) -> Iterator[None]:
     (``same``: paths relative to the inventory folder), when project.yaml is one of them
     (defaults merged in alike): a file's object is a function of its bytes, its path and
     the project's defaults. `plan --base` loads both revisions, most of whose files are
-    the same. A reused object's document names the file where it was first read."""
-    token = _REUSE.set(_Reuse(previous, same) if "project.yaml" in same else None)
+    the same. A reused object's document names the file where it was first read. The
+    inventories loaded know ``previous`` as ``earlier`` (a rule may reuse what it found
+    of a file of the same bytes there), whether or not project.yaml is the same."""
+    token = _REUSE.set(_Reuse(previous, frozenset(same)))
     try:
         yield
     finally:
@@ -330,7 +344,7 @@ def reusing(previous: Inventory, same: Collection[str]) -> Iterator[None]:
 def _reused(path: Path, spec: KindSpec, name: str, inventory: Inventory) -> BaseModel | None:
     """The object of ``path`` as loaded before from the same bytes (None: load it)."""
     reuse = _REUSE.get()
-    if reuse is None:
+    if reuse is None or "project.yaml" not in reuse.same:
         return None
     previous = reuse.previous
     key = (spec.kind, name)
@@ -358,6 +372,7 @@ def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> Lo
 def _load_inventory(root: Path, kinds: Sequence[KindSpec] | None) -> LoadResult:
     diagnostics: list[Diagnostic] = []
     inventory = Inventory(root=root, project=None)
+    inventory.earlier = _REUSE.get()
     if not root.is_dir():
         diagnostics.append(Diagnostic(display_path(root), 1, 1, "",
                                       "inventory folder does not exist", code="no-inventory"))

@@ -111,19 +111,32 @@ _CONTAINERS = (dict, list)
 
 @rule("secret-literal")
 def literal_secrets(inventory: Inventory) -> Iterator[Diagnostic]:
-    for (kind, name), doc in sorted(inventory.documents.items()):
-        skip = _SECRET_REF_FIELDS.get(kind, ())
-        found: list[Finding] = []
-        if isinstance(doc.data, dict):
-            data = doc.data
-            if any(str(key) in skip for key in data):
-                data = {key: value for key, value in data.items() if str(key) not in skip}
-            _literals(data, (), found)
-        else:
-            _literals(doc.data, (), found)
+    # What a document holds is a function of it and its kind: of a document the
+    # inventory shares with the one it was loaded beside (``reusing``), what was found
+    # there.
+    seen: dict[tuple[str, str], list[Finding]] = inventory.derived("secrets.literals",
+                                                                   lambda _: {})
+    earlier = inventory.earlier.previous if inventory.earlier is not None else None
+    before: dict[tuple[str, str], list[Finding]] = (
+        earlier.derived("secrets.literals", lambda _: {}) if earlier is not None else {})
+    for key, doc in sorted(inventory.documents.items()):
+        kind, name = key
+        found = before.get(key)
+        if found is None or earlier is None or earlier.documents.get(key) is not doc:
+            found = _literals_of(kind, doc.data)
+        seen[key] = found
         for parts, problem in found:
             yield inventory.diagnostic(kind, name, parts, problem, code="secret-literal",
                                        hint=_LITERAL_HINT)
+
+
+def _literals_of(kind: str, data: Any) -> list[Finding]:
+    skip = _SECRET_REF_FIELDS.get(kind, ())
+    found: list[Finding] = []
+    if isinstance(data, dict) and any(str(key) in skip for key in data):
+        data = {key: value for key, value in data.items() if str(key) not in skip}
+    _literals(data, (), found)
+    return found
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -190,8 +203,25 @@ def _stray_files(inventory: Inventory, files: FileCache) -> Iterator[Diagnostic]
 
 
 def _files(inventory: Inventory) -> FileCache:
-    # One inspection of each file per inventory, shared by the rules of one validate run.
-    return inventory.derived("secrets.files", lambda _: FileCache())
+    # One inspection of each file per inventory, shared by the rules of one validate run;
+    # of an inventory loaded beside another (`plan --base`), none of a file of the same
+    # bytes already inspected there.
+    return inventory.derived("secrets.files", _new_cache)
+
+
+def _new_cache(inventory: Inventory) -> FileCache:
+    earlier = inventory.earlier
+    if earlier is None:
+        return FileCache()
+    # Only what the other inventory's run found already: its own rules may have refused
+    # to read a file (a link out of its folder).
+    before = earlier.previous.derived("secrets.files", lambda _: FileCache())
+
+    def inspected(path: Path) -> SopsFile | None:
+        same = earlier.same_file(inventory, path)
+        return before.known(same) if same is not None else None
+
+    return FileCache(inspected)
 
 
 def _uses(inventory: Inventory) -> list[SecretUse]:

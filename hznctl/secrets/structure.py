@@ -7,6 +7,8 @@ and which age recipients can read it. Nothing here decrypts, and no message quot
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,13 +153,26 @@ def _first_plaintext_leaf(value: Any, path: list[str], rules: EncryptionRules | 
 
 
 class FileCache:
-    """Inspect each file once per run, however many references point at it."""
+    """Inspect each file once per run, however many references point at it.
 
-    def __init__(self) -> None:
+    ``earlier(path)``: what inspecting a file of the same bytes found before, if known
+    (another inventory's cache; see ``known``): a usable file is taken from there, under
+    its own path. A file found unusable is inspected again, since its problem may name
+    its path."""
+
+    def __init__(self, earlier: Callable[[Path], SopsFile | None] | None = None) -> None:
         self._seen: dict[Path, SopsFile] = {}
+        self._earlier = earlier
 
     def get(self, path: Path) -> SopsFile:
         found = self._seen.get(path)
         if found is None:
-            found = self._seen[path] = inspect_file(path)
+            before = self._earlier(path) if self._earlier is not None else None
+            found = self._seen[path] = (dataclasses.replace(before, path=path)
+                                        if before is not None and before.ok
+                                        else inspect_file(path))
         return found
+
+    def known(self, path: Path) -> SopsFile | None:
+        """What ``get`` found of ``path`` so far (None: not inspected)."""
+        return self._seen.get(path)
