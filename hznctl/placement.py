@@ -134,7 +134,13 @@ def _placements(inventory: Inventory) -> tuple[PlacedGroup, ...]:
 
 
 def groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
-    """Active hosts mapped to what they run (hosts that run nothing map to [])."""
+    """Active hosts mapped to what they run (hosts that run nothing map to []).
+
+    Computed once per inventory and shared by every caller: not to be changed."""
+    return inventory.derived("placement.groups_by_host", _groups_by_host)
+
+
+def _groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
     result: dict[str, list[PlacedGroup]] = {
         name: [] for name in sorted(inventory.hosts) if inventory.hosts[name].active
     }

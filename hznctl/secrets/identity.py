@@ -19,6 +19,10 @@ from hznctl.secrets.sopsyaml import load_sops_yaml
 from hznctl.yamlio import YamlProblem
 
 _VERSION = b"hznctl secret values 1\n"
+# The identity of the files read lately, by the SHA-256 of their bytes: `plan --base`
+# builds two revisions that share most files. Bounded; only hex digests are kept.
+_KNOWN: dict[bytes, str] = {}
+_KNOWN_AT_MOST = 4096
 
 
 def value_identity(data: bytes, path: Path) -> str:
@@ -27,6 +31,16 @@ def value_identity(data: bytes, path: Path) -> str:
     A file that cannot be read as a SOPS document (validate refuses it before compile)
     falls back to its bytes, so that any change to it still counts.
     """
+    key = hashlib.sha256(data).digest()
+    found = _KNOWN.get(key)
+    if found is None:
+        if len(_KNOWN) >= _KNOWN_AT_MOST:
+            _KNOWN.clear()
+        found = _KNOWN[key] = _value_identity(data, path)
+    return found
+
+
+def _value_identity(data: bytes, path: Path) -> str:
     try:
         document = load_sops_yaml(data, path)
     except YamlProblem:
