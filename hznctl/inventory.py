@@ -122,6 +122,10 @@ class Inventory:
         value: _T = self._derived[name]
         return value
 
+    def computed(self, name: str) -> Any:
+        """What ``derived`` computed under ``name`` so far (None: nothing yet)."""
+        return self._derived.get(name)
+
     def objects(self, kind: str) -> dict[str, Any]:
         attr: dict[str, dict[str, Any]] = {
             "application": self.applications, "connection": self.connections,
@@ -351,8 +355,12 @@ def _reused(path: Path, spec: KindSpec, name: str, inventory: Inventory) -> Base
     doc = previous.documents.get(key)
     if doc is None or key in previous.broken:
         return None
-    rel = path.relative_to(inventory.root).as_posix()
-    if rel not in reuse.same or doc.path != previous.root / rel:
+    # As path.relative_to and previous.root / rel, on strings: once per file of the fleet.
+    text, top = os.fspath(path), _prefix(inventory.root)
+    if not text.startswith(top):
+        return None
+    rel = text[len(top):].replace(os.sep, "/")
+    if rel not in reuse.same or os.fspath(doc.path) != _prefix(previous.root) + text[len(top):]:
         return None
     obj = (previous.project if spec.kind == PROJECT.kind
            else previous.objects(spec.kind).get(name if spec.folder else spec.kind))
@@ -361,6 +369,12 @@ def _reused(path: Path, spec: KindSpec, name: str, inventory: Inventory) -> Base
     inventory.documents[key] = doc
     inventory.objects(spec.kind)[name if spec.folder else spec.kind] = obj
     return obj
+
+
+def _prefix(root: Path) -> str:
+    """What ``root / name`` puts before ``name``, as text."""
+    top = os.fspath(root)
+    return "" if top == "." else top if top.endswith(os.sep) else top + os.sep
 
 
 def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:

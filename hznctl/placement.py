@@ -101,10 +101,31 @@ def worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]
 
 def _worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]:
     index = HostIndex(inventory)
-    return {
-        slug: tuple(tuple(index.hosts_for(app, worker)) for worker in app.workers)
-        for slug, app in inventory.applications.items()
-    }
+    before = _placed_before(inventory)
+    earlier = inventory.earlier.previous.applications if inventory.earlier else {}
+    found: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for slug, app in inventory.applications.items():
+        if before is not None and earlier.get(slug) is app:
+            found[slug] = before[slug]  # the same object placed on the same hosts
+        else:
+            found[slug] = tuple(tuple(index.hosts_for(app, worker)) for worker in app.workers)
+    return found
+
+
+def _placed_before(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]] | None:
+    """The placement of the inventory this one was loaded beside (``reusing``), when its
+    hosts are the very same objects: an application object found there too is placed as
+    it was (placement reads only the application and the hosts). None otherwise."""
+    if inventory.earlier is None:
+        return None
+    previous = inventory.earlier.previous
+    placed: dict[str, tuple[tuple[str, ...], ...]] | None = previous.computed(
+        "placement.worker_hosts")
+    hosts = inventory.hosts
+    if placed is None or previous.hosts.keys() != hosts.keys() or any(
+            previous.hosts[name] is not host for name, host in hosts.items()):
+        return None
+    return placed
 
 
 def hosts_by_worker(inventory: Inventory) -> dict[tuple[str, str], list[str]]:
