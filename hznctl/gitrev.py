@@ -126,13 +126,11 @@ class Copied:
     blobs: dict[str, str]  # path relative to it -> blob id, of every regular file written
 
 
-def tree_blobs(path: Path, commit: str) -> dict[str, str] | None:
-    """The regular files of folder ``path`` (inside a git work tree) at ``commit``: path
-    relative to it -> blob id, in git's order. None when the folder did not exist then.
-    Links, submodules and paths that would leave the folder are left out, as
-    ``materialize`` leaves them out."""
-    root = repo_root(path)
-    relative = path.resolve().relative_to(root.resolve())
+def _tree_blobs(root: Path, relative: Path, commit: str) -> dict[str, str] | None:
+    """The regular files of folder ``relative`` (of the work tree at ``root``) at
+    ``commit``: path relative to it -> blob id, in git's order. None when the folder did
+    not exist then. Links, submodules and paths that would leave the folder are left out,
+    as ``materialize`` leaves them out."""
     spec = f"{commit}:{relative.as_posix()}" if relative.parts else f"{commit}^{{tree}}"
     try:
         listing = git(root, "ls-tree", "-r", "-z", spec)
@@ -168,7 +166,7 @@ def copy_revision(path: Path, commit: str, dest: Path,
     relative = path.resolve().relative_to(root.resolve())
     target = dest / (relative.as_posix() if relative.parts else ".")
     target.mkdir(parents=True, exist_ok=True)
-    blobs = tree_blobs(path, commit)
+    blobs = _tree_blobs(root, relative, commit)
     if blobs is None:
         return Copied(target, {})  # the folder did not exist at that revision
     folders: set[str] = set()

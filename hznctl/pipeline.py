@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -316,8 +317,10 @@ def _copied(root: Path, sha: str, inputs: digest.InputFiles, stack: contextlib.E
             candidates.insert(0, _MEMORY)
     for place in candidates:
         with contextlib.ExitStack() as attempt:
-            tmp = attempt.enter_context(tempfile.TemporaryDirectory(prefix="hznctl-plan-",
-                                                                    dir=place))
+            tmp = tempfile.mkdtemp(prefix="hznctl-plan-", dir=place)
+            # Removed without TemporaryDirectory's retries, which chmod what they cannot
+            # remove: a linked file is the working tree's own.
+            attempt.callback(shutil.rmtree, tmp, ignore_errors=True)
             try:
                 copied = copy_revision(root, sha, Path(tmp), inputs.local)
             except OSError as exc:
