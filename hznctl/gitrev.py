@@ -101,10 +101,11 @@ def _extract(data: bytes, target: Path, only: Collection[str] | None = None) -> 
     return written
 
 
-def blob_id(data: bytes, *, sha256: bool = False) -> str:
-    """The object id git gives a blob of ``data`` (SHA-1, or SHA-256 in a repository of
-    that object format)."""
-    digest = hashlib.sha256() if sha256 else hashlib.sha1()
+def blob_id(data: bytes) -> str:
+    """The object id git gives a blob of ``data`` in a repository of SHA-1 ids (the
+    default; in one of SHA-256 ids no file matches, and ``copy_revision`` reads every
+    file from git)."""
+    digest = hashlib.sha1(usedforsecurity=False)
     digest.update(b"blob %d\0" % len(data))
     digest.update(data)
     return digest.hexdigest()
@@ -161,7 +162,9 @@ def copy_revision(path: Path, commit: str, dest: Path,
 
     A file linked here is the caller's own: nothing may write to the copy. A local file
     whose bytes are its blob's is taken as it is (the bytes a checkout of an unfiltered
-    file has)."""
+    file has). Files are matched by their SHA-1 blob ids, as git matches them: the half
+    of a colliding pair a working file would need at ``commit`` cannot be stored by a git
+    with its collision detection (the default since git 2.13), and ours are text files."""
     root = repo_root(path)
     relative = path.resolve().relative_to(root.resolve())
     target = dest / (relative.as_posix() if relative.parts else ".")

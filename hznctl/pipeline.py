@@ -317,11 +317,11 @@ def _copied(root: Path, sha: str, inputs: digest.InputFiles, stack: contextlib.E
             candidates.insert(0, _MEMORY)
     for place in candidates:
         with contextlib.ExitStack() as attempt:
-            tmp = tempfile.mkdtemp(prefix="hznctl-plan-", dir=place)
-            # Removed without TemporaryDirectory's retries, which chmod what they cannot
-            # remove: a linked file is the working tree's own.
-            attempt.callback(shutil.rmtree, tmp, ignore_errors=True)
             try:
+                tmp = tempfile.mkdtemp(prefix="hznctl-plan-", dir=place)
+                # Removed without TemporaryDirectory's retries, which chmod what they
+                # cannot remove: a linked file is the working tree's own.
+                attempt.callback(shutil.rmtree, tmp, ignore_errors=True)
                 copied = copy_revision(root, sha, Path(tmp), inputs.local)
             except OSError as exc:
                 if place is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
