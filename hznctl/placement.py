@@ -9,6 +9,7 @@ hosts run nothing.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -144,6 +145,9 @@ def placements(inventory: Inventory) -> Iterator[PlacedGroup]:
 
 def _placements(inventory: Inventory) -> tuple[PlacedGroup, ...]:
     by_app = worker_hosts(inventory)
+    before = _placements_before(inventory, by_app)
+    if before is not None:
+        return before
     found: list[tuple[str, str, str]] = []
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
@@ -152,6 +156,37 @@ def _placements(inventory: Inventory) -> tuple[PlacedGroup, ...]:
                 found.append((host, slug, worker.name))
     found.sort()  # plain tuples: much faster to sort than the dataclasses
     return tuple(PlacedGroup(host, slug, worker_name) for host, slug, worker_name in found)
+
+
+def _placements_before(inventory: Inventory, by_app: dict[str, tuple[tuple[str, ...], ...]]
+                       ) -> tuple[PlacedGroup, ...] | None:
+    """The placements of the inventory this one was loaded beside (``reusing``), those of
+    the applications that differ replaced, when few do: an application object found
+    there too, placed on the very same hosts (``_worker_hosts``), has the same placements.
+    None when there are none to start from, or when more than a few differ."""
+    earlier = inventory.earlier
+    if earlier is None:
+        return None
+    previous = earlier.previous
+    placed: tuple[PlacedGroup, ...] | None = previous.computed("placement.placements")
+    hosts_before = previous.computed("placement.worker_hosts")
+    if placed is None or hosts_before is None:
+        return None
+    apps_before = previous.applications
+    changed = {slug for slug in {*apps_before, *inventory.applications}
+               if inventory.applications.get(slug) is not apps_before.get(slug)
+               or by_app.get(slug) is not hosts_before.get(slug)}
+    if len(changed) * 20 > len(inventory.applications):
+        return None  # most of the fleet: placing it again costs less than patching
+    kept = [p for p in placed if p.application not in changed]
+    added = sorted((host, slug, worker.name)
+                   for slug in changed if slug in inventory.applications
+                   for worker, hosts in zip(inventory.applications[slug].workers,
+                                            by_app[slug], strict=True)
+                   for host in hosts)
+    for host, slug, name in added:
+        bisect.insort(kept, PlacedGroup(host, slug, name))
+    return tuple(kept)
 
 
 def groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:

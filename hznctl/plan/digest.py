@@ -27,7 +27,6 @@ from pathlib import Path
 from hznctl.compile.programs import group_name
 from hznctl.gitrev import LocalFile, blob_id
 from hznctl.inventory import Inventory
-from hznctl.models import WorkerGroup
 from hznctl.placement import PlacedGroup
 from hznctl.runtimes import runtime_spec
 
@@ -181,9 +180,26 @@ def _worker_value(inventory: Inventory, slug: str, name: str) -> str:
     return worker.model_dump_json()
 
 
-def _workers_by_name(inventory: Inventory) -> dict[str, dict[str, WorkerGroup]]:
-    return {slug: {w.name: w for w in app.workers}
-            for slug, app in inventory.applications.items()}
+# What a worker group adds to its host's program groups: its own group, its application's
+# pool (a Horizon application's workers share one), or nothing (no process, or neither).
+_POOL = object()
+
+
+def _groups_of(inventory: Inventory) -> dict[tuple[str, str], str | object | None]:
+    """(application, worker group name) -> the group it runs in, ``_POOL``, or None; for
+    a repeated name (an error validate reports), the last group of that name."""
+    found: dict[tuple[str, str], str | object | None] = {}
+    for slug, app in inventory.applications.items():
+        spec = runtime_spec(app.runtime)
+        for worker in app.workers:
+            group: str | object | None = None
+            if worker.kind == "scheduler" or not spec.per_application:
+                if worker.max_processes > 0:
+                    group = group_name(app, worker)
+            elif worker.kind == "worker":
+                group = _POOL
+            found[slug, worker.name] = group
+    return found
 
 
 def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
@@ -191,22 +207,14 @@ def group_names(inventory: Inventory, placed: list[PlacedGroup]) -> list[str]:
     ``HostCompiler.programs`` makes them (a Horizon application's workers share one group;
     a scheduler and every other runtime's worker group have one each, if they run any
     process)."""
-    by_app: dict[str, list[str]] = {}
-    for item in placed:
-        by_app.setdefault(item.application, []).append(item.worker)
+    groups = inventory.derived("plan.groups_of", _groups_of)
     names: list[str] = []
-    workers_of = inventory.derived("plan.workers_by_name", _workers_by_name)
-    for slug, workers in by_app.items():
-        app = inventory.applications[slug]
-        spec = runtime_spec(app.runtime)
-        by_name = workers_of[slug]
-        pooled = False
-        for worker in (by_name[w] for w in workers):
-            if worker.kind == "scheduler" or not spec.per_application:
-                if worker.max_processes > 0:
-                    names.append(group_name(app, worker))
-            elif worker.kind == "worker":
-                pooled = True
-        if pooled:
-            names.append(group_name(app, None))
+    pooled: dict[str, None] = {}
+    for item in placed:
+        group = groups[item.application, item.worker]
+        if group is _POOL:
+            pooled[item.application] = None
+        elif isinstance(group, str):
+            names.append(group)
+    names += [group_name(inventory.applications[slug], None) for slug in pooled]
     return sorted(names)

@@ -3,9 +3,11 @@ for the base revision) gets exactly the findings it gets validated alone.
 
 Loaded beside another, it reuses the objects of files of the same bytes, and its rules
 what the other's run found of them (a SOPS file's inspection, a document's literal
-secrets). Random edits on both sides, among them the ones those findings are about (a
-secret file left in plaintext or removed, a literal password, a link out of the folder),
-and the findings compared, the reused documents' file names mapped back.
+secrets) and the placement of the applications that are the same objects on the same
+hosts. Random edits on both sides, among them the ones those findings are about (a secret
+file left in plaintext or removed, a literal password, a link out of the folder, a group
+moved, a host relabelled or retired), and the findings and placements compared, the
+reused documents' file names mapped back.
 """
 
 from __future__ import annotations
@@ -15,47 +17,66 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.generate import generate_inventory, sizes
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import reusing
+from hznctl.placement import groups_by_host, placements, worker_hosts
 from hznctl.validate import validate_inventory
 from tests.support import EXAMPLE_INVENTORY
 
-_APPS = sorted(p.name for p in (EXAMPLE_INVENTORY / "applications").glob("*.yaml"))
-_SECRETS = sorted(p.name for p in (EXAMPLE_INVENTORY / "secrets").glob("*.yaml"))
-
-_edit = st.one_of(
-    st.tuples(st.just("plaintext"), st.sampled_from(_SECRETS)),
-    st.tuples(st.just("remove"), st.sampled_from(_SECRETS)),
-    st.tuples(st.just("link-out"), st.sampled_from(_SECRETS)),
-    st.tuples(st.just("literal"), st.sampled_from(_APPS)),
-    st.tuples(st.just("queue"), st.sampled_from(_APPS)),
-    st.tuples(st.just("stray"), st.sampled_from(["notes.yaml", "old.json"])),
-)
+_KINDS = ["plaintext", "remove", "link-out", "literal", "queue", "stray", "deactivate", "pin",
+          "relabel", "retire"]
+_edit = st.tuples(st.sampled_from(_KINDS), st.integers(0, 10_000))
 
 
-def _apply(root: Path, edit: tuple[str, str]) -> None:
-    kind, name = edit
+def _pick(root: Path, folder: str, index: int) -> Path:
+    files = sorted((root / folder).glob("*.yaml"))
+    return files[index % len(files)]
+
+
+def _apply(root: Path, source: Path, edit: tuple[str, int]) -> None:
+    kind, index = edit
     if kind in ("plaintext", "remove", "link-out"):
-        path = root / "secrets" / name
+        path = _pick(root, "secrets", index)
         path.unlink(missing_ok=True)
         if kind == "plaintext":
             path.write_text("password: hunter2\n")
         elif kind == "link-out":
-            path.symlink_to(EXAMPLE_INVENTORY / "secrets" / name)
-    elif kind in ("literal", "queue"):
-        path = root / "applications" / name
+            path.symlink_to(source / "secrets" / path.name)
+    elif kind in ("literal", "queue", "deactivate", "pin"):
+        path = _pick(root, "applications", index)
         app: dict[str, Any] = yaml.safe_load(path.read_text())
         if kind == "literal":
             app.setdefault("env", {})["DB_PASSWORD"] = "hunter2"
-        else:
+        elif kind == "queue":
             app["workers"][0].setdefault("queues", []).append("more")
+        elif kind == "deactivate":
+            app["active"] = False
+        else:  # its first group pinned to one host by name
+            app["workers"][0]["hosts"] = [_pick(root, "hosts", index).stem]
         path.write_text(yaml.safe_dump(app, sort_keys=False))
+    elif kind in ("relabel", "retire"):
+        path = _pick(root, "hosts", index)
+        host: dict[str, Any] = yaml.safe_load(path.read_text())
+        if kind == "relabel":
+            host["labels"] = {**host.get("labels", {}), "pool": "elsewhere"}
+        else:
+            host["active"] = False
+        path.write_text(yaml.safe_dump(host, sort_keys=False))
     else:
-        (root / "secrets" / name).write_text("token: plain\n")
+        (root / "secrets" / ("notes.yaml" if index % 2 else "old.json")).write_text(
+            "token: plain\n")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Enough applications that a few edits leave most of the placement to take as it was.
+    return generate_inventory(tmp_path_factory.mktemp("gen") / "inventory", **sizes(0.02))
 
 
 def _same(one: Path, other: Path) -> set[str]:
@@ -75,21 +96,29 @@ def _shown(diagnostics: list[Diagnostic], head: Path, base: Path) -> list[tuple[
                   for d in diagnostics)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_edit, max_size=3), st.lists(_edit, max_size=3))
-def test_findings_beside_another_inventory_are_the_findings_alone(head_edits, base_edits):
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.booleans(), st.lists(_edit, max_size=3), st.lists(_edit, max_size=3))
+def test_findings_beside_another_inventory_are_the_findings_alone(generated, large, head_edits,
+                                                                   base_edits):
+    source = generated if large else EXAMPLE_INVENTORY
     with tempfile.TemporaryDirectory() as tmp:
         head, base = Path(tmp, "head"), Path(tmp, "base")
-        shutil.copytree(EXAMPLE_INVENTORY, head)
-        shutil.copytree(EXAMPLE_INVENTORY, base)
+        shutil.copytree(source, head)
+        shutil.copytree(source, base)
         for edit in head_edits:
-            _apply(head, edit)
+            _apply(head, source, edit)
         for edit in base_edits:
-            _apply(base, edit)
+            _apply(base, source, edit)
         first = validate_inventory(head)
+        placements(first.inventory)  # what plan --base has placed before the base
         alone = validate_inventory(base)
         with reusing(first.inventory, _same(head, base)):
             beside = validate_inventory(base)
         assert beside.inventory.earlier is not None
         assert (_shown(beside.diagnostics, head, base)
                 == _shown(alone.diagnostics, base, base))
+        # Placed alike, what was placed the same way there taken from there.
+        assert worker_hosts(beside.inventory) == worker_hosts(alone.inventory)
+        assert tuple(placements(beside.inventory)) == tuple(placements(alone.inventory))
+        assert groups_by_host(beside.inventory) == groups_by_host(alone.inventory)
