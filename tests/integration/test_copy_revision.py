@@ -10,10 +10,12 @@ ignored, and a revision whose tree itself holds a link out of the folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -181,3 +183,23 @@ def test_the_copy_never_holds_a_writable_path_into_the_checkout_through_a_link(
     copied = copy_revision(root, commit, tmp_path / "copy", inputs.local)
     info = os.lstat(copied.root / "secrets" / "s.yaml")
     assert stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+
+
+def test_reading_the_working_tree_never_blocks_on_a_fifo_or_a_device(tmp_path: Path) -> None:
+    """Whoever has a shell on the machine can leave a FIFO or a link to a device in the
+    inventory: the plan's reading of the working tree neither blocks on one nor reads one
+    without end, and offers neither to the copy."""
+    root = tmp_path / "inventory"
+    (root / "secrets").mkdir(parents=True)
+    (root / "project.yaml").write_text("a: 1\n")
+    os.mkfifo(root / "secrets" / "pipe.yaml")
+    (root / "zero.yaml").symlink_to("/dev/zero")
+    script = ("import json, sys; from pathlib import Path;"
+              "from hznctl.plan.digest import read_inputs; i = read_inputs(Path(sys.argv[1]));"
+              "print(json.dumps([dict(i.files), sorted(i.local)]))")
+    done = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    files, local = json.loads(done.stdout)
+    assert files["secrets/pipe.yaml"] == files["zero.yaml"] == "unreadable"
+    assert files["project.yaml"] == blob_id(b"a: 1\n")
+    assert local == ["project.yaml"]
