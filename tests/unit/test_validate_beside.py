@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from benchmarks.generate import generate_inventory, sizes
 from hznctl.diagnostics import Diagnostic
-from hznctl.inventory import reusing
+from hznctl.inventory import display_path, reusing
 from hznctl.placement import groups_by_host, placements, worker_hosts
 from hznctl.validate import validate_inventory
 from tests.support import EXAMPLE_INVENTORY
@@ -91,9 +91,14 @@ def _same(one: Path, other: Path) -> set[str]:
 
 
 def _shown(diagnostics: list[Diagnostic], head: Path, base: Path) -> list[tuple[Any, ...]]:
-    return sorted((d.file.replace(str(head), str(base)), d.line, d.col, d.path,
-                   d.message.replace(str(head), str(base)), d.severity, d.code, d.hint)
-                  for d in diagnostics)
+    """The diagnostics with ``head``'s file names (as shown: relative to the working folder
+    when below it) made ``base``'s."""
+    def moved(text: str) -> str:
+        return text.replace(str(head), str(base)).replace(display_path(head),
+                                                          display_path(base))
+
+    return sorted((moved(d.file), d.line, d.col, d.path, moved(d.message), d.severity,
+                   d.code, d.hint) for d in diagnostics)
 
 
 @settings(max_examples=40, deadline=None,
