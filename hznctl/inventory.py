@@ -319,11 +319,8 @@ class _Reuse:
     def same_file(self, inventory: Inventory, path: Path) -> Path | None:
         """``previous``'s file of the same bytes as ``path``, a file of ``inventory`` (the
         one loaded beside it), if there is one."""
-        try:
-            rel = path.relative_to(inventory.root).as_posix()
-        except ValueError:
-            return None
-        return self.previous.root / rel if rel in self.same else None
+        rel = _relative(path, inventory.root)
+        return self.previous.root / rel if rel is not None and rel in self.same else None
 
 
 _REUSE: contextvars.ContextVar[_Reuse | None] = contextvars.ContextVar("reuse", default=None)
@@ -355,12 +352,9 @@ def _reused(path: Path, spec: KindSpec, name: str, inventory: Inventory) -> Base
     doc = previous.documents.get(key)
     if doc is None or key in previous.broken:
         return None
-    # As path.relative_to and previous.root / rel, on strings: once per file of the fleet.
-    text, top = os.fspath(path), _prefix(inventory.root)
-    if not text.startswith(top):
-        return None
-    rel = text[len(top):].replace(os.sep, "/")
-    if rel not in reuse.same or os.fspath(doc.path) != _prefix(previous.root) + text[len(top):]:
+    rel = _relative(path, inventory.root)
+    if (rel is None or rel not in reuse.same
+            or os.fspath(doc.path) != _prefix(previous.root) + rel.replace("/", os.sep)):
         return None
     obj = (previous.project if spec.kind == PROJECT.kind
            else previous.objects(spec.kind).get(name if spec.folder else spec.kind))
@@ -375,6 +369,13 @@ def _prefix(root: Path) -> str:
     """What ``root / name`` puts before ``name``, as text."""
     top = os.fspath(root)
     return "" if top == "." else top if top.endswith(os.sep) else top + os.sep
+
+
+def _relative(path: Path, root: Path) -> str | None:
+    """``path.relative_to(root).as_posix()`` for a path made as ``root / …`` (None for
+    another), on strings: it is asked once per file of the fleet."""
+    text, top = os.fspath(path), _prefix(root)
+    return text[len(top):].replace(os.sep, "/") if text.startswith(top) else None
 
 
 def load_inventory(root: Path, *, kinds: Sequence[KindSpec] | None = None) -> LoadResult:

@@ -25,7 +25,7 @@ def kind_of(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def read_regular(path: Path, limit: int) -> bytes:
+def read_regular(path: str | Path, limit: int) -> bytes:
     """At most ``limit + 1`` bytes of the regular file at ``path`` (symbolic links followed).
 
     Raises NotARegularFile at once for anything else, FileNotFoundError and other OSErrors

@@ -25,7 +25,6 @@ from hznctl.system import usable_cores
 MIN_PROGRAMS = 2000
 MAX_JOBS = 8
 
-Build = Callable[[Sequence[str]], dict[str, HostBundle]]
 BuildEach = Callable[[Sequence[str]], Iterator[tuple[str, HostBundle]]]
 
 
@@ -62,15 +61,6 @@ def runs(hosts: Sequence[str], weights: Sequence[int], parts: int) -> list[list[
     if current:
         found.append(current)
     return found
-
-
-def build_in_parallel(build: Build, hosts: Sequence[str], weights: Sequence[int],
-                      jobs: int, received: Callable[[int], None] | None = None
-                      ) -> dict[str, HostBundle]:
-    """``stream_in_parallel`` of a ``build`` that makes a run's bundles at once, all of
-    them put together."""
-    return dict(stream_in_parallel(lambda run: iter(build(run).items()), hosts, weights,
-                                   jobs, received))
 
 
 def stream_in_parallel(build: BuildEach, hosts: Sequence[str], weights: Sequence[int],

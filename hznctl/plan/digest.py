@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
+import sys
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from hznctl.compile.programs import group_name
 from hznctl.gitrev import LocalFile, blob_id
 from hznctl.inventory import Inventory
 from hznctl.placement import PlacedGroup
+from hznctl.readfile import read_regular
 from hznctl.runtimes import runtime_spec
 
 # Folders whose `<name>.yaml` files the loader reads as one object each (inventory.KINDS).
@@ -67,29 +68,14 @@ def read_inputs(root: Path) -> InputFiles:
         for name in sorted(names):
             path = os.path.join(folder, name)
             rel = prefix + name
-            files[rel] = _UNREADABLE  # a dangling link, a folder link, a device, a FIFO
-            try:  # (never blocking on one): reported by validate
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-            except OSError:
+            try:  # never blocking on a FIFO nor reading a device
+                files[rel] = blob_id(read_regular(path, sys.maxsize))
+            except OSError:  # a dangling link, a folder link, not a regular file:
+                files[rel] = _UNREADABLE  # reported by validate
                 continue
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    continue
-                files[rel] = blob_id(_read_all(fd))
-            except OSError:
-                continue
-            finally:
-                os.close(fd)
             if not os.path.islink(path):
                 local[rel] = LocalFile(path, files[rel])
     return inputs_of(files, local)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def inputs_of(files: Mapping[str, str], local: Mapping[str, LocalFile] | None = None

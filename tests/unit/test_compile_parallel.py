@@ -37,6 +37,13 @@ def _hosts(inventory):
     return list(placed), [len(placed[h]) for h in placed]
 
 
+def _build_in_parallel(build, hosts, weights, jobs):
+    """``parallel.stream_in_parallel`` of a ``build`` that makes a run's bundles at once,
+    all of them put together."""
+    return dict(parallel.stream_in_parallel(lambda run: iter(build(run).items()), hosts,
+                                            weights, jobs))
+
+
 def _reaped(pids: list[int]) -> bool:
     for pid in pids:
         try:
@@ -65,7 +72,7 @@ def test_hosts_are_cut_into_consecutive_runs_of_about_equal_weight(weights, part
 def test_workers_build_the_same_bundles_as_one_process(inventory, forks, jobs):
     hosts, weights = _hosts(inventory)
     alone = build_bundles(inventory)
-    together = parallel.build_in_parallel(lambda hs: build_bundles(inventory, hosts=hs),
+    together = _build_in_parallel(lambda hs: build_bundles(inventory, hosts=hs),
                                           hosts, weights, jobs)
     assert forks, "no worker was forked"
     assert list(together) == list(alone)
@@ -86,7 +93,7 @@ def _failing(inventory, bad: set[str]):
 def test_a_workers_error_is_raised_here_as_it_is(inventory, forks):
     hosts, weights = _hosts(inventory)
     with pytest.raises(CompileError, match=f"host {hosts[-1]}: cannot build it"):
-        parallel.build_in_parallel(_failing(inventory, {hosts[-1]}), hosts, weights, 2)
+        _build_in_parallel(_failing(inventory, {hosts[-1]}), hosts, weights, 2)
     assert forks and _reaped(forks)
 
 
@@ -94,10 +101,10 @@ def test_the_first_failing_host_is_the_one_reported(inventory, forks):
     """As in one process, which builds hosts in order and stops at the first failure."""
     hosts, weights = _hosts(inventory)
     with pytest.raises(CompileError, match=f"host {hosts[0]}: "):
-        parallel.build_in_parallel(_failing(inventory, {hosts[0], hosts[-1]}), hosts,
+        _build_in_parallel(_failing(inventory, {hosts[0], hosts[-1]}), hosts,
                                    weights, len(hosts))
     with pytest.raises(CompileError, match=f"host {hosts[1]}: "):
-        parallel.build_in_parallel(_failing(inventory, {hosts[1], hosts[-1]}), hosts,
+        _build_in_parallel(_failing(inventory, {hosts[1], hosts[-1]}), hosts,
                                    weights, len(hosts))
     assert _reaped(forks)
 
@@ -111,14 +118,14 @@ def test_a_worker_that_dies_is_reported_not_waited_for_forever(inventory, forks)
         return build_bundles(inventory, hosts=part)
 
     with pytest.raises(parallel.WorkerDied, match="--jobs 1"):
-        parallel.build_in_parallel(build, hosts, weights, 2)
+        _build_in_parallel(build, hosts, weights, 2)
     assert _reaped(forks)
 
 
 def test_small_inventories_are_built_here(inventory, monkeypatch):
     hosts, weights = _hosts(inventory)
     monkeypatch.setattr(parallel.os, "fork", lambda: pytest.fail("forked for a few programs"))
-    bundles = parallel.build_in_parallel(lambda hs: build_bundles(inventory, hosts=hs),
+    bundles = _build_in_parallel(lambda hs: build_bundles(inventory, hosts=hs),
                                          hosts, weights, 4)
     assert list(bundles) == hosts
 
