@@ -207,14 +207,51 @@ def _groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
 
 def connections_by_host(inventory: Inventory) -> dict[str, set[str]]:
     """Which connections each host's workers use (so which secrets each host needs)."""
-    by_app = worker_hosts(inventory)
     result: dict[str, set[str]] = {}
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        for worker, hosts in zip(app.workers, by_app[slug], strict=True):
-            connection = app.worker_connection(worker)
-            if connection is None:
-                continue
-            for host in hosts:
-                result.setdefault(host, set()).add(connection)
+    for pairs in connection_pairs(inventory).values():
+        for connection, host in pairs:
+            result.setdefault(host, set()).add(connection)
     return result
+
+
+_PAIRS = "placement.connection_pairs"
+
+
+def connection_pairs(inventory: Inventory) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Application slug -> the (connection, host) pairs its worker groups make, sorted.
+
+    Computed once per inventory; of an application that the inventory loaded beside this
+    one (``reusing``) has as the same object placed alike, taken from there (the pairs
+    read only the application and its placement)."""
+    return inventory.derived(_PAIRS, _connection_pairs)
+
+
+def _connection_pairs(inventory: Inventory) -> dict[str, tuple[tuple[str, str], ...]]:
+    by_app = worker_hosts(inventory)
+    before: dict[str, tuple[tuple[str, str], ...]] = {}
+    placed_before: dict[str, tuple[tuple[str, ...], ...]] = {}
+    apps_before: dict[str, Application] = {}
+    if inventory.earlier is not None:
+        previous = inventory.earlier.previous
+        before = previous.computed(_PAIRS) or {}
+        placed_before = previous.computed("placement.worker_hosts") or {}
+        apps_before = previous.applications
+    found: dict[str, tuple[tuple[str, str], ...]] = {}
+    for slug, app in inventory.applications.items():
+        kept = before.get(slug)
+        if (kept is None or apps_before.get(slug) is not app
+                or placed_before.get(slug) != by_app[slug]):
+            kept = _pairs_of(app, by_app[slug])
+        found[slug] = kept
+    return found
+
+
+def _pairs_of(app: Application, placed: tuple[tuple[str, ...], ...]
+              ) -> tuple[tuple[str, str], ...]:
+    pairs: set[tuple[str, str]] = set()
+    for worker, hosts in zip(app.workers, placed, strict=True):
+        if hosts:
+            connection = app.worker_connection(worker)
+            if connection is not None:
+                pairs.update((connection, host) for host in hosts)
+    return tuple(sorted(pairs))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory
 from hznctl.models import SCALING_RUNTIMES, Application, Balance, Runtime, WorkerGroup
-from hznctl.rules import rule
+from hznctl.rules import application_rule
 from hznctl.rules.common import names, nearest, origin
 from hznctl.rules.kubernetes import only_on_clusters
 
@@ -19,20 +19,18 @@ RETRYING_RUNTIMES = frozenset({Runtime.LARAVEL_HORIZON, Runtime.LARAVEL_QUEUE, R
 RETRY_AFTER_MARGIN = 5
 
 
-@rule("bindings")
-def bindings(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("bindings")
+def bindings(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """Each connection is bound once, and exactly one active binding is primary."""
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        seen: set[str] = set()
-        for index, binding in enumerate(app.connections):
-            if binding.connection in seen:
-                yield inventory.diagnostic(
-                    "application", slug, ("connections", index, "connection"),
-                    f"connection {binding.connection!r} is bound twice", code="bindings",
-                    hint="remove one of the two bindings")
-            seen.add(binding.connection)
-        yield from _one_primary(inventory, slug, app)
+    seen: set[str] = set()
+    for index, binding in enumerate(app.connections):
+        if binding.connection in seen:
+            yield inventory.diagnostic(
+                "application", slug, ("connections", index, "connection"),
+                f"connection {binding.connection!r} is bound twice", code="bindings",
+                hint="remove one of the two bindings")
+        seen.add(binding.connection)
+    yield from _one_primary(inventory, slug, app)
 
 
 def _one_primary(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
@@ -54,83 +52,82 @@ def _one_primary(inventory: Inventory, slug: str, app: Application) -> Iterator[
             f"{first!r})", code="bindings", hint="set primary: false on all but one")
 
 
-@rule("worker-connections")
-def worker_connections(inventory: Inventory) -> Iterator[Diagnostic]:
+class _Existing:
+    """The connections that exist, and the nearest of them to a name (difflib against
+    every connection: once per name)."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.names = names(inventory, "connection")
+        self.nearest = functools.cache(lambda name: nearest(name, self.names))
+
+
+@application_rule("worker-connections")
+def worker_connections(inventory: Inventory, slug: str, app: Application
+                       ) -> Iterator[Diagnostic]:
     """A worker group consumes from a connection its application binds, actively."""
-    existing = names(inventory, "connection")
-
-    @functools.cache
-    def nearest_existing(name: str) -> str:
-        return nearest(name, existing)  # difflib against every connection: once per name
-
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        bound = {b.connection: b for b in app.connections}
-        for index, worker in enumerate(app.workers):
-            if worker.connection is None:
-                continue  # the primary, whose absence the bindings rule reports
-            parts = ("workers", index, "connection")
-            binding = bound.get(worker.connection)
-            if binding is None:
-                known = worker.connection in existing
-                hint = "" if known else (nearest(worker.connection, bound)
-                                         or nearest_existing(worker.connection))
-                yield inventory.diagnostic(
-                    "application", slug, parts,
-                    f"connection {worker.connection!r} is not bound to the application"
-                    + ("" if known else " (and no such connection exists)"),
-                    code="worker-connections",
-                    hint=hint or f"add {{connection: {worker.connection}}} under connections:, "
-                    "or use one of: " + ", ".join(sorted(bound)))
-            elif not binding.active and worker.active and app.active:
-                yield inventory.diagnostic(
-                    "application", slug, parts,
-                    f"the binding of connection {worker.connection!r} is inactive",
-                    code="worker-connections",
-                    hint="activate the binding or deactivate the worker group")
+    bound = {b.connection: b for b in app.connections}
+    for index, worker in enumerate(app.workers):
+        if worker.connection is None:
+            continue  # the primary, whose absence the bindings rule reports
+        parts = ("workers", index, "connection")
+        binding = bound.get(worker.connection)
+        if binding is None:
+            existing = inventory.derived("rules.connections", _Existing)
+            known = worker.connection in existing.names
+            hint = "" if known else (nearest(worker.connection, bound)
+                                     or existing.nearest(worker.connection))
+            yield inventory.diagnostic(
+                "application", slug, parts,
+                f"connection {worker.connection!r} is not bound to the application"
+                + ("" if known else " (and no such connection exists)"),
+                code="worker-connections",
+                hint=hint or f"add {{connection: {worker.connection}}} under connections:, "
+                "or use one of: " + ", ".join(sorted(bound)))
+        elif not binding.active and worker.active and app.active:
+            yield inventory.diagnostic(
+                "application", slug, parts,
+                f"the binding of connection {worker.connection!r} is inactive",
+                code="worker-connections",
+                hint="activate the binding or deactivate the worker group")
 
 
-@rule("inactive-connections")
-def inactive_connections(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("inactive-connections")
+def inactive_connections(inventory: Inventory, slug: str, app: Application
+                         ) -> Iterator[Diagnostic]:
     """An active worker group does not consume from an inactive connection."""
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        if not app.active:
-            continue
-        for index, worker in enumerate(app.workers):
-            name = app.worker_connection(worker)
-            connection = inventory.connections.get(name) if name else None
-            if worker.active and connection is not None and not connection.active:
-                parts = ("workers", index, "connection") if worker.connection else (
-                    "workers", index)
-                yield inventory.diagnostic(
-                    "application", slug, parts,
-                    f"worker group {worker.name!r} uses connection {name!r}, which is "
-                    "inactive", code="inactive-connections",
-                    hint="activate the connection or deactivate the worker group")
+    if not app.active:
+        return
+    for index, worker in enumerate(app.workers):
+        name = app.worker_connection(worker)
+        connection = inventory.connections.get(name) if name else None
+        if worker.active and connection is not None and not connection.active:
+            parts = ("workers", index, "connection") if worker.connection else (
+                "workers", index)
+            yield inventory.diagnostic(
+                "application", slug, parts,
+                f"worker group {worker.name!r} uses connection {name!r}, which is "
+                "inactive", code="inactive-connections",
+                hint="activate the connection or deactivate the worker group")
 
 
-@rule("worker-names")
-def worker_names(inventory: Inventory) -> Iterator[Diagnostic]:
-    for slug in sorted(inventory.applications):
-        seen: set[str] = set()
-        for index, worker in enumerate(inventory.applications[slug].workers):
-            if worker.name in seen:
-                yield inventory.diagnostic(
-                    "application", slug, ("workers", index, "name"),
-                    f"worker group name {worker.name!r} is used twice in the application",
-                    code="worker-names", hint="give each worker group its own name")
-            seen.add(worker.name)
+@application_rule("worker-names")
+def worker_names(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for index, worker in enumerate(app.workers):
+        if worker.name in seen:
+            yield inventory.diagnostic(
+                "application", slug, ("workers", index, "name"),
+                f"worker group name {worker.name!r} is used twice in the application",
+                code="worker-names", hint="give each worker group its own name")
+        seen.add(worker.name)
 
 
-@rule("worker-limits")
-def worker_limits(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("worker-limits")
+def worker_limits(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """Processes, balance, timeouts and stop grace that the runtime can honour."""
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        for index, worker in enumerate(app.workers):
-            yield from _processes(inventory, slug, app, index, worker)
-            yield from _timeouts(inventory, slug, app, index, worker)
+    for index, worker in enumerate(app.workers):
+        yield from _processes(inventory, slug, app, index, worker)
+        yield from _timeouts(inventory, slug, app, index, worker)
 
 
 def _processes(
@@ -189,24 +186,23 @@ def _timeouts(
             "(timeout plus the project's stop_margin)")
 
 
-@rule("runtime-settings")
-def runtime_settings(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("runtime-settings")
+def runtime_settings(inventory: Inventory, slug: str, app: Application
+                     ) -> Iterator[Diagnostic]:
     """Fields a runtime needs (command, app_module) are there; fields it ignores are not."""
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        if app.runtime is Runtime.CELERY and app.app_module is None:
-            yield inventory.diagnostic(
-                "application", slug, ("app_module",),
-                "the celery runtime needs app_module (the Celery application, celery -A)",
-                at=("runtime",), code="runtime-settings", hint="e.g. app_module: myapp.worker")
-        if app.runtime is Runtime.COMMAND:
-            yield from _command_runtime(inventory, slug, app)
-            continue
-        if app.command is not None:
-            yield _command_not_used(inventory, slug, app, ("command",))
-        for index, worker in enumerate(app.workers):
-            if worker.command is not None:
-                yield _command_not_used(inventory, slug, app, ("workers", index, "command"))
+    if app.runtime is Runtime.CELERY and app.app_module is None:
+        yield inventory.diagnostic(
+            "application", slug, ("app_module",),
+            "the celery runtime needs app_module (the Celery application, celery -A)",
+            at=("runtime",), code="runtime-settings", hint="e.g. app_module: myapp.worker")
+    if app.runtime is Runtime.COMMAND:
+        yield from _command_runtime(inventory, slug, app)
+        return
+    if app.command is not None:
+        yield _command_not_used(inventory, slug, app, ("command",))
+    for index, worker in enumerate(app.workers):
+        if worker.command is not None:
+            yield _command_not_used(inventory, slug, app, ("workers", index, "command"))
 
 
 def _command_runtime(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
@@ -237,40 +233,52 @@ def _command_not_used(
         hint="remove it, or set runtime: command")
 
 
-@rule("runtime-fields")
-def runtime_fields(inventory: Inventory) -> Iterator[Diagnostic]:
-    """A worker-group field the application's runtime ignores is not set (a warning)."""
-    from hznctl.runtimes import WORKER_FIELDS, runtime_spec
+class _IgnoredFields:
+    """Per runtime, the worker-group fields it ignores (in WORKER_FIELDS' order), and
+    their defaults."""
 
-    defaults = {name: WorkerGroup.model_fields[name].get_default(call_default_factory=True)
-                for name in WORKER_FIELDS}
-    ignored: dict[Runtime, tuple[str, ...]] = {}  # per runtime, in WORKER_FIELDS' order
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        if app.runtime not in ignored:
-            spec = runtime_spec(app.runtime)
-            ignored[app.runtime] = tuple(n for n in WORKER_FIELDS if spec.ignores(n))
-        fields = ignored[app.runtime]
-        if not fields:
-            continue
-        for index, worker in enumerate(app.workers):
-            given = worker.model_fields_set
-            for name in fields:
-                if name not in given:
-                    continue
-                value = getattr(worker, name)
-                if value == defaults[name] or value is Balance.AUTO:
-                    continue  # balance auto where it cannot scale is an error already
-                parts = ("workers", index, name)
-                if not origin(inventory, "application", slug, parts):
-                    # A project default is for every group, not a claim about this one.
-                    yield inventory.diagnostic(
-                        "application", slug, parts,
-                        f"{name} is ignored by the {app.runtime.value} runtime: its workers "
-                        "would not behave as it says", severity=Severity.WARNING, key=True,
-                        code="runtime-fields",
-                        hint="remove it; the runtime table in the README says what each "
-                        "runtime does with each field")
+    def __init__(self, _: Inventory) -> None:
+        from hznctl.runtimes import WORKER_FIELDS
+
+        self.defaults = {name: WorkerGroup.model_fields[name].get_default(
+            call_default_factory=True) for name in WORKER_FIELDS}
+        self._ignored: dict[Runtime, tuple[str, ...]] = {}
+
+    def of(self, runtime: Runtime) -> tuple[str, ...]:
+        from hznctl.runtimes import WORKER_FIELDS, runtime_spec
+
+        found = self._ignored.get(runtime)
+        if found is None:
+            spec = runtime_spec(runtime)
+            found = self._ignored[runtime] = tuple(n for n in WORKER_FIELDS if spec.ignores(n))
+        return found
+
+
+@application_rule("runtime-fields")
+def runtime_fields(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
+    """A worker-group field the application's runtime ignores is not set (a warning)."""
+    table = inventory.derived("rules.ignored-fields", _IgnoredFields)
+    fields = table.of(app.runtime)
+    if not fields:
+        return
+    for index, worker in enumerate(app.workers):
+        given = worker.model_fields_set
+        for name in fields:
+            if name not in given:
+                continue
+            value = getattr(worker, name)
+            if value == table.defaults[name] or value is Balance.AUTO:
+                continue  # balance auto where it cannot scale is an error already
+            parts = ("workers", index, name)
+            if not origin(inventory, "application", slug, parts):
+                # A project default is for every group, not a claim about this one.
+                yield inventory.diagnostic(
+                    "application", slug, parts,
+                    f"{name} is ignored by the {app.runtime.value} runtime: its workers "
+                    "would not behave as it says", severity=Severity.WARNING, key=True,
+                    code="runtime-fields",
+                    hint="remove it; the runtime table in the README says what each "
+                    "runtime does with each field")
 
 
 # Runtimes whose Redis client (redis-py) checks the certificate against the host it
@@ -278,67 +286,64 @@ def runtime_fields(inventory: Inventory) -> Iterator[Diagnostic]:
 _NO_SERVER_NAME = frozenset({Runtime.RQ, Runtime.CELERY})
 
 
-@rule("tls-server-name")
-def tls_server_name(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("tls-server-name")
+def tls_server_name(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """A connection's tls.server_name reaches Laravel (peer_name) and REDIS_SERVER_NAME, but
     not rq's or Celery's client: warn where such a group uses one."""
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        if app.runtime not in _NO_SERVER_NAME:
+    if app.runtime not in _NO_SERVER_NAME:
+        return
+    for index, worker in enumerate(app.workers):
+        name = app.worker_connection(worker)
+        connection = inventory.connections.get(name) if name else None
+        if connection is None or not connection.tls.enabled \
+                or connection.tls.server_name is None:
             continue
-        for index, worker in enumerate(app.workers):
-            name = app.worker_connection(worker)
-            connection = inventory.connections.get(name) if name else None
-            if connection is None or not connection.tls.enabled \
-                    or connection.tls.server_name is None:
-                continue
-            yield inventory.diagnostic(
-                "application", slug, ("workers", index),
-                f"connection {name!r} sets tls.server_name, which the {app.runtime.value} "
-                f"runtime's client (redis-py) does not use: it checks the certificate "
-                f"against host {connection.host!r}", severity=Severity.WARNING,
-                code="tls-server-name", at=("workers", index, "name"),
-                hint="connect by a name the certificate holds (host), or drop server_name")
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index),
+            f"connection {name!r} sets tls.server_name, which the {app.runtime.value} "
+            f"runtime's client (redis-py) does not use: it checks the certificate "
+            f"against host {connection.host!r}", severity=Severity.WARNING,
+            code="tls-server-name", at=("workers", index, "name"),
+            hint="connect by a name the certificate holds (host), or drop server_name")
 
 
-@rule("schedulers")
-def schedulers(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("schedulers")
+def schedulers(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """A scheduler group is one process of a runtime that has a scheduler, on one host."""
-    from hznctl.placement import hosts_for
+    from hznctl.placement import worker_hosts
     from hznctl.runtimes import runtime_spec
 
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        for index, worker in enumerate(app.workers):
-            if worker.kind != "scheduler":
-                if worker.schedule is not None:
-                    yield inventory.diagnostic(
-                        "application", slug, ("workers", index, "schedule"),
-                        "schedule is for an rq scheduler (kind: scheduler)", key=True,
-                        code="schedulers", hint="remove it, or set kind: scheduler")
-                continue
-            where = ("workers", index, "kind")
-            if runtime_spec(app.runtime).scheduler is None:
+    for index, worker in enumerate(app.workers):
+        if worker.kind != "scheduler":
+            if worker.schedule is not None:
                 yield inventory.diagnostic(
-                    "application", slug, where,
-                    f"the {app.runtime.value} runtime has no scheduler", code="schedulers",
-                    hint="run your scheduler as a worker group of its own command")
-                continue
-            if app.runtime is Runtime.RQ and worker.schedule is None:
-                yield inventory.diagnostic(
-                    "application", slug, where,
-                    "an rq scheduler needs schedule: the module with its cron jobs (rq cron)",
-                    code="schedulers", hint="e.g. schedule: myapp.cron")
-            if worker.max_processes > 1:
-                yield inventory.diagnostic(
-                    "application", slug, ("workers", index, "max_processes"),
-                    f"a scheduler runs one process, not {worker.max_processes}: more would "
-                    "run each scheduled task more than once", code="schedulers",
-                    hint="set max_processes to 1")
-            hosts = hosts_for(inventory, app, worker) if worker.active and app.active else []
-            if len(hosts) > 1:
-                yield inventory.diagnostic(
-                    "application", slug, where,
-                    f"the scheduler runs on {len(hosts)} hosts ({', '.join(hosts)}): each "
-                    "would run every scheduled task", severity=Severity.WARNING,
-                    code="schedulers", hint="place it on one host (hosts: [one])")
+                    "application", slug, ("workers", index, "schedule"),
+                    "schedule is for an rq scheduler (kind: scheduler)", key=True,
+                    code="schedulers", hint="remove it, or set kind: scheduler")
+            continue
+        where = ("workers", index, "kind")
+        if runtime_spec(app.runtime).scheduler is None:
+            yield inventory.diagnostic(
+                "application", slug, where,
+                f"the {app.runtime.value} runtime has no scheduler", code="schedulers",
+                hint="run your scheduler as a worker group of its own command")
+            continue
+        if app.runtime is Runtime.RQ and worker.schedule is None:
+            yield inventory.diagnostic(
+                "application", slug, where,
+                "an rq scheduler needs schedule: the module with its cron jobs (rq cron)",
+                code="schedulers", hint="e.g. schedule: myapp.cron")
+        if worker.max_processes > 1:
+            yield inventory.diagnostic(
+                "application", slug, ("workers", index, "max_processes"),
+                f"a scheduler runs one process, not {worker.max_processes}: more would "
+                "run each scheduled task more than once", code="schedulers",
+                hint="set max_processes to 1")
+        # Where placement puts it (inactive groups and applications: nowhere).
+        hosts = worker_hosts(inventory)[slug][index]
+        if len(hosts) > 1:
+            yield inventory.diagnostic(
+                "application", slug, where,
+                f"the scheduler runs on {len(hosts)} hosts ({', '.join(hosts)}): each "
+                "would run every scheduled task", severity=Severity.WARNING,
+                code="schedulers", hint="place it on one host (hosts: [one])")

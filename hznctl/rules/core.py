@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
-from hznctl.rules import rule
+from hznctl.models import Application
+from hznctl.rules import application_rule, rule
 from hznctl.rules.common import UnknownHints, names, nearest, project_environments
 
 
@@ -32,30 +33,35 @@ def unique_names(inventory: Inventory) -> Iterator[Diagnostic]:
             first[key] = slug
 
 
-@rule("references")
-def references(inventory: Inventory) -> Iterator[Diagnostic]:
+class _Known:
+    """The connections and hosts that exist, with hints for the names that do not."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.connections = names(inventory, "connection")
+        self.hosts = names(inventory, "host")
+        self.connection_hint = UnknownHints(self.connections, "connections")
+        self.host_hint = UnknownHints(self.hosts, "hosts")
+
+
+@application_rule("references")
+def references(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """Every connection and host an application names exists."""
-    connections = names(inventory, "connection")
-    hosts = names(inventory, "host")
-    connection_hint = UnknownHints(connections, "connections")
-    host_hint = UnknownHints(hosts, "hosts")
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        for index, binding in enumerate(app.connections):
-            if binding.connection not in connections:
+    known = inventory.derived("rules.known", _Known)
+    for index, binding in enumerate(app.connections):
+        if binding.connection not in known.connections:
+            yield inventory.diagnostic(
+                "application", slug, ("connections", index, "connection"),
+                f"unknown connection {binding.connection!r}", code="references",
+                hint=known.connection_hint(binding.connection),
+            )
+    for w_index, worker in enumerate(app.workers):
+        for h_index, host in enumerate(worker.hosts):
+            if host not in known.hosts:
                 yield inventory.diagnostic(
-                    "application", slug, ("connections", index, "connection"),
-                    f"unknown connection {binding.connection!r}", code="references",
-                    hint=connection_hint(binding.connection),
+                    "application", slug, ("workers", w_index, "hosts", h_index),
+                    f"unknown host {host!r}", code="references",
+                    hint=known.host_hint(host),
                 )
-        for w_index, worker in enumerate(app.workers):
-            for h_index, host in enumerate(worker.hosts):
-                if host not in hosts:
-                    yield inventory.diagnostic(
-                        "application", slug, ("workers", w_index, "hosts", h_index),
-                        f"unknown host {host!r}", code="references",
-                        hint=host_hint(host),
-                    )
 
 
 @rule("notification-references")
@@ -117,32 +123,31 @@ def environments_declared(inventory: Inventory) -> Iterator[Diagnostic]:
                                                environments)
 
 
-@rule("environments-agree")
-def environments_agree(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("environments-agree")
+def environments_agree(inventory: Inventory, slug: str, app: Application
+                       ) -> Iterator[Diagnostic]:
     """An application uses connections and named hosts of its own environment only,
     unless it lists theirs in ``allow_environments``."""
-    declared = project_environments(inventory)
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        if declared is not None and app.environment not in declared:
-            continue  # already an unknown environment; every comparison would be noise
-        allowed = {app.environment, *app.allow_environments}
-        hint = (f"use one of the {app.environment} ones, or add it to the application's "
-                "allow_environments")
-        for index, binding in enumerate(app.connections):
-            connection = inventory.connections.get(binding.connection)
-            if connection is not None and connection.environment not in allowed:
+    declared = inventory.project.environments if inventory.project is not None else None
+    if declared is not None and app.environment not in declared:
+        return  # already an unknown environment; every comparison would be noise
+    allowed = {app.environment, *app.allow_environments}
+    hint = (f"use one of the {app.environment} ones, or add it to the application's "
+            "allow_environments")
+    for index, binding in enumerate(app.connections):
+        connection = inventory.connections.get(binding.connection)
+        if connection is not None and connection.environment not in allowed:
+            yield inventory.diagnostic(
+                "application", slug, ("connections", index, "connection"),
+                f"connection {binding.connection!r} is in environment "
+                f"{connection.environment!r}, the application in {app.environment!r}",
+                code="environments-agree", hint=hint)
+    for w_index, worker in enumerate(app.workers):
+        for h_index, name in enumerate(worker.hosts):
+            host = inventory.hosts.get(name)
+            if host is not None and host.environment not in allowed:
                 yield inventory.diagnostic(
-                    "application", slug, ("connections", index, "connection"),
-                    f"connection {binding.connection!r} is in environment "
-                    f"{connection.environment!r}, the application in {app.environment!r}",
+                    "application", slug, ("workers", w_index, "hosts", h_index),
+                    f"host {name!r} is in environment {host.environment!r}, the "
+                    f"application in {app.environment!r}",
                     code="environments-agree", hint=hint)
-        for w_index, worker in enumerate(app.workers):
-            for h_index, name in enumerate(worker.hosts):
-                host = inventory.hosts.get(name)
-                if host is not None and host.environment not in allowed:
-                    yield inventory.diagnostic(
-                        "application", slug, ("workers", w_index, "hosts", h_index),
-                        f"host {name!r} is in environment {host.environment!r}, the "
-                        f"application in {app.environment!r}",
-                        code="environments-agree", hint=hint)

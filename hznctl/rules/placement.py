@@ -12,30 +12,35 @@ from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory
 from hznctl.models import Application, WorkerGroup
 from hznctl.placement import worker_hosts
-from hznctl.rules import rule
+from hznctl.rules import application_rule, rule
 
 
 def _broken(inventory: Inventory, kind: str) -> bool:
     return any(k == kind for k, _ in inventory.broken)
 
 
+# A broken host file may be the one a group was meant for, and a broken application may be
+# what a host was meant to run: warning about either would only be noise.
+
+
+@application_rule("placement")
+def unplaced_groups(inventory: Inventory, slug: str, app: Application
+                    ) -> Iterator[Diagnostic]:
+    if not app.active or _broken(inventory, "host"):
+        return
+    placed = worker_hosts(inventory)[slug]
+    for index, worker in enumerate(app.workers):
+        named_known = all(h in inventory.hosts for h in worker.hosts)
+        if not placed[index] and worker.active and named_known:
+            yield _unplaced(inventory, slug, app, index, worker)
+
+
 @rule("placement")
-def placement(inventory: Inventory) -> Iterator[Diagnostic]:
-    # A broken host file may be the one a group was meant for, and a broken application may
-    # be what a host was meant to run: warning about either would only be noise.
-    hosts_broken = _broken(inventory, "host")
-    used: set[str] = set()
-    placed = worker_hosts(inventory)
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        for index, worker in enumerate(app.workers):
-            chosen = placed[slug][index]
-            used.update(chosen)
-            named_known = all(h in inventory.hosts for h in worker.hosts)
-            if not chosen and app.active and worker.active and named_known and not hosts_broken:
-                yield _unplaced(inventory, slug, app, index, worker)
+def idle_hosts(inventory: Inventory) -> Iterator[Diagnostic]:
     if _broken(inventory, "application"):
         return
+    used = {host for groups in worker_hosts(inventory).values() for hosts in groups
+            for host in hosts}
     for name in sorted(inventory.hosts):
         if inventory.hosts[name].active and name not in used:
             yield inventory.diagnostic(

@@ -14,7 +14,7 @@ from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 from hznctl.models import Application
 from hznctl.placement import worker_hosts
-from hznctl.rules import rule
+from hznctl.rules import application_rule, rule
 from hznctl.runtimes import PLACEHOLDERS, CommandProblem, fill_placeholders, split_command
 from hznctl.targets.supervisord.ini import argument_problem, value_problem
 
@@ -61,13 +61,20 @@ def _state_dir_problem(state_dir: str) -> str | None:
     return argument_problem(f"{state_dir}/current/exec/x.json")
 
 
+@application_rule("ini-values")
+def application_ini_values(inventory: Inventory, slug: str, app: Application
+                           ) -> Iterator[Diagnostic]:
+    """Every value of an application that reaches a program file can be written there and
+    read back."""
+    for parts, problem in _application_values(app):
+        if problem is not None:
+            yield inventory.diagnostic("application", slug, parts, problem, code=CODE)
+
+
 @rule("ini-values")
-def ini_values(inventory: Inventory) -> Iterator[Diagnostic]:
-    """Every value that reaches a program file can be written there and read back."""
-    for slug in sorted(inventory.applications):
-        for parts, problem in _application_values(inventory.applications[slug]):
-            if problem is not None:
-                yield inventory.diagnostic("application", slug, parts, problem, code=CODE)
+def host_ini_values(inventory: Inventory) -> Iterator[Diagnostic]:
+    """Every value of a host that reaches a program file can be written there and read
+    back."""
     for name in sorted(inventory.hosts):
         sv = inventory.hosts[name].supervisord
         checks = {
@@ -81,28 +88,36 @@ def ini_values(inventory: Inventory) -> Iterator[Diagnostic]:
                                            code=CODE)
 
 
-@rule("reserved-env")
-def reserved_env(inventory: Inventory) -> Iterator[Diagnostic]:
+@application_rule("reserved-env")
+def reserved_env(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """hznctl sets REDIS_*, HZNCTL_* and the runtimes' URL variables itself."""
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        sources: list[tuple[tuple[str | int, ...], dict[str, str]]] = [(("env",), app.env)]
-        sources += [(("workers", i, "env"), w.env) for i, w in enumerate(app.workers)]
-        for parts, env in sources:
-            for key in sorted(env):
-                if is_reserved(key):
-                    yield inventory.diagnostic(
-                        "application", slug, (*parts, key),
-                        f"{key} is set by hznctl from the worker group's connection",
-                        key=True, code="reserved-env",
-                        hint="remove it; hznctl exec sets REDIS_*, HZNCTL_*, RQ_REDIS_URL "
-                        "and CELERY_BROKER_URL")
+    sources: list[tuple[tuple[str | int, ...], dict[str, str]]] = [(("env",), app.env)]
+    sources += [(("workers", i, "env"), w.env) for i, w in enumerate(app.workers)]
+    for parts, env in sources:
+        for key in sorted(env):
+            if is_reserved(key):
+                yield inventory.diagnostic(
+                    "application", slug, (*parts, key),
+                    f"{key} is set by hznctl from the worker group's connection",
+                    key=True, code="reserved-env",
+                    hint="remove it; hznctl exec sets REDIS_*, HZNCTL_*, RQ_REDIS_URL "
+                    "and CELERY_BROKER_URL")
 
 
 @rule("program-names")
 def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
     """Two programs on one host never share a name (supervisord would merge them)."""
-    programs = _programs(inventory)
+    programs = inventory.derived(_PROGRAMS, _programs)
+    # Only a name that two applications give a program can be shared on a host: most
+    # fleets have none, and then no placement need be looked at.
+    owners: dict[str, str] = {}
+    shared: set[str] = set()
+    for slug, (_, named) in programs.items():
+        for _, program in named.values():
+            if owners.setdefault(program, slug) != slug:
+                shared.add(program)
+    if not shared:
+        return
     by_app = worker_hosts(inventory)
     # Applications in order, so a program's owner on a host is the first application to
     # run it there, as in the placements' (host, application) order; what is reported
@@ -111,8 +126,11 @@ def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
     seen: dict[tuple[str, str], str] = {}
     for slug in sorted(inventory.applications):
         app = inventory.applications[slug]
+        named = programs[slug][1]
         for worker, hosts in zip(app.workers, by_app[slug], strict=True):
-            index, program = programs[slug, worker.name]
+            index, program = named[worker.name]
+            if program not in shared:
+                continue
             for host in hosts:
                 owner = seen.setdefault((host, program), slug)
                 if owner != slug:
@@ -123,21 +141,34 @@ def program_names(inventory: Inventory) -> Iterator[Diagnostic]:
                         hint="rename the worker group")
 
 
-def _programs(inventory: Inventory) -> dict[tuple[str, str], tuple[int, str]]:
-    """(application, worker group name) -> the group's position and its program's name.
+_PROGRAMS = "rules.programs"
+_Named = dict[str, tuple[int, str]]
 
-    Once per group, not once per host it runs on; a repeated group name (reported by
-    worker-names) stands for its first group.
-    """
+
+def _programs(inventory: Inventory) -> dict[str, tuple[Application, _Named]]:
+    """Application -> (the application, worker group name -> the group's position and its
+    program's name); of an application the inventory loaded beside this one has as the
+    same object, what it found (a program's name is a function of the application)."""
+    earlier = inventory.earlier
+    before: dict[str, tuple[Application, _Named]] = (
+        earlier.previous.computed(_PROGRAMS) or {}) if earlier is not None else {}
+    found: dict[str, tuple[Application, _Named]] = {}
+    for slug, app in inventory.applications.items():
+        kept = before.get(slug)
+        found[slug] = kept if kept is not None and kept[0] is app else (app, _named(app))
+    return found
+
+
+def _named(app: Application) -> _Named:
+    """Once per group, not once per host it runs on; a repeated group name (reported by
+    worker-names) stands for its first group."""
     from hznctl.compile.programs import group_name
     from hznctl.runtimes import runtime_spec
 
-    programs: dict[tuple[str, str], tuple[int, str]] = {}
-    for slug, app in inventory.applications.items():
-        per_app = runtime_spec(app.runtime).per_application
-        for index, worker in enumerate(app.workers):
-            if (slug, worker.name) not in programs:
-                pooled = per_app and worker.kind == "worker"
-                program = group_name(app, None if pooled else worker)
-                programs[slug, worker.name] = (index, program)
-    return programs
+    per_app = runtime_spec(app.runtime).per_application
+    named: _Named = {}
+    for index, worker in enumerate(app.workers):
+        if worker.name not in named:
+            pooled = per_app and worker.kind == "worker"
+            named[worker.name] = (index, group_name(app, None if pooled else worker))
+    return named

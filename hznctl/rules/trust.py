@@ -22,10 +22,11 @@ from typing import Any
 
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
+from hznctl.models import Application
 from hznctl.models.host import DEFAULT_ROOTS, Host, HostTarget
 from hznctl.models.policy import Policy
 from hznctl.placement import worker_hosts
-from hznctl.rules import rule
+from hznctl.rules import application_rule, rule
 from hznctl.rules.common import origin
 
 # GitHub's own self-hosted runner labels, and the labels hznctl's workflows select by.
@@ -80,20 +81,41 @@ def _scope(kind: str, obj: Any) -> tuple[str, ...]:
 
 
 def secret_references(inventory: Inventory) -> dict[str, list[_Reference]]:
-    """Every reference to each secret file, from the objects that were valid."""
+    """Every reference to each secret file, from the objects that were valid.
+
+    What a document refers to is a function of it and its object: of a document and an
+    object that the inventory loaded beside this one (``reusing``) has too, what was found
+    there."""
+    made: dict[tuple[str, str], tuple[Any, Any, list[_Reference]]] = inventory.derived(
+        _MADE, lambda _: {})
+    before: dict[tuple[str, str], tuple[Any, Any, list[_Reference]]] = (
+        inventory.earlier.previous.computed(_MADE) or {}) if inventory.earlier else {}
     found: dict[str, list[_Reference]] = {}
-    for (kind, name), doc in sorted(inventory.documents.items()):
+    for key, doc in sorted(inventory.documents.items()):
+        kind, name = key
         obj = inventory.objects(kind).get(name)
         if obj is None or kind in ("project", "policy"):
             continue
-        if doc.text and "sops" not in doc.text and "\\" not in doc.text:
-            # A reference has a key "sops", which only an escape in a double-quoted key
-            # could spell without the text holding it: most files hold none to walk.
-            continue
-        for parts, file in _references(doc.data):
-            found.setdefault(file, []).append(_Reference(kind, name, parts, file,
-                                                         _scope(kind, obj)))
+        kept = before.get(key)
+        if kept is None or kept[0] is not doc or kept[1] is not obj:
+            kept = (doc, obj, _references_of(kind, name, doc.text, doc.data, obj))
+        made[key] = kept
+        for reference in kept[2]:
+            found.setdefault(reference.file, []).append(reference)
     return found
+
+
+_MADE = "rules.secret_references"
+
+
+def _references_of(kind: str, name: str, text: str | None, data: Any, obj: Any
+                   ) -> list[_Reference]:
+    if text and "sops" not in text and "\\" not in text:
+        # A reference has a key "sops", which only an escape in a double-quoted key
+        # could spell without the text holding it: most files hold none to walk.
+        return []
+    return [_Reference(kind, name, parts, file, _scope(kind, obj))
+            for parts, file in _references(data)]
 
 
 def _policy(inventory: Inventory) -> Policy | None:
@@ -160,28 +182,36 @@ def path_problem(path: str, roots: tuple[str, ...]) -> str | None:
     return "is outside the host's allowed roots (" + ", ".join(roots) + ")"
 
 
+_PRIVILEGE_HINT = ("an admin may allow it in the host's privileges (privileges.root, "
+                   "privileges.paths)")
+
+
+@application_rule("least-privilege")
+def application_privileges(inventory: Inventory, slug: str, app: Application
+                           ) -> Iterator[Diagnostic]:
+    """No root workers and no application folder outside the roots of a host it runs on,
+    unless the host's privileges say so."""
+    hosts = sorted({h for group in worker_hosts(inventory).get(slug, ()) for h in group})
+    for name in hosts:
+        host = inventory.hosts[name]
+        if app.user == "root" and not host.privileges.root:
+            yield inventory.diagnostic(
+                "application", slug, ("user",),
+                f"user root{origin(inventory, 'application', slug, ('user',))}: workers "
+                f"run as root on host {name}, whose privileges do not allow it",
+                code="least-privilege", hint=_PRIVILEGE_HINT)
+        problem = path_problem(app.directory, allowed_roots(host))
+        if problem is not None:
+            yield inventory.diagnostic(
+                "application", slug, ("directory",),
+                f"directory {app.directory} {problem} on host {name}",
+                code="least-privilege", hint=_PRIVILEGE_HINT)
+
+
 @rule("least-privilege")
-def least_privilege(inventory: Inventory) -> Iterator[Diagnostic]:
-    """No root workers and no folders outside the roots, unless a host's privileges say so."""
-    placed = worker_hosts(inventory)
-    hint = "an admin may allow it in the host's privileges (privileges.root, privileges.paths)"
-    for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        hosts = sorted({h for group in placed.get(slug, ()) for h in group})
-        for name in hosts:
-            host = inventory.hosts[name]
-            if app.user == "root" and not host.privileges.root:
-                yield inventory.diagnostic(
-                    "application", slug, ("user",),
-                    f"user root{origin(inventory, 'application', slug, ('user',))}: workers "
-                    f"run as root on host {name}, whose privileges do not allow it",
-                    code="least-privilege", hint=hint)
-            problem = path_problem(app.directory, allowed_roots(host))
-            if problem is not None:
-                yield inventory.diagnostic(
-                    "application", slug, ("directory",),
-                    f"directory {app.directory} {problem} on host {name}",
-                    code="least-privilege", hint=hint)
+def host_privileges(inventory: Inventory) -> Iterator[Diagnostic]:
+    """No log folder outside the host's roots, unless its privileges say so."""
+    hint = _PRIVILEGE_HINT
     for name in sorted(inventory.hosts):
         host = inventory.hosts[name]
         if host.target is not HostTarget.SUPERVISORD:

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hznctl.inventory import Inventory
-from hznctl.models import SecretRef
-from hznctl.placement import connections_by_host
+from hznctl.models import RedisConnection, SecretRef
+from hznctl.placement import connection_pairs
 
 HEALTH_RUNNER = "the health runner"
 
@@ -43,10 +43,10 @@ class SecretUse:
 
 def hosts_by_connection(inventory: Inventory) -> dict[str, list[str]]:
     """Each connection mapped to the hosts whose workers use it (sorted)."""
-    result: dict[str, list[str]] = {}
-    for host, connections in connections_by_host(inventory).items():
-        for connection in connections:
-            result.setdefault(connection, []).append(host)
+    result: dict[str, set[str]] = {}
+    for pairs in connection_pairs(inventory).values():
+        for connection, host in pairs:
+            result.setdefault(connection, set()).add(host)
     return {name: sorted(hosts) for name, hosts in result.items()}
 
 
@@ -60,30 +60,59 @@ def _runner_readers(inventory: Inventory) -> list[Reader]:
     return [Reader(r, HEALTH_RUNNER) for r in inventory.project.health.recipients]
 
 
+# What a connection's use is made of: the connection, and each host that needs it with
+# its recipient (the health runner's are the same for every connection).
+_Made = tuple[RedisConnection, tuple[tuple[str, str | None], ...]]
+_MADE = "secrets.connection_uses"
+
+
 def secret_uses(inventory: Inventory) -> list[SecretUse]:
-    """Every secret reference in the inventory with who must read it, in a stable order."""
+    """Every secret reference in the inventory with who must read it, in a stable order.
+
+    Of a connection that the inventory loaded beside this one (``reusing``) has as the
+    same object, read by the same hosts with the same recipients and the same health
+    runner, its use as found there."""
     runner = _runner_readers(inventory)
+    before: dict[str, tuple[_Made, SecretUse]] = {}
+    if inventory.earlier is not None:
+        previous = inventory.earlier.previous
+        if _runner_readers(previous) == runner:
+            before = previous.computed(_MADE) or {}
+    made: dict[str, tuple[_Made, SecretUse]] = {}
     uses: list[SecretUse] = []
     placed = hosts_by_connection(inventory)
     for name in sorted(inventory.connections):
         connection = inventory.connections[name]
         if connection.password is None:
             continue
-        readers = list(runner)
-        missing: list[str] = []
-        for host_name in placed.get(name, []):
-            host = inventory.hosts[host_name]
-            if host.age_recipient is None:
-                missing.append(host_name)
-            else:
-                readers.append(Reader(host.age_recipient, f"host {host_name}"))
-        uses.append(SecretUse("connection", name, "password", connection.password,
-                              tuple(sorted(set(readers), key=_reader_key)), tuple(missing)))
+        key = (connection, tuple((host, inventory.hosts[host].age_recipient)
+                                 for host in placed.get(name, [])))
+        kept = before.get(name)
+        if kept is None or kept[0][0] is not connection or kept[0][1] != key[1]:
+            kept = (key, _connection_use(name, connection, key[1], runner))
+        made[name] = kept
+        uses.append(kept[1])
+    inventory.derived(_MADE, lambda _: made)
     for name in sorted(inventory.notifications):
         channel = inventory.notifications[name]
         uses.append(SecretUse("notification", name, "url", channel.url,
                               tuple(sorted(set(runner), key=_reader_key)), ()))
     return uses
+
+
+def _connection_use(name: str, connection: RedisConnection,
+                    hosts: tuple[tuple[str, str | None], ...], runner: list[Reader]
+                    ) -> SecretUse:
+    assert connection.password is not None
+    readers = list(runner)
+    missing: list[str] = []
+    for host_name, recipient in hosts:
+        if recipient is None:
+            missing.append(host_name)
+        else:
+            readers.append(Reader(recipient, f"host {host_name}"))
+    return SecretUse("connection", name, "password", connection.password,
+                     tuple(sorted(set(readers), key=_reader_key)), tuple(missing))
 
 
 def readers_by_file(uses: Iterable[SecretUse]) -> dict[str, dict[str, Reader]]:

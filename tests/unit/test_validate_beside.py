@@ -3,11 +3,13 @@ for the base revision) gets exactly the findings it gets validated alone.
 
 Loaded beside another, it reuses the objects of files of the same bytes, and its rules
 what the other's run found of them (a SOPS file's inspection, a document's literal
-secrets) and the placement of the applications that are the same objects on the same
-hosts. Random edits on both sides, among them the ones those findings are about (a secret
-file left in plaintext or removed, a literal password, a link out of the folder, a group
-moved, a host relabelled or retired), and the findings and placements compared, the
-reused documents' file names mapped back.
+secrets and secret references, an application's findings in the same surroundings, a
+connection's readers) and the placement of the applications that are the same objects on
+the same hosts. Random edits on both sides, among them the ones those findings are about
+(a secret file left in plaintext or removed, a literal password, a link out of the folder,
+a group moved, a host relabelled, retired, removed, privileged, made a cluster or left
+without a key, a connection deactivated, removed or moved to another environment), and
+the findings and placements compared, the reused documents' file names mapped back.
 """
 
 from __future__ import annotations
@@ -29,14 +31,28 @@ from hznctl.placement import groups_by_host, placements, worker_hosts
 from hznctl.validate import validate_inventory
 from tests.support import EXAMPLE_INVENTORY
 
+# Edits of an application itself, and of what its application rules read around it: the
+# connections and hosts it names or runs on (deactivated, removed, moved to another
+# environment, given privileges or another target), which change its findings while it
+# stays the same object.
 _KINDS = ["plaintext", "remove", "link-out", "literal", "queue", "stray", "deactivate", "pin",
-          "relabel", "retire"]
+          "relabel", "retire", "root", "timeout", "unknown-host", "rename",
+          "collide", "conn-off", "conn-gone",
+          "conn-env", "conn-sni", "host-gone", "host-env", "host-root", "host-cluster",
+          "host-keyless"]
 _edit = st.tuples(st.sampled_from(_KINDS), st.integers(0, 10_000))
 
 
 def _pick(root: Path, folder: str, index: int) -> Path:
     files = sorted((root / folder).glob("*.yaml"))
     return files[index % len(files)]
+
+
+def _applications(root: Path, index: int) -> list[tuple[Path, dict[str, Any]]]:
+    """Every application's file and data, from the index-th on round."""
+    files = sorted((root / "applications").glob("*.yaml"))
+    start = index % len(files)
+    return [(p, yaml.safe_load(p.read_text())) for p in files[start:] + files[:start]]
 
 
 def _apply(root: Path, source: Path, edit: tuple[str, int]) -> None:
@@ -48,7 +64,8 @@ def _apply(root: Path, source: Path, edit: tuple[str, int]) -> None:
             path.write_text("password: hunter2\n")
         elif kind == "link-out":
             path.symlink_to(source / "secrets" / path.name)
-    elif kind in ("literal", "queue", "deactivate", "pin"):
+    elif kind in ("literal", "queue", "deactivate", "pin", "root", "timeout", "unknown-host",
+                  "rename"):
         path = _pick(root, "applications", index)
         app: dict[str, Any] = yaml.safe_load(path.read_text())
         if kind == "literal":
@@ -57,16 +74,60 @@ def _apply(root: Path, source: Path, edit: tuple[str, int]) -> None:
             app["workers"][0].setdefault("queues", []).append("more")
         elif kind == "deactivate":
             app["active"] = False
+        elif kind == "root":
+            app["user"] = "root"
+        elif kind == "timeout":
+            app["workers"][0]["timeout"] = 0
+        elif kind == "rename":  # another program name
+            app["workers"][0]["name"] += "-renamed"
+        elif kind == "unknown-host":
+            app["workers"][0]["hosts"] = [_pick(root, "hosts", index).stem + "x"]
         else:  # its first group pinned to one host by name
             app["workers"][0]["hosts"] = [_pick(root, "hosts", index).stem]
         path.write_text(yaml.safe_dump(app, sort_keys=False))
-    elif kind in ("relabel", "retire"):
+    elif kind == "collide":  # a twin application whose program has a group's name
+        # Of an application with a program per group (Horizon's groups share one).
+        path, original = next((p, a) for p, a in _applications(root, index)
+                              if a["runtime"] != "laravel-horizon")
+        twin = {**yaml.safe_load(path.read_text()), "slug": f"{original['slug']}-c",
+                "name": f"{original['name']} c"}
+        original["workers"][0]["name"] = f"c-{original['workers'][0]['name']}"
+        path.write_text(yaml.safe_dump(original, sort_keys=False))
+        (path.parent / f"{path.stem}-c.yaml").write_text(yaml.safe_dump(twin, sort_keys=False))
+    elif kind.startswith("conn-"):
+        path = _pick(root, "connections", index)
+        connection: dict[str, Any] = yaml.safe_load(path.read_text())
+        if kind == "conn-gone":
+            path.unlink()
+            return
+        if kind == "conn-off":
+            connection["active"] = False
+        elif kind == "conn-env":
+            connection["environment"] = "staging" if connection.get(
+                "environment") == "production" else "production"
+        else:
+            connection["tls"] = {"enabled": True, "server_name": "redis.internal"}
+        path.write_text(yaml.safe_dump(connection, sort_keys=False))
+    elif kind in ("relabel", "retire") or kind.startswith("host-"):
         path = _pick(root, "hosts", index)
         host: dict[str, Any] = yaml.safe_load(path.read_text())
+        if kind == "host-gone":
+            path.unlink()
+            return
         if kind == "relabel":
             host["labels"] = {**host.get("labels", {}), "pool": "elsewhere"}
-        else:
+        elif kind == "retire":
             host["active"] = False
+        elif kind == "host-env":
+            host["environment"] = "staging" if host.get(
+                "environment") == "production" else "production"
+        elif kind == "host-root":
+            host["privileges"] = {"root": True, "paths": ["/opt"]}
+        elif kind == "host-cluster":
+            host["target"] = "kubernetes"
+            host["kubernetes"] = {"namespace": "queues"}
+        else:
+            host.pop("age_recipient", None)
         path.write_text(yaml.safe_dump(host, sort_keys=False))
     else:
         (root / "secrets" / ("notes.yaml" if index % 2 else "old.json")).write_text(
@@ -101,9 +162,9 @@ def _shown(diagnostics: list[Diagnostic], head: Path, base: Path) -> list[tuple[
                    d.code, d.hint) for d in diagnostics)
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.booleans(), st.lists(_edit, max_size=3), st.lists(_edit, max_size=3))
+@given(st.booleans(), st.lists(_edit, max_size=4), st.lists(_edit, max_size=4))
 def test_findings_beside_another_inventory_are_the_findings_alone(generated, large, head_edits,
                                                                    base_edits):
     source = generated if large else EXAMPLE_INVENTORY
