@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
@@ -99,16 +98,6 @@ def _extract(data: bytes, target: Path, only: Collection[str] | None = None) -> 
                     out.write_bytes(extracted.read())
                     written.add(member.name)
     return written
-
-
-def blob_id(data: bytes) -> str:
-    """The object id git gives a blob of ``data`` in a repository of SHA-1 ids (the
-    default; in one of SHA-256 ids no file matches, and ``copy_revision`` reads every
-    file from git)."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    digest.update(b"blob %d\0" % len(data))
-    digest.update(data)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,10 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
     jobs = parallel.default_jobs() if jobs is None else jobs
     head_placed = groups_by_host(head.inventory)
     head_hosts = _supervisord_hosts(head.inventory, head_placed, hosts)
-    head_inputs = digest.read_inputs(root)
+    # The files validated just now are taken as they were read (the plan is of what was
+    # validated), the others read.
+    head_inputs = digest.read_inputs(root, {os.fspath(doc.path): doc.blob for doc in
+                                            head.inventory.documents.values() if doc.blob})
     with contextlib.ExitStack() as stack:
         old_root, old_inputs = _copied(root, base_sha, head_inputs, stack)
         same = [rel for rel, sha in old_inputs.files.items()

@@ -8,6 +8,7 @@ all).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -51,3 +52,13 @@ def read_regular(path: str | Path, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def blob_id(data: bytes) -> str:
+    """The object id git gives a blob of ``data`` in a repository of SHA-1 ids (the
+    default; in one of SHA-256 ids no file matches, and ``gitrev.copy_revision`` reads
+    every file from git)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()

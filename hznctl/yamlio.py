@@ -32,7 +32,7 @@ import yaml
 from yaml._yaml import CParser
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from hznctl.readfile import NotARegularFile, read_regular
+from hznctl.readfile import NotARegularFile, blob_id, read_regular
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 200_000
@@ -476,6 +476,9 @@ class Document:
     data: Any
     text: str = field(repr=False, default="")
     _root: Node | None = field(repr=False, default=None, compare=False)
+    # The git blob id of the file's bytes as read (``readfile.blob_id``): `plan --base`
+    # matches the files validated with another revision's without reading them again.
+    blob: str = field(repr=False, default="", compare=False)
 
     @property
     def root(self) -> Node | None:
@@ -582,7 +585,7 @@ def parse_document(raw: bytes, path: Path, display: str) -> Document:
         data = _fast_values(text)
     except _NotPlain:
         data = strict_values(text)
-    return Document(path=path, display=display, data=data, text=text)
+    return Document(path=path, display=display, data=data, text=text, blob=blob_id(raw))
 
 
 def strict_values(text: str) -> Any:

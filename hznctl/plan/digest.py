@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hznctl.compile.programs import group_name
-from hznctl.gitrev import LocalFile, blob_id
+from hznctl.gitrev import LocalFile
 from hznctl.inventory import Inventory
 from hznctl.placement import PlacedGroup
-from hznctl.readfile import read_regular
+from hznctl.readfile import blob_id, read_regular
 from hznctl.runtimes import runtime_spec
 
 # Folders whose `<name>.yaml` files the loader reads as one object each (inventory.KINDS).
@@ -54,10 +54,13 @@ class InputFiles:
 _UNREADABLE = "unreadable"
 
 
-def read_inputs(root: Path) -> InputFiles:
+def read_inputs(root: Path, read: Mapping[str, str] | None = None) -> InputFiles:
     """Every regular file under ``root`` (links followed, as the loader follows them), by
     content: the blob id git gives its bytes, so that a file can be matched with its
-    blob at another revision without reading that."""
+    blob at another revision without reading that. ``read``: the blob ids of files
+    already read (path as ``root / …`` gives it -> blob id; the documents of the
+    validation being planned), taken as they are rather than read again."""
+    read = read or {}
     files: dict[str, str] = {}
     local: dict[str, LocalFile] = {}
     for folder, dirs, names in os.walk(root, followlinks=False):
@@ -68,11 +71,15 @@ def read_inputs(root: Path) -> InputFiles:
         for name in sorted(names):
             path = os.path.join(folder, name)
             rel = prefix + name
-            try:  # never blocking on a FIFO nor reading a device
-                files[rel] = blob_id(read_regular(path, sys.maxsize))
-            except OSError:  # a dangling link, a folder link, not a regular file:
-                files[rel] = _UNREADABLE  # reported by validate
-                continue
+            known = read.get(path)
+            if known is not None:
+                files[rel] = known
+            else:
+                try:  # never blocking on a FIFO nor reading a device
+                    files[rel] = blob_id(read_regular(path, sys.maxsize))
+                except OSError:  # a dangling link, a folder link, not a regular file:
+                    files[rel] = _UNREADABLE  # reported by validate
+                    continue
             if not os.path.islink(path):
                 local[rel] = LocalFile(path, files[rel])
     return inputs_of(files, local)

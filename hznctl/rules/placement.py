@@ -39,8 +39,10 @@ def unplaced_groups(inventory: Inventory, slug: str, app: Application
 def idle_hosts(inventory: Inventory) -> Iterator[Diagnostic]:
     if _broken(inventory, "application"):
         return
-    used = {host for groups in worker_hosts(inventory).values() for hosts in groups
-            for host in hosts}
+    used: set[str] = set()
+    for groups in worker_hosts(inventory).values():
+        for hosts in groups:
+            used.update(hosts)
     for name in sorted(inventory.hosts):
         if inventory.hosts[name].active and name not in used:
             yield inventory.diagnostic(

@@ -139,16 +139,36 @@ def _literals_of(kind: str, data: Any) -> list[Finding]:
     return found
 
 
-def _inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` is in the folder ``root`` (which is already resolved)."""
-    # os.path.realpath is what Path.resolve() does (non-strict), on strings: several
-    # times cheaper, once per secret reference.
-    try:
-        real = os.path.realpath(path)
-    except OSError:
-        return False
-    top = os.fspath(root)
-    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+class _Inside:
+    """Whether a path is in the folder ``root`` (which is already resolved), once per
+    secret reference: the real path of each folder is worked out once (what
+    ``os.path.realpath`` does, on strings, not ``Path.resolve``), and of each file only
+    whether it is itself a link."""
+
+    def __init__(self, root: Path) -> None:
+        top = os.fspath(root)
+        self._top, self._under = top, top.rstrip(os.sep) + os.sep
+        self._folders: dict[str, str | None] = {}
+
+    def __call__(self, path: Path) -> bool:
+        real = self._real(os.fspath(path))
+        return real is not None and (real == self._top or real.startswith(self._under))
+
+    def _real(self, text: str) -> str | None:
+        folder, name = os.path.split(text)
+        try:
+            if not name or name in (os.curdir, os.pardir) or os.path.islink(text):
+                return os.path.realpath(text)
+        except OSError:
+            return None
+        if folder not in self._folders:
+            try:
+                self._folders[folder] = os.path.realpath(folder)
+            except OSError:
+                self._folders[folder] = None
+        real = self._folders[folder]
+        # A name that is not a link adds itself to its folder's real path, as in realpath.
+        return None if real is None else os.path.join(real, name)
 
 
 def _file_diagnostic(inventory: Inventory, use: SecretUse, found: SopsFile) -> Diagnostic | None:
@@ -172,9 +192,10 @@ def secret_files(inventory: Inventory) -> Iterator[Diagnostic]:
         root = inventory.root.resolve()
     except OSError:
         root = None
+    inside = _Inside(root) if root is not None else None
     for use in _uses(inventory):
         path = inventory.root / use.file
-        if root is None or not _inside(root, path):
+        if inside is None or not inside(path):
             yield inventory.diagnostic(use.kind, use.name, (use.field, "sops"),
                                        f"{use.file} points outside the inventory folder",
                                        code="secret-file")

@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hznctl import gitrev
-from hznctl.gitrev import blob_id, copy_revision, materialize
+from hznctl.gitrev import copy_revision, materialize
 from hznctl.plan.digest import read_inputs
+from hznctl.readfile import blob_id
 
 _NAMES = ["project.yaml", "applications/a.yaml", "applications/b.yml", "hosts/h.yaml",
           "secrets/s.yaml", "templates/rq.conf.j2", "deep/er/x.txt", "odd name [*].yaml"]
@@ -121,6 +122,38 @@ def test_the_copy_is_the_archived_revision_and_the_working_tree_is_untouched(
         shared = os.stat(copied.root / rel).st_ino == os.stat(root / rel).st_ino if (
             root / rel).exists() else False
         assert shared == (rel in inputs.local and inputs.local[rel].blob == copied.blobs[rel])
+
+
+def test_the_files_validated_are_taken_as_read_and_the_others_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plan --base` takes the blob ids of the files its validation read from their
+    documents: the same inputs as reading every file, without reading those again."""
+    from hznctl.plan import digest
+    from hznctl.validate import validate_inventory
+    from tests.support import EXAMPLE_INVENTORY
+
+    root = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE_INVENTORY, root)
+    apps = root / "applications"
+    (apps / "mailer.yaml").rename(root / "mailer.yaml")
+    (apps / "mailer.yaml").symlink_to("../mailer.yaml")  # read through a link inside
+    documents = validate_inventory(root).inventory.documents.values()
+    read = {os.fspath(doc.path): doc.blob for doc in documents}
+    assert len(read) > 10 and all(read.values())
+    opened: list[str] = []
+    real = digest.read_regular
+
+    def counted(path: str | Path, limit: int) -> bytes:
+        opened.append(os.fspath(path))
+        return real(path, limit)
+
+    monkeypatch.setattr(digest, "read_regular", counted)
+    taken = digest.read_inputs(root, read)
+    assert opened and not set(opened) & set(read)  # the secrets, templates, …: read
+    opened.clear()
+    assert taken == digest.read_inputs(root)
+    assert set(opened) >= set(read)
+    assert "applications/mailer.yaml" not in taken.local  # a link: never linked to
 
 
 def test_a_copy_on_another_file_system_copies_what_it_cannot_link(tmp_path: Path) -> None:
