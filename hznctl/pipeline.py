@@ -281,10 +281,9 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
         edited = {slug for slug in {*head.inventory.applications, *old.inventory.applications}
                   if head_inputs.digest("application", slug)
                   != old_inputs.digest("application", slug)}
-        head_digests = digest.host_digests(head.inventory, head_inputs, head_placed, both,
-                                           edited)
-        old_digests = digest.host_digests(old.inventory, old_inputs, old_placed, both, edited)
-        alike = {h for h in both if head_digests[h] == old_digests[h]}
+        alike = digest.alike_hosts(digest.Side(head.inventory, head_inputs, head_placed),
+                                   digest.Side(old.inventory, old_inputs, old_placed), both,
+                                   edited)
         new = _build_some(head.inventory, [h for h in head_hosts if h not in alike],
                           head_rev, jobs)
         new_trees = build_trees(head.inventory, revision=head_rev)

@@ -106,66 +106,105 @@ def _join(parts: Iterable[str]) -> str:
 
 
 def _connections_of(inventory: Inventory, slug: str) -> set[str]:
-    app = inventory.applications[slug]
+    app = inventory.applications.get(slug)
+    if app is None:
+        return set()
     named = {c.connection for c in app.connections}
     named.update(w.connection for w in app.workers if w.connection)
     return named
 
 
-def host_digests(inventory: Inventory, inputs: InputFiles,
-                 placed: Mapping[str, list[PlacedGroup]], hosts: Iterable[str],
-                 edited: Collection[str] = ()) -> dict[str, str]:
-    """The input digest of each of ``hosts`` (names in ``placed``). ``edited``: the
-    applications whose file differs between the two sides compared (the same for both):
-    those are digested as typed values, worker group by worker group, the others by
-    their file (the same bytes and project.yaml make the same typed value, and cost no
-    serialising)."""
-    attributed: set[str] = set()
-    secret_of: dict[str, str] = {}
-    for name, connection in inventory.connections.items():
-        if connection.password is not None:
-            secret_of[name] = connection.password.sops
-    for rel in inputs.files:
-        folder, _, name = rel.partition("/")
-        if folder in _ATTRIBUTED and "/" not in name and os.path.splitext(name)[1] in _SUFFIXES:
-            attributed.add(rel)
-    attributed.update(p for p in secret_of.values() if p in inputs.files)
-    common = _join(f"{rel}={sha}" for rel, sha in sorted(inputs.files.items())
-                   if rel not in attributed)
-    # Each application's part once, its connections' and their secrets' with it: a host's
-    # inputs change exactly when its file, a global file, one of its applications (or
-    # their connections) or, of an edited application, a group placed on it changes.
-    app_parts: dict[str, str] = {}
-    workers_seen: dict[tuple[str, str], str] = {}
+@dataclass(frozen=True)
+class Side:
+    """One revision of a plan: its inventory, its files by content and what each of its
+    hosts runs (``placement.groups_by_host``)."""
 
-    def application(slug: str) -> str:
-        found = app_parts.get(slug)
-        if found is None:
-            parts = ["application", slug,
-                     inventory.applications[slug].model_dump_json(exclude={"workers"})
-                     if slug in edited else inputs.digest("application", slug)]
-            for name in sorted(_connections_of(inventory, slug)):
-                parts += ["connection", name, inputs.digest("connection", name)]
-                secret = secret_of.get(name)
-                if secret is not None:
-                    parts += ["secret", secret, inputs.files.get(secret, "")]
-            found = app_parts[slug] = _join(parts)
+    inventory: Inventory
+    inputs: InputFiles
+    placed: Mapping[str, list[PlacedGroup]]
+
+    def secrets(self) -> dict[str, str]:
+        """Connection -> the SOPS file its password is in."""
+        return {name: c.password.sops for name, c in self.inventory.connections.items()
+                if c.password is not None}
+
+    def common(self, secrets: Iterable[str]) -> list[tuple[str, str]]:
+        """Every file not attributed to an object (nor a connection's secret): global."""
+        attributed = set(secrets)
+        found = []
+        for rel, sha in sorted(self.inputs.files.items()):
+            folder, _, name = rel.partition("/")
+            if rel in attributed or (folder in _ATTRIBUTED and "/" not in name
+                                     and os.path.splitext(name)[1] in _SUFFIXES):
+                continue
+            found.append((rel, sha))
         return found
 
-    digests = {}
+
+def alike_hosts(new: Side, old: Side, hosts: Iterable[str], edited: Collection[str]
+                ) -> set[str]:
+    """Of ``hosts`` (names in both sides' ``placed``), those whose bundle is made from the
+    same inputs on both sides. ``edited``: the applications whose file differs between
+    the two (the same for both).
+
+    A host's inputs are its file, every global file, which worker groups of which
+    applications it runs, each of those applications with its connections and their
+    secrets (an application of the same file by its file; an edited one as its typed
+    value without its worker groups) and, of an edited application, each of its groups
+    placed there as its typed value: an edit of one worker group compiles only the hosts
+    it runs on. What the two sides hold alike is not looked at again."""
+    new_secrets, old_secrets = new.secrets(), old.secrets()
+    if (new.common(new_secrets.values()) != old.common(old_secrets.values())):
+        return set()  # project.yaml, templates, …: every host's inputs differ
+
+    def connection(side: Side, secrets: dict[str, str], name: str) -> tuple[str, ...]:
+        secret = secrets.get(name)
+        return (side.inputs.digest("connection", name), secret or "",
+                side.inputs.files.get(secret, "") if secret is not None else "")
+
+    moved = {name for name in new_secrets.keys() | old_secrets.keys()
+             | new.inventory.connections.keys() | old.inventory.connections.keys()
+             if connection(new, new_secrets, name) != connection(old, old_secrets, name)}
+    # Applications whose own part differs: edited (as typed values), or of the same file
+    # but naming a connection whose file or secret differs.
+    differ: set[str] = set()
+    for slug in edited:
+        if _application_value(new, slug) != _application_value(old, slug) or (
+                _connections_of(new.inventory, slug) & moved
+                or _connections_of(old.inventory, slug) & moved):
+            differ.add(slug)
+    if moved:
+        for side in (new, old):
+            differ.update(slug for slug in side.inventory.applications
+                          if _connections_of(side.inventory, slug) & moved)
+    workers: dict[tuple[str, str], bool] = {}
+
+    def same_worker(slug: str, name: str) -> bool:
+        key = (slug, name)
+        if key not in workers:
+            workers[key] = _worker_value(new.inventory, slug, name) == _worker_value(
+                old.inventory, slug, name)
+        return workers[key]
+
+    alike = set()
     for host in hosts:
-        parts = ["host", host, common, inputs.digest("host", host)]
-        for item in placed[host]:
-            if item.application not in edited:
-                # Which of its groups land here follows from its file and the host's.
-                continue
-            key = (item.application, item.worker)
-            if key not in workers_seen:
-                workers_seen[key] = _worker_value(inventory, *key)
-            parts += ["worker", *key, workers_seen[key]]
-        parts += [application(slug) for slug in sorted({p.application for p in placed[host]})]
-        digests[host] = _join(parts)
-    return digests
+        placed = new.placed[host]
+        # The same groups placed (most often the very same objects: cheap to compare).
+        if (new.inputs.digest("host", host) != old.inputs.digest("host", host)
+                or placed != old.placed[host]):
+            continue
+        if any(item.application in differ or (item.application in edited
+                                              and not same_worker(item.application,
+                                                                  item.worker))
+               for item in placed):
+            continue
+        alike.add(host)
+    return alike
+
+
+def _application_value(side: Side, slug: str) -> str | None:
+    app = side.inventory.applications.get(slug)
+    return None if app is None else app.model_dump_json(exclude={"workers"})
 
 
 def _worker_value(inventory: Inventory, slug: str, name: str) -> str:

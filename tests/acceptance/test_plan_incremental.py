@@ -40,6 +40,9 @@ _edit = st.one_of(
     st.tuples(st.just("project-host-default"), st.integers(0, 3)),
     st.tuples(st.just("rotate"), st.integers(0, 99), st.integers(0, 3)),
     st.tuples(st.just("rekey"), st.integers(0, 99)),
+    # A worker group moved to one named host, or removed: the hosts it leaves change too.
+    st.tuples(st.just("move"), st.integers(0, 99), st.integers(0, 9), st.integers(0, 99)),
+    st.tuples(st.just("drop-group"), st.integers(0, 99), st.integers(0, 9)),
 )
 
 
@@ -86,9 +89,26 @@ def _set_port(path: Path, edit: tuple[Any, ...]) -> None:
     _dump(path, {**_load(path), "port": edit[2]})
 
 
+def _move_group(path: Path, edit: tuple[Any, ...], hosts: list[str]) -> None:
+    """Edit ("move", app, worker, host) or ("drop-group", app, worker)."""
+    app = _load(path)
+    index = edit[2] % len(app["workers"])
+    if edit[0] == "drop-group":
+        if len(app["workers"]) > 1:
+            del app["workers"][index]
+    else:
+        worker = app["workers"][index]
+        worker.pop("host_labels", None)
+        worker["hosts"] = [hosts[edit[3] % len(hosts)]]
+    _dump(path, app)
+
+
 def _apply(root: Path, edit: tuple[Any, ...]) -> None:
     kind = edit[0]
-    if kind == "queues":
+    if kind in ("move", "drop-group"):
+        _move_group(root / "applications" / f"{_APPS[edit[1] % len(_APPS)]}.yaml", edit,
+                    _HOSTS)
+    elif kind == "queues":
         _add_queue(root / "applications" / f"{_APPS[edit[1] % len(_APPS)]}.yaml", edit)
     elif kind == "port":
         _set_port(root / "connections" / f"{_CONNECTIONS[edit[1] % len(_CONNECTIONS)]}.yaml",
