@@ -36,6 +36,7 @@ from hznctl.targets.kubernetes.manifest import ClusterManifest
 from hznctl.targets.kubernetes.secrets import IdentitySource
 from hznctl.targets.kubernetes.target import KubernetesTarget
 from hznctl.targets.kubernetes.tree import ClusterTree
+from hznctl.targets.supervisord.build import building_beside
 from hznctl.validate import validate_inventory
 
 HostProgress = Callable[[int, int], None]  # (hosts just built, hosts in all)
@@ -284,11 +285,17 @@ def plan_against_revision(root: Path, base: str, hosts: tuple[str, ...] = (),
         alike = digest.alike_hosts(digest.Side(head.inventory, head_inputs, head_placed),
                                    digest.Side(old.inventory, old_inputs, old_placed), both,
                                    edited)
-        new = _build_some(head.inventory, [h for h in head_hosts if h not in alike],
-                          head_rev, jobs)
+        changed_new = [h for h in head_hosts if h not in alike]
+        changed_old = [h for h in old_hosts if h not in alike]
+        # A few hosts built on both sides share what they are made of; a fleet's worth is
+        # built side after side, each letting go of its programs as it goes.
+        few = len(changed_new) + len(changed_old) <= max(
+            _SHARED_BUILD_HOSTS, (len(head_hosts) + len(old_hosts)) // 10)
+        with (building_beside(_templates(head_inputs) == _templates(old_inputs)) if few
+              else contextlib.nullcontext()):
+            new = _build_some(head.inventory, changed_new, head_rev, jobs)
+            before = _build_some(old.inventory, changed_old, base_sha, jobs)
         new_trees = build_trees(head.inventory, revision=head_rev)
-        before = _build_some(old.inventory, [h for h in old_hosts if h not in alike],
-                             base_sha, jobs)
         old_trees = build_trees(old.inventory, revision=base_sha)
     plans = all_plans(_manifests(before), _manifests(new), _tree_manifests(old_trees),
                       _tree_manifests(new_trees), hosts)
@@ -332,6 +339,16 @@ def _copied(root: Path, sha: str, inputs: digest.InputFiles, stack: contextlib.E
                 stack.push(attempt.pop_all())
                 return copied.root, digest.inputs_of(copied.blobs)
     raise AssertionError("unreachable: the last place raises")  # pragma: no cover
+
+
+# Hosts built on both sides of a plan up to which their programs are kept for the other
+# side (and above a tenth of the fleet's): a few thousand programs at most.
+_SHARED_BUILD_HOSTS = 32
+
+
+def _templates(inputs: digest.InputFiles) -> dict[str, str]:
+    """The inventory's own templates (``templates/``), by content."""
+    return {rel: sha for rel, sha in inputs.files.items() if rel.startswith("templates/")}
 
 
 def _same_device(path: str, other: Path) -> bool:

@@ -160,9 +160,14 @@ class ProgramBuilder:
     it builds cannot depend on one. Files that name the host are made by ``HostCompiler``.
     """
 
-    def __init__(self, inventory: Inventory, secret_hash: Callable[[str], str]) -> None:
+    def __init__(self, inventory: Inventory, secret_hash: Callable[[str], str],
+                 earlier: ProgramBuilder | None = None) -> None:
         self.inventory = inventory
         self.secret_hash = secret_hash
+        # A builder of another inventory, built before this one (`plan --base` builds the
+        # changed hosts of both revisions): a program it built from the same objects is
+        # the same program.
+        self.earlier = earlier
         self.margin = inventory.project.stop_margin if inventory.project else 30
         self.spec_parts = SpecParts(inventory.connections, secret_hash)
         self._built: dict[ProgramKey, dict[Hashable, Program]] = {}
@@ -196,9 +201,33 @@ class ProgramBuilder:
         key = (supervisord, tuple(worker_argv))
         program = built.get(key)
         if program is None:
-            program = built[key] = self._build(supervisord, app, worker, workers, spec,
-                                               connection, worker_argv)
+            program = built[key] = (
+                self._built_earlier(app, worker, workers, connection, key)
+                or self._build(supervisord, app, worker, workers, spec, connection,
+                               worker_argv))
         return program
+
+    def _built_earlier(self, app: Application, worker: WorkerGroup | None,
+                       workers: list[WorkerGroup], connection: str | None,
+                       key: Hashable) -> Program | None:
+        """The program the earlier builder built for the same key from the very same
+        application, with the very same connections of the same secrets and the same
+        stop margin: everything ``_build`` reads."""
+        earlier = self.earlier
+        if earlier is None or earlier.margin != self.margin:
+            return None
+        found = earlier._built.get(program_key(app, worker, workers), {}).get(key)
+        if found is None or earlier.inventory.applications.get(app.slug) is not app:
+            return None
+        names = {connection, *(app.worker_connection(w) for w in workers)}
+        for name in sorted(n for n in names if n is not None):
+            mine = self.inventory.connections.get(name)
+            if mine is not earlier.inventory.connections.get(name):
+                return None
+            if mine is not None and mine.password is not None and self.secret_hash(
+                    mine.password.sops) != earlier.secret_hash(mine.password.sops):
+                return None
+        return found
 
     def _build(self, sv: SupervisordSettings, app: Application, worker: WorkerGroup | None,
                workers: list[WorkerGroup], spec: RuntimeSpec, connection: str | None,

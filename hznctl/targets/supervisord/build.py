@@ -7,9 +7,11 @@ and the manifest that lists them with their hashes.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jinja2
 from pydantic import ValidationError
@@ -57,8 +59,13 @@ def build_each(inventory: Inventory, hosts: Sequence[str], revision: str | None,
     env = templates or make_environment(inventory.root)
     secrets = SecretFiles(inventory.root)
     verifier = Verifier()
-    builder = ProgramBuilder(inventory, secrets.identity)
-    outputs: dict[ProgramKey, dict[Program, _Output]] = {}
+    memo = _BESIDE.get()
+    builder = ProgramBuilder(inventory, secrets.identity,
+                             memo.builder if memo is not None else None)
+    outputs: dict[ProgramKey, dict[Program, _Output]] = (
+        memo.outputs if memo is not None and memo.same_templates else {})
+    if memo is not None:  # kept whole for the build beside this one
+        memo.builder = builder
     # The program keys each host needs (one object per key, however many hosts share it),
     # and how many of the hosts still to build need each key and each application.
     needs: dict[str, tuple[ProgramKey, ...]] = {}
@@ -82,6 +89,8 @@ def build_each(inventory: Inventory, hosts: Sequence[str], revision: str | None,
                                  outputs, revision)
         del programs
         keys = needs.pop(name)
+        if memo is not None:
+            continue
         for key in keys:
             left[key] -= 1
             if not left[key]:
@@ -91,6 +100,35 @@ def build_each(inventory: Inventory, hosts: Sequence[str], revision: str | None,
             left_apps[slug] -= 1
             if not left_apps[slug]:
                 builder.forget_application(slug)
+
+
+@dataclass
+class _Beside:
+    """What building one inventory's bundles leaves for building another's beside it: the
+    programs it built (taken by the other where they are made from the same objects) and,
+    when both have the same templates, what each program rendered and read back."""
+
+    same_templates: bool
+    builder: ProgramBuilder | None = None
+    outputs: dict[ProgramKey, dict[Program, _Output]] = field(default_factory=dict)
+
+
+_BESIDE: contextvars.ContextVar[_Beside | None] = contextvars.ContextVar("beside",
+                                                                         default=None)
+
+
+@contextlib.contextmanager
+def building_beside(same_templates: bool) -> Iterator[None]:
+    """Bundles built in the block, of one inventory and then of another (`plan --base`:
+    the changed hosts of both revisions), share what they can: a program made of the very
+    same objects is built once, and rendered and read back once when ``same_templates``
+    (the two inventories' templates are the same files). What a build makes is kept until
+    the block ends, so the block is for a few hosts, not a fleet."""
+    token = _BESIDE.set(_Beside(same_templates))
+    try:
+        yield
+    finally:
+        _BESIDE.reset(token)
 
 
 @dataclass(frozen=True)
