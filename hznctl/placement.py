@@ -9,7 +9,6 @@ hosts run nothing.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -139,36 +138,59 @@ def hosts_by_worker(inventory: Inventory) -> dict[tuple[str, str], list[str]]:
 
 
 def placements(inventory: Inventory) -> Iterator[PlacedGroup]:
-    """Every (host, application, worker group) that must run, in a stable order."""
+    """Every (host, application, worker group) that must run, in a stable order: by host,
+    then application, then worker group."""
     return iter(inventory.derived("placement.placements", _placements))
 
 
 def _placements(inventory: Inventory) -> tuple[PlacedGroup, ...]:
+    placed = groups_by_host(inventory)
+    return tuple(item for host in sorted(placed) for item in placed[host])
+
+
+def groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
+    """Active hosts mapped to what they run (hosts that run nothing map to []), each
+    host's groups by application, then worker group.
+
+    Computed once per inventory and shared by every caller: not to be changed."""
+    return inventory.derived("placement.groups_by_host", _groups_by_host)
+
+
+def _groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
     by_app = worker_hosts(inventory)
-    before = _placements_before(inventory, by_app)
+    before = _groups_before(inventory, by_app)
     if before is not None:
         return before
-    found: list[tuple[str, str, str]] = []
+    result: dict[str, list[PlacedGroup]] = {
+        name: [] for name in sorted(inventory.hosts) if inventory.hosts[name].active
+    }
     for slug in sorted(inventory.applications):
-        app = inventory.applications[slug]
-        for worker, hosts in zip(app.workers, by_app[slug], strict=True):
-            for host in hosts:
-                found.append((host, slug, worker.name))
-    found.sort()  # plain tuples: much faster to sort than the dataclasses
-    return tuple(PlacedGroup(host, slug, worker_name) for host, slug, worker_name in found)
+        _place(result, slug, inventory.applications[slug], by_app[slug])
+    return result
 
 
-def _placements_before(inventory: Inventory, by_app: dict[str, tuple[tuple[str, ...], ...]]
-                       ) -> tuple[PlacedGroup, ...] | None:
-    """The placements of the inventory this one was loaded beside (``reusing``), those of
-    the applications that differ replaced, when few do: an application object found
-    there too, placed on the very same hosts (``_worker_hosts``), has the same placements.
-    None when there are none to start from, or when more than a few differ."""
-    earlier = inventory.earlier
-    if earlier is None:
+def _place(result: dict[str, list[PlacedGroup]], slug: str, app: Application,
+           placed: tuple[tuple[str, ...], ...]) -> None:
+    """Append ``app``'s groups to the hosts they run on, by group name (stable: a
+    repeated name keeps its groups in order)."""
+    for worker, hosts in sorted(zip(app.workers, placed, strict=True),
+                                key=lambda item: item[0].name):
+        for host in hosts:
+            result.setdefault(host, []).append(PlacedGroup(host, slug, worker.name))
+
+
+def _groups_before(inventory: Inventory, by_app: dict[str, tuple[tuple[str, ...], ...]]
+                   ) -> dict[str, list[PlacedGroup]] | None:
+    """What the hosts of the inventory this one was loaded beside (``reusing``) run, the
+    hosts where an application that differs runs (on either side) placed again, when its
+    hosts are the very same objects and few applications differ: an application object
+    found there too, placed on the very same hosts (``_worker_hosts``), runs the same
+    groups there. None when there is nothing to start from or more than a few differ."""
+    if inventory.earlier is None or _placed_before(inventory) is None:
         return None
-    previous = earlier.previous
-    placed: tuple[PlacedGroup, ...] | None = previous.computed("placement.placements")
+    previous = inventory.earlier.previous
+    placed: dict[str, list[PlacedGroup]] | None = previous.computed(
+        "placement.groups_by_host")
     hosts_before = previous.computed("placement.worker_hosts")
     if placed is None or hosts_before is None:
         return None
@@ -178,30 +200,18 @@ def _placements_before(inventory: Inventory, by_app: dict[str, tuple[tuple[str, 
                or by_app.get(slug) is not hosts_before.get(slug)}
     if len(changed) * 20 > len(inventory.applications):
         return None  # most of the fleet: placing it again costs less than patching
-    kept = [p for p in placed if p.application not in changed]
-    added = sorted((host, slug, worker.name)
-                   for slug in changed if slug in inventory.applications
-                   for worker, hosts in zip(inventory.applications[slug].workers,
-                                            by_app[slug], strict=True)
-                   for host in hosts)
-    for host, slug, name in added:
-        bisect.insort(kept, PlacedGroup(host, slug, name))
-    return tuple(kept)
-
-
-def groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
-    """Active hosts mapped to what they run (hosts that run nothing map to []).
-
-    Computed once per inventory and shared by every caller: not to be changed."""
-    return inventory.derived("placement.groups_by_host", _groups_by_host)
-
-
-def _groups_by_host(inventory: Inventory) -> dict[str, list[PlacedGroup]]:
-    result: dict[str, list[PlacedGroup]] = {
-        name: [] for name in sorted(inventory.hosts) if inventory.hosts[name].active
-    }
-    for placed in placements(inventory):
-        result.setdefault(placed.host, []).append(placed)
+    touched = {host for slug in changed for placement in (by_app.get(slug, ()),
+                                                           hosts_before.get(slug, ()))
+               for hosts in placement for host in hosts}
+    result = dict(placed)
+    for host in touched & result.keys():
+        result[host] = [p for p in placed[host] if p.application not in changed]
+    fresh: dict[str, list[PlacedGroup]] = {}
+    for slug in sorted(changed & inventory.applications.keys()):
+        _place(fresh, slug, inventory.applications[slug], by_app[slug])
+    for host, added in fresh.items():
+        result[host] = sorted([*result.get(host, []), *added],
+                              key=lambda p: (p.application, p.worker))
     return result
 
 

@@ -1,23 +1,22 @@
-"""What each host's bundle is made from, as one digest: `plan --base` compiles a host only
-when its digest differs between the two revisions.
+"""What each host's bundle is made from: `plan --base` compiles a host only when that
+differs between the two revisions (``alike_hosts``).
 
-A host's digest covers everything that can reach its bundle, by content: its own host
-file; each application placed on it and which of its worker groups are (an application
-whose file differs between the two sides as its typed value, which is all the build
-reads, without its worker groups but with those placed there: an edit of one worker group
+A host's inputs are everything that can reach its bundle, by content: its own host file;
+each application placed on it and which of its worker groups are (an application whose
+file differs between the two sides as its typed value, which is all the build reads,
+without its worker groups but with those placed there: an edit of one worker group
 compiles only the hosts it runs on); the files of the connections those applications
-name, and the SOPS files those connections read. Every
-other file of the inventory (project.yaml and its defaults, policy, notifications,
-templates, secret files no connection reads, anything unknown) is *global*: it is in
-every host's digest, so changing it compiles every host. A file is attributed to one
-object only where the loader reads it as that object (``<kind>/<name>.yaml|yml``); when in
-doubt a file is global. Equal digests mean equal inputs, so equal bundles but for the
-revision they name — the plan says so without building either.
+name, and the SOPS files those connections read. Every other file of the inventory
+(project.yaml and its defaults, policy, notifications, templates, secret files no
+connection reads, anything unknown) is *global*: it is an input of every host, so
+changing it compiles every host. A file is attributed to one object only where the loader
+reads it as that object (``<kind>/<name>.yaml|yml``); when in doubt a file is global.
+Equal inputs make equal bundles but for the revision they name — the plan says so
+without building either. Files are compared by their git blob ids.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Collection, Iterable, Mapping
@@ -36,18 +35,24 @@ _ATTRIBUTED = {"applications": "application", "connections": "connection", "host
 _SUFFIXES = (".yaml", ".yml")
 
 
+_FOLDERS = {kind: folder for folder, kind in _ATTRIBUTED.items()}
+
+
 @dataclass(frozen=True)
 class InputFiles:
     """The inventory's files by content: attributed to an object, or global."""
 
-    objects: Mapping[tuple[str, str], str]  # (kind, name) -> digest of its file(s)
     files: Mapping[str, str]  # relative path -> git blob id of every regular file
     # The files that are regular files here, not links: what a copy of another revision
     # may take instead of reading them from git (gitrev.copy_revision).
     local: Mapping[str, LocalFile] = field(default_factory=dict)
 
     def digest(self, kind: str, name: str) -> str:
-        return self.objects.get((kind, name), "")
+        """What the object ``name`` of ``kind`` is read from: its file's blob id (both
+        files', for a ``.yaml`` and a ``.yml`` of one name; "" for none)."""
+        folder = _FOLDERS[kind]
+        files = self.files
+        return "/".join(files.get(f"{folder}/{name}{suffix}", "") for suffix in _SUFFIXES)
 
 
 # What stands for a file that cannot be read: never a blob id (those are hex).
@@ -88,21 +93,7 @@ def read_inputs(root: Path, read: Mapping[str, str] | None = None) -> InputFiles
 def inputs_of(files: Mapping[str, str], local: Mapping[str, LocalFile] | None = None
               ) -> InputFiles:
     """The inputs of an inventory of ``files`` (relative path -> blob id)."""
-    objects: dict[tuple[str, str], str] = {}
-    for rel, sha in sorted(files.items()):
-        folder, _, name = rel.partition("/")
-        stem, suffix = os.path.splitext(name)
-        if folder in _ATTRIBUTED and "/" not in name and suffix in _SUFFIXES:
-            key = (_ATTRIBUTED[folder], stem)
-            objects[key] = _join([objects.get(key, ""), rel, sha])
-    return InputFiles(objects, dict(files), dict(local or {}))
-
-
-def _join(parts: Iterable[str]) -> str:
-    """One digest of the parts, each ended by NUL (no part holds one: names, paths, JSON
-    and hex digests)."""
-    return hashlib.sha256(("\0".join(parts) + "\0").encode("utf-8", "surrogateescape")
-                          ).hexdigest()
+    return InputFiles(dict(files), dict(local or {}))
 
 
 def _connections_of(inventory: Inventory, slug: str) -> set[str]:
@@ -128,17 +119,19 @@ class Side:
         return {name: c.password.sops for name, c in self.inventory.connections.items()
                 if c.password is not None}
 
-    def common(self, secrets: Iterable[str]) -> list[tuple[str, str]]:
+    def common(self, secrets: Iterable[str]) -> dict[str, str]:
         """Every file not attributed to an object (nor a connection's secret): global."""
         attributed = set(secrets)
-        found = []
-        for rel, sha in sorted(self.inputs.files.items()):
-            folder, _, name = rel.partition("/")
-            if rel in attributed or (folder in _ATTRIBUTED and "/" not in name
-                                     and os.path.splitext(name)[1] in _SUFFIXES):
-                continue
-            found.append((rel, sha))
-        return found
+        return {rel: sha for rel, sha in self.inputs.files.items()
+                if rel not in attributed and not _attributed(rel)}
+
+
+def _attributed(rel: str) -> bool:
+    """Whether the loader reads ``rel`` as one object (``<kind>/<name>.yaml|yml``; it
+    skips hidden files)."""
+    folder, _, name = rel.partition("/")
+    return (folder in _ATTRIBUTED and "/" not in name and name.endswith(_SUFFIXES)
+            and not name.startswith("."))
 
 
 def alike_hosts(new: Side, old: Side, hosts: Iterable[str], edited: Collection[str]
