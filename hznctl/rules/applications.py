@@ -22,15 +22,21 @@ RETRY_AFTER_MARGIN = 5
 @application_rule("bindings")
 def bindings(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
     """Each connection is bound once, and exactly one active binding is primary."""
-    seen: set[str] = set()
-    for index, binding in enumerate(app.connections):
-        if binding.connection in seen:
-            yield inventory.diagnostic(
-                "application", slug, ("connections", index, "connection"),
-                f"connection {binding.connection!r} is bound twice", code="bindings",
-                hint="remove one of the two bindings")
-        seen.add(binding.connection)
+    for index in _repeated([b.connection for b in app.connections]):
+        yield inventory.diagnostic(
+            "application", slug, ("connections", index, "connection"),
+            f"connection {app.connections[index].connection!r} is bound twice",
+            code="bindings", hint="remove one of the two bindings")
     yield from _one_primary(inventory, slug, app)
+
+
+def _repeated(names: list[str]) -> Iterator[int]:
+    """The positions of the names that come earlier in ``names`` too."""
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            yield index
+        seen.add(name)
 
 
 def _one_primary(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
@@ -112,14 +118,11 @@ def inactive_connections(inventory: Inventory, slug: str, app: Application
 
 @application_rule("worker-names")
 def worker_names(inventory: Inventory, slug: str, app: Application) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
-    for index, worker in enumerate(app.workers):
-        if worker.name in seen:
-            yield inventory.diagnostic(
-                "application", slug, ("workers", index, "name"),
-                f"worker group name {worker.name!r} is used twice in the application",
-                code="worker-names", hint="give each worker group its own name")
-        seen.add(worker.name)
+    for index in _repeated([w.name for w in app.workers]):
+        yield inventory.diagnostic(
+            "application", slug, ("workers", index, "name"),
+            f"worker group name {app.workers[index].name!r} is used twice in the "
+            "application", code="worker-names", hint="give each worker group its own name")
 
 
 @application_rule("worker-limits")

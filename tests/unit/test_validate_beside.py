@@ -55,6 +55,19 @@ def _applications(root: Path, index: int) -> list[tuple[Path, dict[str, Any]]]:
     return [(p, yaml.safe_load(p.read_text())) for p in files[start:] + files[:start]]
 
 
+def _other_environment(data: dict[str, Any]) -> str:
+    return "staging" if data.get("environment") == "production" else "production"
+
+
+def _rewrite(path: Path, remove: bool, change: Any) -> None:
+    """The object file at ``path`` removed, or its data changed by ``change``."""
+    if remove:
+        path.unlink()
+    else:
+        path.write_text(yaml.safe_dump(change(yaml.safe_load(path.read_text())),
+                                       sort_keys=False))
+
+
 def _apply(root: Path, source: Path, edit: tuple[str, int]) -> None:
     kind, index = edit
     if kind in ("plaintext", "remove", "link-out"):
@@ -95,40 +108,22 @@ def _apply(root: Path, source: Path, edit: tuple[str, int]) -> None:
         path.write_text(yaml.safe_dump(original, sort_keys=False))
         (path.parent / f"{path.stem}-c.yaml").write_text(yaml.safe_dump(twin, sort_keys=False))
     elif kind.startswith("conn-"):
-        path = _pick(root, "connections", index)
-        connection: dict[str, Any] = yaml.safe_load(path.read_text())
-        if kind == "conn-gone":
-            path.unlink()
-            return
-        if kind == "conn-off":
-            connection["active"] = False
-        elif kind == "conn-env":
-            connection["environment"] = "staging" if connection.get(
-                "environment") == "production" else "production"
-        else:
-            connection["tls"] = {"enabled": True, "server_name": "redis.internal"}
-        path.write_text(yaml.safe_dump(connection, sort_keys=False))
+        _rewrite(_pick(root, "connections", index), kind == "conn-gone", {
+            "conn-off": lambda c: {**c, "active": False},
+            "conn-env": lambda c: {**c, "environment": _other_environment(c)},
+            "conn-sni": lambda c: {**c, "tls": {"enabled": True,
+                                                 "server_name": "redis.internal"}},
+        }.get(kind))
     elif kind in ("relabel", "retire") or kind.startswith("host-"):
-        path = _pick(root, "hosts", index)
-        host: dict[str, Any] = yaml.safe_load(path.read_text())
-        if kind == "host-gone":
-            path.unlink()
-            return
-        if kind == "relabel":
-            host["labels"] = {**host.get("labels", {}), "pool": "elsewhere"}
-        elif kind == "retire":
-            host["active"] = False
-        elif kind == "host-env":
-            host["environment"] = "staging" if host.get(
-                "environment") == "production" else "production"
-        elif kind == "host-root":
-            host["privileges"] = {"root": True, "paths": ["/opt"]}
-        elif kind == "host-cluster":
-            host["target"] = "kubernetes"
-            host["kubernetes"] = {"namespace": "queues"}
-        else:
-            host.pop("age_recipient", None)
-        path.write_text(yaml.safe_dump(host, sort_keys=False))
+        _rewrite(_pick(root, "hosts", index), kind == "host-gone", {
+            "relabel": lambda h: {**h, "labels": {**h.get("labels", {}), "pool": "elsewhere"}},
+            "retire": lambda h: {**h, "active": False},
+            "host-env": lambda h: {**h, "environment": _other_environment(h)},
+            "host-root": lambda h: {**h, "privileges": {"root": True, "paths": ["/opt"]}},
+            "host-cluster": lambda h: {**h, "target": "kubernetes",
+                                       "kubernetes": {"namespace": "queues"}},
+            "host-keyless": lambda h: {k: v for k, v in h.items() if k != "age_recipient"},
+        }.get(kind))
     else:
         (root / "secrets" / ("notes.yaml" if index % 2 else "old.json")).write_text(
             "token: plain\n")
