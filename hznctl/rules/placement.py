@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from hznctl.diagnostics import Diagnostic, Severity
 from hznctl.inventory import Inventory
 from hznctl.models import Application, WorkerGroup
-from hznctl.placement import worker_hosts
+from hznctl.placement import groups_by_host, worker_hosts
 from hznctl.rules import application_rule, rule
 
 
@@ -39,16 +39,26 @@ def unplaced_groups(inventory: Inventory, slug: str, app: Application
 def idle_hosts(inventory: Inventory) -> Iterator[Diagnostic]:
     if _broken(inventory, "application"):
         return
-    used: set[str] = set()
-    for groups in worker_hosts(inventory).values():
-        for hosts in groups:
-            used.update(hosts)
+    used = _used_hosts(inventory)
     for name in sorted(inventory.hosts):
         if inventory.hosts[name].active and name not in used:
             yield inventory.diagnostic(
                 "host", name, ("name",), f"host {name!r} runs no worker group",
                 severity=Severity.WARNING, code="placement",
                 hint="place worker groups on it (hosts: or host_labels:), or set active: false")
+
+
+def _used_hosts(inventory: Inventory) -> set[str]:
+    """The hosts some worker group runs on."""
+    if inventory.earlier is not None:
+        # Beside another inventory (`plan --base`), what each host runs is taken from the
+        # other's for most hosts, and is needed anyway: cheaper than every group's hosts.
+        return {host for host, groups in groups_by_host(inventory).items() if groups}
+    used: set[str] = set()
+    for groups in worker_hosts(inventory).values():
+        for hosts in groups:
+            used.update(hosts)
+    return used
 
 
 def _unplaced(
