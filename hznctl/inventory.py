@@ -138,12 +138,12 @@ class Inventory:
 
     def forget_documents(self) -> None:
         """Let go of what only validation needs: every file's data and text (kept to place
-        diagnostics) and the rules' views of the secrets (their SOPS files, read). A stage
-        past validation that places no diagnostic (a compile) needs only the objects and
-        their placement: a view asked for again is computed again, and a diagnostic
-        names the inventory folder, line 1."""
+        diagnostics), the rules' views of the secrets (their SOPS files, read) and what
+        the rules found. A stage past validation that places no diagnostic (a compile)
+        needs only the objects and their placement: a view asked for again is computed
+        again, and a diagnostic names the inventory folder, line 1."""
         self.documents.clear()
-        for name in [n for n in self._derived if n.startswith("secrets.")]:
+        for name in [n for n in self._derived if n.startswith(("secrets.", "rules."))]:
             del self._derived[name]
 
     def document(self, kind: str, name: str) -> Document | None:

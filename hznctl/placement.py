@@ -224,7 +224,8 @@ def connections_by_host(inventory: Inventory) -> dict[str, set[str]]:
     return result
 
 
-_PAIRS = "placement.connection_pairs"
+# A view for the secrets' readers, let go of with the documents (forget_documents).
+_PAIRS = "secrets.connection_pairs"
 
 
 def connection_pairs(inventory: Inventory) -> dict[str, tuple[tuple[str, str], ...]]:

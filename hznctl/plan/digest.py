@@ -147,7 +147,7 @@ def alike_hosts(new: Side, old: Side, hosts: Iterable[str], edited: Collection[s
     placed there as its typed value: an edit of one worker group compiles only the hosts
     it runs on. What the two sides hold alike is not looked at again."""
     new_secrets, old_secrets = new.secrets(), old.secrets()
-    if (new.common(new_secrets.values()) != old.common(old_secrets.values())):
+    if new.common(new_secrets.values()) != old.common(old_secrets.values()):
         return set()  # project.yaml, templates, …: every host's inputs differ
 
     def connection(side: Side, secrets: dict[str, str], name: str) -> tuple[str, ...]:

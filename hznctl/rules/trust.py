@@ -105,7 +105,7 @@ def secret_references(inventory: Inventory) -> dict[str, list[_Reference]]:
     return found
 
 
-_MADE = "rules.secret_references"
+_MADE = "secrets.references"  # dropped with the documents (Inventory.forget_documents)
 
 
 def _references_of(kind: str, name: str, text: str | None, data: Any, obj: Any
