@@ -88,6 +88,9 @@ class HostIndex:
         return found
 
 
+_WORKER_HOSTS = "placement.worker_hosts"
+
+
 def worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]:
     """Application slug -> the hosts of each of its worker groups, by position in ``workers``.
 
@@ -96,7 +99,7 @@ def worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]
     By position, not by name: a repeated group name (an error reported elsewhere) must not
     hide one of the groups.
     """
-    return inventory.derived("placement.worker_hosts", _worker_hosts)
+    return inventory.derived(_WORKER_HOSTS, _worker_hosts)
 
 
 def _worker_hosts(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...]]:
@@ -119,8 +122,7 @@ def _placed_before(inventory: Inventory) -> dict[str, tuple[tuple[str, ...], ...
     if inventory.earlier is None:
         return None
     previous = inventory.earlier.previous
-    placed: dict[str, tuple[tuple[str, ...], ...]] | None = previous.computed(
-        "placement.worker_hosts")
+    placed: dict[str, tuple[tuple[str, ...], ...]] | None = previous.computed(_WORKER_HOSTS)
     hosts = inventory.hosts
     if placed is None or previous.hosts.keys() != hosts.keys() or any(
             previous.hosts[name] is not host for name, host in hosts.items()):
@@ -191,7 +193,7 @@ def _groups_before(inventory: Inventory, by_app: dict[str, tuple[tuple[str, ...]
     previous = inventory.earlier.previous
     placed: dict[str, list[PlacedGroup]] | None = previous.computed(
         "placement.groups_by_host")
-    hosts_before = previous.computed("placement.worker_hosts")
+    hosts_before = previous.computed(_WORKER_HOSTS)
     if placed is None or hosts_before is None:
         return None
     apps_before = previous.applications
@@ -245,7 +247,7 @@ def _connection_pairs(inventory: Inventory) -> dict[str, tuple[tuple[str, str], 
     if inventory.earlier is not None:
         previous = inventory.earlier.previous
         before = previous.computed(_PAIRS) or {}
-        placed_before = previous.computed("placement.worker_hosts") or {}
+        placed_before = previous.computed(_WORKER_HOSTS) or {}
         apps_before = previous.applications
     found: dict[str, tuple[tuple[str, str], ...]] = {}
     for slug, app in inventory.applications.items():

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from hznctl.diagnostics import Diagnostic
 from hznctl.inventory import Inventory
 from hznctl.models import Application
+from hznctl.placement import worker_hosts
+from hznctl.rules.common import names
 
 Rule = Callable[[Inventory], Iterable[Diagnostic]]
 ApplicationRule = Callable[[Inventory, str, Application], Iterable[Diagnostic]]
@@ -82,9 +84,6 @@ def _earlier_findings(inventory: Inventory
                       ) -> Callable[[str, Application], tuple[Diagnostic, ...] | None] | None:
     """What the inventory this one was loaded beside found of an application, when the
     application is the same object there in the same surroundings (None: find it)."""
-    from hznctl.placement import worker_hosts
-    from hznctl.rules.common import names
-
     earlier = inventory.earlier
     if earlier is None:
         return None

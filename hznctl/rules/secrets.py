@@ -118,7 +118,7 @@ def literal_secrets(inventory: Inventory) -> Iterator[Diagnostic]:
                                                                    lambda _: {})
     earlier = inventory.earlier.previous if inventory.earlier is not None else None
     before: dict[tuple[str, str], list[Finding]] = (
-        earlier.derived("secrets.literals", lambda _: {}) if earlier is not None else {})
+        earlier.computed("secrets.literals") or {}) if earlier is not None else {}
     for key, doc in sorted(inventory.documents.items()):
         kind, name = key
         found = before.get(key)
@@ -236,7 +236,7 @@ def _new_cache(inventory: Inventory) -> FileCache:
         return FileCache()
     # Only what the other inventory's run found already: its own rules may have refused
     # to read a file (a link out of its folder).
-    before = earlier.previous.derived("secrets.files", lambda _: FileCache())
+    before: FileCache = earlier.previous.computed("secrets.files") or FileCache()
 
     def inspected(path: Path) -> SopsFile | None:
         same = earlier.same_file(inventory, path)
