@@ -12,6 +12,11 @@ both alike. Goal: the whole command ≤ 2.5× that floor at full scale.
 
     HZNCTL_BENCH_SCALE=1 .venv/bin/pytest -s -p no:cacheprovider benchmarks/test_health_bench.py
 
+Beside it, the floor of the work the command cannot leave out
+(``benchmarks/health_floor.py``): composing every inventory file with the C composer and
+decrypting every age stanza with pyrage, then the raw client; its ratio to the raw client
+alone says how much of the goal's 2.5x that work takes by itself.
+
 Also: with 10 % hung, the whole command ≤ deadline + 1 s; and, for scale, what a naive
 script does (one default redis-py client after the other).
 """
@@ -210,6 +215,39 @@ def test_health_against_the_raw_resp_floor(healthy_fleet: Fleet, tmp_path: Path,
     assert report["counts"]["ok"] == healthy_fleet.count
     if scale >= 0.5:
         assert measured.ratio <= GOAL_RATIO
+
+
+def test_health_against_the_floor_of_its_work(healthy_fleet: Fleet, tmp_path: Path,
+                                             scale: float) -> None:
+    """Against ``benchmarks/health_floor.py``: the raw RESP client after composing every
+    inventory file with the C composer and decrypting every age stanza with pyrage. Printed
+    with how far that floor alone is above the raw RESP one: what of the issue's ratio is
+    work no health check can leave out."""
+    import json
+
+    from benchmarks.measure import alternate, process_cpu
+
+    listed = tmp_path / "targets.json"
+    listed.write_text(json.dumps([[healthy_fleet.servers[n % SERVERS].port,
+                                   healthy_fleet.servers[n % SERVERS].password]
+                                  for n in range(healthy_fleet.count)]))
+    env = {**os.environ, "CI": "1"}
+    command = [sys.executable, "-m", "hznctl", "health", str(healthy_fleet.inventory),
+               "--out", str(tmp_path / "out"), "--identity", str(healthy_fleet.identity),
+               "--fail-on", "never", "--no-notify"]
+    root = str(Path(__file__).resolve().parent.parent)
+    work = [sys.executable, "-m", "benchmarks.health_floor", str(healthy_fleet.inventory),
+            str(healthy_fleet.identity), str(listed), "200"]
+    raw = [sys.executable, "-m", "benchmarks.raw_resp", str(listed), "200"]
+    measured = alternate("hznctl health against its work's floor",
+                         lambda: process_cpu(command, env=env),
+                         lambda: process_cpu(work, cwd=root), FLOOR_ROUNDS)
+    floors = alternate("the work's floor against raw RESP alone",
+                       lambda: process_cpu(work, cwd=root),
+                       lambda: process_cpu(raw, cwd=root), FLOOR_ROUNDS)
+    print(f"\n{measured.line()}\n{floors.line()} ({healthy_fleet.count} connections, "
+          f"scale {scale}; the issue's goal is {GOAL_RATIO}x raw RESP)")
+    assert floors.ratio > 1 and measured.ratio > 1
 
 
 def test_baseline_sequential_redis_py_defaults(benchmark, healthy_fleet: Fleet) -> None:  # type: ignore[no-untyped-def]
