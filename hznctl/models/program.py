@@ -65,6 +65,11 @@ class ProgramOptions(Model):
 
     def over(self, lower: ProgramOptions) -> ProgramOptions:
         """These options, with ``lower``'s where these are unset."""
-        mine = self.model_dump(exclude_none=True)
-        return ProgramOptions.model_construct(**{**lower.model_dump(exclude_none=True),
-                                                 **mine})
+        # Every field is a plain value: the set ones are the instance's non-None values.
+        mine = {k: v for k, v in self.__dict__.items() if v is not None}
+        if not mine:  # most groups set none: the host's (or hznctl's) options as they are
+            return lower
+        theirs = {k: v for k, v in lower.__dict__.items() if v is not None}
+        if not theirs:
+            return self
+        return ProgramOptions.model_construct(**{**theirs, **mine})

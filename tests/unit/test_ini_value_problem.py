@@ -21,3 +21,18 @@ def test_the_first_character_outside_printable_ascii_is_named(text: str) -> None
     else:
         assert problem is not None and problem.startswith("contains ")
         assert (f"U+{ord(bad):04X}" in problem) or bad in "\n\r\x00\t\x85\u2028\u2029"
+
+
+# Texts near the fast path's edge: printable ASCII with and without spaces, comment
+# characters anywhere, and the odd character outside it.
+_NEAR_PLAIN = st.text(st.sampled_from([*"a0/_-%.;# ~!\"$:<=>\t\n\x7f\x00é"]), max_size=12)
+
+
+@given(st.one_of(st.text(), _NEAR_PLAIN))
+def test_the_fast_path_answers_as_every_check_would(text: str) -> None:
+    # A value of printable ASCII without a space that does not start a comment is
+    # accepted at once: the full set of checks must accept it too, and say the same of
+    # every other text.
+    from hznctl.targets.supervisord.ini import _checked_problem
+
+    assert value_problem(text) == _checked_problem(text)

@@ -19,6 +19,8 @@ MAX_VALUE = 32768  # well under Linux's 128 KiB limit for one argument of a comm
 _SAFE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _COMMENT = re.compile(r"\s[;#]")
 _NOT_PRINTABLE_ASCII = re.compile(r"[^ -~]")  # the first character outside space … tilde
+# Printable ASCII, no space, not starting a comment: what most values are.
+_PLAIN_VALUE = re.compile(r"[!-\"$-:<-~][!-~]*")
 _CHAR_NAMES = {
     "\n": "a newline", "\r": "a carriage return", "\x00": "a NUL character",
     "\t": "a tab", "\x85": "a next-line character (U+0085)",
@@ -40,6 +42,12 @@ def _describe(char: str) -> str:
 
 def value_problem(text: str) -> str | None:
     """Why ``text`` cannot be written as a supervisord value, or None when it can."""
+    if _PLAIN_VALUE.fullmatch(text) and len(text) <= MAX_VALUE:
+        return None  # printable ASCII without a space: none of the checks can fail
+    return _checked_problem(text)
+
+
+def _checked_problem(text: str) -> str | None:
     outside = _NOT_PRINTABLE_ASCII.search(text)
     if outside is not None:
         char = outside.group()
@@ -78,6 +86,11 @@ def _remembered_ini_value(value: str | tuple[Part, ...]) -> IniText:
 
 
 def _ini_value(value: str | Sequence[Part]) -> IniText:
+    if isinstance(value, str):
+        problem = value_problem(value)
+        if problem is not None:
+            raise UnsafeValue(problem)
+        return IniText(value.replace("%", "%%"))
     parts: Sequence[Part] = [value] if isinstance(value, str) else value
     # An expansion stands for digits: check the text supervisor will see around them.
     seen = "".join(p if isinstance(p, str) else "0" for p in parts)

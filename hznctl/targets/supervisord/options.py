@@ -168,17 +168,25 @@ class Section:
     def file(self) -> str:
         return layout.program_file(self.program.group)
 
-    def process_numbers(self) -> range:
+    @functools.cached_property
+    def _numbers(self) -> range:
         first = first_process(self.program)
         return range(first, first + self.numprocs)
+
+    def process_numbers(self) -> range:
+        return self._numbers
 
     def expansions(self, process_num: int) -> dict[str, object]:
         return {"program_name": self.group, "group_name": self.group,
                 "process_num": process_num, "numprocs": self.numprocs}
 
+    @functools.cached_property
+    def _names(self) -> tuple[str, ...]:
+        name = self.options["process_name"]
+        return tuple(expand(name, self.expansions(n)) for n in self._numbers)
+
     def process_names(self) -> list[str]:
-        return [expand(self.options["process_name"], self.expansions(n))
-                for n in self.process_numbers()]
+        return list(self._names)
 
     def settings(self) -> dict[str, str]:
         """Every option as supervisor's syntax shows it (the manifest's ``settings``)."""
